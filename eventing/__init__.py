@@ -1,0 +1,1 @@
+"""How events move: the embedded broker, sources and sinks, and the Knative manifests in `config/`."""

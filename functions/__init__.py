@@ -1,0 +1,1 @@
+"""The four experiment phases, each a CloudEvent handler served by functions-framework."""

@@ -1,0 +1,1 @@
+"""The `iter8` command line."""

@@ -1,0 +1,13 @@
+"""`iter8`: the entry point; each sub-command lives in a module of its own."""
+
+from __future__ import annotations
+
+import click
+
+from iter8 import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="iter8")
+def cli() -> None:
+    """Progressive delivery and live experiments, Iter8 v2 compatible, as serverless functions."""

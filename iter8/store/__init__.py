@@ -1,0 +1,28 @@
+"""One store interface with Kubernetes API semantics, two backends (SQLite and a real API server)."""
+
+from iter8.store.base import (
+    Conflict,
+    Expired,
+    Invalid,
+    NotFound,
+    PatchType,
+    Store,
+    StoreError,
+    WatchEvent,
+)
+from iter8.store.resources import EXPERIMENTS, METRICS, SECRETS, Resource
+
+__all__ = [
+    "EXPERIMENTS",
+    "METRICS",
+    "SECRETS",
+    "Conflict",
+    "Expired",
+    "Invalid",
+    "NotFound",
+    "PatchType",
+    "Resource",
+    "Store",
+    "StoreError",
+    "WatchEvent",
+]
