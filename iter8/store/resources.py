@@ -32,7 +32,12 @@ class Resource:
 
     @classmethod
     def from_api_version(
-        cls, api_version: str, kind: str, plural: str | None = None, *, status_subresource: bool = True
+        cls,
+        api_version: str,
+        kind: str,
+        plural: str | None = None,
+        *,
+        status_subresource: bool = True,
     ) -> Resource:
         """Build a Resource for an object reference (`apiVersion` + `kind`), e.g. a `weightObjRef`."""
         group, _, version = api_version.rpartition("/")
