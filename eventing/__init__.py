@@ -1,1 +1,1 @@
-"""How events move: the embedded broker, sources and sinks, and the Knative manifests in `config/`."""
+"""How events move: the embedded broker, sources, sinks, and the Knative manifests in `config/`."""

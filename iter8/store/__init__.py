@@ -1,4 +1,4 @@
-"""One store interface with Kubernetes API semantics, two backends (SQLite and a real API server)."""
+"""One store interface with Kubernetes API semantics; backends: SQLite and a real API server."""
 
 from iter8.store.base import (
     Conflict,

@@ -76,7 +76,7 @@ class Store(Protocol):
     def get(self, resource: Resource, namespace: str, name: str) -> Object: ...
 
     def list(self, resource: Resource, namespace: str | None = None) -> tuple[list[Object], str]:
-        """All objects (of one namespace, or all), with the list's `resourceVersion` to watch from."""
+        """All objects (of one namespace, or all) and the list's `resourceVersion` to watch from."""
         ...
 
     def create(self, resource: Resource, obj: Object) -> Object:
@@ -88,7 +88,7 @@ class Store(Protocol):
         ...
 
     def replace_status(self, resource: Resource, obj: Object) -> Object:
-        """PUT `/status`: only `status` changes; `metadata.resourceVersion`, if set, is a precondition."""
+        """PUT `/status`: only `status` changes; a given resourceVersion is a precondition."""
         ...
 
     def patch(
@@ -118,7 +118,7 @@ class Store(Protocol):
         resource_version: str,
         timeout_seconds: float = 30,
     ) -> Iterator[WatchEvent]:
-        """Every change after `resource_version`, in order; the stream ends after `timeout_seconds`."""
+        """Every change after `resource_version`, in order; ends after `timeout_seconds`."""
         ...
 
     def close(self) -> None: ...

@@ -39,7 +39,7 @@ class Resource:
         *,
         status_subresource: bool = True,
     ) -> Resource:
-        """Build a Resource for an object reference (`apiVersion` + `kind`), e.g. a `weightObjRef`."""
+        """The Resource an object reference (`apiVersion` + `kind`) such as `weightObjRef` names."""
         group, _, version = api_version.rpartition("/")
         return cls(
             group=group,
