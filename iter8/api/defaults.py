@@ -1,0 +1,61 @@
+"""Iter8 v2's defaults, applied in this one place (iter8-v2.md §1.1).
+
+Like the v2 controller, defaults are applied to a copy in memory and never written back into the
+user's spec, so `kubectl get -o yaml` keeps showing what the user wrote.
+"""
+
+from __future__ import annotations
+
+from iter8.api.experiment import Duration, Experiment, Objective, Weights
+
+DEPLOYMENT_PATTERN = "Progressive"
+MAX_CANDIDATE_WEIGHT = 100
+MAX_CANDIDATE_WEIGHT_INCREMENT = 10
+INTERVAL_SECONDS = 20
+ITERATIONS_PER_LOOP = 15
+MAX_LOOPS = 1
+
+
+def with_defaults(experiment: Experiment) -> Experiment:
+    """A copy of `experiment` with every defaulted field filled in."""
+    result = experiment.model_copy(deep=True)
+    spec = result.spec
+    strategy = spec.strategy
+    if strategy.deployment_pattern is None:
+        strategy.deployment_pattern = DEPLOYMENT_PATTERN
+    if strategy.weights is None:
+        strategy.weights = Weights()
+    if strategy.weights.max_candidate_weight is None:
+        strategy.weights.max_candidate_weight = MAX_CANDIDATE_WEIGHT
+    if strategy.weights.max_candidate_weight_increment is None:
+        strategy.weights.max_candidate_weight_increment = MAX_CANDIDATE_WEIGHT_INCREMENT
+    if spec.duration is None:
+        spec.duration = Duration()
+    duration = spec.duration
+    if duration.interval_seconds is None:
+        duration.interval_seconds = INTERVAL_SECONDS
+    if duration.iterations_per_loop is None:
+        duration.iterations_per_loop = ITERATIONS_PER_LOOP
+    if duration.max_loops is None:
+        duration.max_loops = MAX_LOOPS
+    objectives = (spec.criteria.objectives if spec.criteria else None) or []
+    for objective in objectives:
+        if objective.rollback_on_failure is None:
+            objective.rollback_on_failure = rollback_on_failure(
+                objective, strategy.deployment_pattern
+            )
+    return result
+
+
+def rollback_on_failure(objective: Objective, deployment_pattern: str | None) -> bool:
+    """The objective's effective flag: true by default only for BlueGreen (v2's only use of it)."""
+    if objective.rollback_on_failure is not None:
+        return objective.rollback_on_failure
+    return deployment_pattern == "BlueGreen"
+
+
+def max_iterations(experiment: Experiment) -> int:
+    """How many iterations the experiment runs at most: `iterationsPerLoop × maxLoops`."""
+    duration = with_defaults(experiment).spec.duration
+    assert duration is not None and duration.iterations_per_loop and duration.max_loops
+    return duration.iterations_per_loop * duration.max_loops

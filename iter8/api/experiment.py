@@ -1,0 +1,173 @@
+"""The `Experiment` of `iter8.tools/v2alpha2`, field for field as Iter8 v2 defined it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from iter8.api.base import ApiModel, NamedValue, ObjectMeta
+from iter8.api.quantity import Quantity
+
+API_VERSION = "iter8.tools/v2alpha2"
+
+TestingPattern = Literal["Canary", "A/B", "A/B/N", "Conformance"]
+DeploymentPattern = Literal["Progressive", "FixedSplit", "BlueGreen"]
+PreferredDirection = Literal["High", "Low"]
+Stage = Literal["Waiting", "Initializing", "Running", "Finishing", "Completed"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+Percent = Field(default=None, ge=0, le=100)
+
+
+# --- spec --------------------------------------------------------------------------------------
+
+
+class WeightObjRef(ApiModel):
+    """A `corev1.ObjectReference` to the object that holds this version's traffic percentage."""
+
+    api_version: str | None = None
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    field_path: str | None = None
+
+
+class VersionDetail(ApiModel):
+    name: str
+    variables: list[NamedValue] | None = None
+    weight_obj_ref: WeightObjRef | None = None
+
+
+class VersionInfo(ApiModel):
+    baseline: VersionDetail
+    candidates: list[VersionDetail] | None = None
+
+
+class TaskSpec(ApiModel):
+    """One step of an action: a named `task` or a bash `run` script, guarded by `if`."""
+
+    task: str | None = None
+    run: str | None = None
+    if_: str | None = Field(default=None, alias="if")
+    with_: dict[str, Any] | None = Field(default=None, alias="with")
+
+
+class Weights(ApiModel):
+    max_candidate_weight: int | None = Percent
+    max_candidate_weight_increment: int | None = Percent
+
+
+class Strategy(ApiModel):
+    testing_pattern: TestingPattern
+    deployment_pattern: DeploymentPattern | None = None
+    actions: dict[str, list[TaskSpec]] | None = None
+    weights: Weights | None = None
+
+
+class Reward(ApiModel):
+    metric: str
+    preferred_direction: PreferredDirection
+
+
+class Objective(ApiModel):
+    metric: str
+    upper_limit: Quantity | None = None
+    lower_limit: Quantity | None = None
+    rollback_on_failure: bool | None = Field(default=None, alias="rollback_on_failure")
+
+
+class Criteria(ApiModel):
+    request_count: str | None = None
+    rewards: list[Reward] | None = None
+    indicators: list[str] | None = None
+    objectives: list[Objective] | None = None
+    strength: Any = None
+
+
+class Duration(ApiModel):
+    interval_seconds: int | None = Field(default=None, ge=1)
+    iterations_per_loop: int | None = Field(default=None, ge=1)
+    max_loops: int | None = Field(default=None, ge=1)
+
+
+class ExperimentSpec(ApiModel):
+    target: str = Field(min_length=1)
+    strategy: Strategy
+    criteria: Criteria | None = None
+    duration: Duration | None = None
+    version_info: VersionInfo | None = None
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+class Condition(ApiModel):
+    type: str
+    status: ConditionStatus
+    last_transition_time: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class VersionWeight(ApiModel):
+    name: str
+    value: int
+
+
+class AnalysisBlock(ApiModel):
+    """The envelope every `status.analysis.*` block shares in Iter8 v2."""
+
+    provenance: str | None = None
+    timestamp: str | None = None
+    message: str | None = None
+    data: Any = None
+
+
+class Analysis(ApiModel):
+    aggregated_builtin_hists: AnalysisBlock | None = None
+    aggregated_metrics: AnalysisBlock | None = None
+    version_assessments: AnalysisBlock | None = None
+    winner_assessment: AnalysisBlock | None = None
+    weights: AnalysisBlock | None = None
+
+
+class MetricSnapshot(ApiModel):
+    """`status.metrics[]`: a copy of a referenced Metric, keyed `<namespace>/<name>`."""
+
+    name: str
+    metric_obj: dict[str, Any] | None = None
+
+
+class ExperimentStatus(ApiModel):
+    conditions: list[Condition] | None = None
+    init_time: str | None = None
+    start_time: str | None = None
+    last_update_time: str | None = None
+    stage: Stage | None = None
+    completed_iterations: int | None = Field(default=None, ge=0)
+    current_weight_distribution: list[VersionWeight] | None = None
+    analysis: Analysis | None = None
+    version_recommended_for_promotion: str | None = None
+    message: str | None = None
+    metrics: list[MetricSnapshot] | None = None
+
+
+class Experiment(ApiModel):
+    api_version: Literal["iter8.tools/v2alpha2"] = API_VERSION
+    kind: Literal["Experiment"] = "Experiment"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: ExperimentSpec
+    status: ExperimentStatus | None = None
+
+    @property
+    def namespace(self) -> str:
+        """Where the experiment lives; a manifest without one lands in `default`, as with kubectl."""
+        return self.metadata.namespace or "default"
+
+    @property
+    def versions(self) -> list[VersionDetail]:
+        """Baseline first, then candidates in order: the order every Iter8 v2 list follows."""
+        info = self.spec.version_info
+        if info is None:
+            return []
+        return [info.baseline, *(info.candidates or [])]
