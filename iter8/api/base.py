@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -21,6 +21,15 @@ class ApiModel(BaseModel):
         populate_by_name=True,
         validate_assignment=False,
     )
+
+    @model_validator(mode="after")
+    def _unknown_keys_are_not_fields(self) -> Self:
+        """An unknown key spelled like a field's Python name (`max_loops`) is kept as unknown;
+        pydantic would otherwise also mark the field as set and dump it as null."""
+        for key in self.model_extra or {}:
+            if key in type(self).model_fields:
+                self.__pydantic_fields_set__.discard(key)
+        return self
 
     @classmethod
     def from_wire(cls, data: Any) -> Self:

@@ -91,7 +91,7 @@ class Duration(ApiModel):
 
 
 class ExperimentSpec(ApiModel):
-    target: str = Field(min_length=1)
+    target: str  # emptiness is a rule (iter8.validation), so the rest is still checked
     strategy: Strategy
     criteria: Criteria | None = None
     duration: Duration | None = None

@@ -5,9 +5,13 @@ from __future__ import annotations
 import click
 
 from iter8 import __version__
+from iter8.cli.validate import validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="iter8")
 def cli() -> None:
     """Progressive delivery and live experiments, Iter8 v2 compatible, as serverless functions."""
+
+
+cli.add_command(validate)

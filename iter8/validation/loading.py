@@ -6,6 +6,7 @@ pydantic already collects all errors of a document; this module turns them into
 
 from __future__ import annotations
 
+import copy
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -26,6 +27,52 @@ def load(model: type[Model], data: Any) -> Model | list[Problem]:
         return _problems(error)
     except (ValueError, TypeError, RecursionError) as error:  # defensive: odd YAML values
         return [Problem("(document)", f"cannot be read: {error}")]
+
+
+def load_lenient(model: type[Model], data: Any) -> tuple[Model | None, list[Problem]]:
+    """Like `load`, but also a model of what is left once the bad fields are taken out.
+
+    That partial model lets the semantic rules run too, so the user sees every problem at once,
+    not the structural ones first and the rest on the next try.
+    """
+    result = load(model, data)
+    if not isinstance(result, list):
+        return result, []
+    problems = result
+    if not isinstance(data, dict):
+        return None, problems
+    pruned = copy.deepcopy(data)
+    for _ in range(8):  # each pass removes at least one field; real documents need one or two
+        try:
+            return model.from_wire(pruned), problems
+        except ValidationError as error:
+            if not all(_remove(pruned, detail) for detail in error.errors()):
+                return None, problems
+        except (ValueError, TypeError, RecursionError):
+            return None, problems
+    return None, problems
+
+
+def _remove(data: dict[str, Any], detail: Any) -> bool:
+    """Take the failing field out; for a missing field, its parent (it cannot stand without it).
+    A list item is never removed alone (later indices would shift): its whole list goes."""
+    loc = [part for part in detail["loc"] if _is_field(part)]
+    if detail["type"] == "missing":
+        loc = loc[:-1]
+    while loc and isinstance(loc[-1], int):
+        loc = loc[:-1]
+    if not loc:
+        return False
+    parent: Any = data
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if not isinstance(parent, dict) or loc[-1] not in parent:
+        return False
+    del parent[loc[-1]]
+    return True
 
 
 def _problems(error: ValidationError) -> list[Problem]:

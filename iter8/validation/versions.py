@@ -1,4 +1,5 @@
-"""Rules on `spec.versionInfo`: how many candidates, unique names, where the weights live."""
+"""Rules on what is tested: the target and `spec.versionInfo` (how many candidates, unique names,
+where the weights live)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ CANDIDATES_ALLOWED = {
 
 def check_versions(experiment: Experiment) -> Iterator[Problem]:
     spec = experiment.spec
+    if not spec.target.strip():
+        yield Problem("spec.target", "must not be empty: it names what the experiment routes")
     info = spec.version_info
     if info is None:
         yield Problem("spec.versionInfo", "is required: name the baseline (and candidates)")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from iter8.api.defaults import max_iterations, with_defaults
+from iter8.api.experiment import Experiment
+
+
+def experiment(**spec: object) -> Experiment:
+    base = {"target": "t", "strategy": {"testingPattern": "Canary"}}
+    return Experiment.from_wire({"spec": {**base, **spec}})
+
+
+def test_iter8_v2_defaults() -> None:
+    given = experiment(criteria={"objectives": [{"metric": "m", "upperLimit": 1}]})
+    result = with_defaults(given)
+    spec = result.to_wire()["spec"]
+    assert spec["strategy"]["deploymentPattern"] == "Progressive"
+    assert spec["strategy"]["weights"] == {
+        "maxCandidateWeight": 100,
+        "maxCandidateWeightIncrement": 10,
+    }
+    assert spec["duration"] == {"intervalSeconds": 20, "iterationsPerLoop": 15, "maxLoops": 1}
+    assert spec["criteria"]["objectives"][0]["rollback_on_failure"] is False
+    assert max_iterations(given) == 15
+
+
+def test_defaults_never_touch_the_input_or_override_what_is_set() -> None:
+    given = experiment(
+        duration={"intervalSeconds": 3, "maxLoops": 2},
+        strategy={
+            "testingPattern": "Canary",
+            "deploymentPattern": "BlueGreen",
+            "weights": {"maxCandidateWeight": 50},
+        },
+        criteria={
+            "objectives": [
+                {"metric": "a", "upperLimit": 1},
+                {"metric": "b", "upperLimit": 1, "rollback_on_failure": False},
+            ]
+        },
+    )
+    before = given.to_wire()
+    spec = with_defaults(given).to_wire()["spec"]
+    assert given.to_wire() == before
+    assert spec["duration"] == {"intervalSeconds": 3, "iterationsPerLoop": 15, "maxLoops": 2}
+    assert spec["strategy"]["weights"] == {
+        "maxCandidateWeight": 50,
+        "maxCandidateWeightIncrement": 10,
+    }
+    # BlueGreen: rollback on failure unless the user said otherwise
+    assert [o["rollback_on_failure"] for o in spec["criteria"]["objectives"]] == [True, False]
+    assert max_iterations(given) == 30

@@ -1,0 +1,92 @@
+"""`iter8 validate` as a user runs it: exit codes and one `FILE: field.path: problem` per line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from iter8.cli.main import cli
+from tests.compat import samples_dir
+from tests.validation.test_invalid import valid_canary
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["validate", *args])
+    return result.exit_code, result.stdout
+
+
+def test_valid_files_exit_zero(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(valid_canary()))
+    assert run(str(path))[0] == 0
+
+
+def test_every_problem_is_one_line_naming_file_and_field(tmp_path: Path) -> None:
+    manifest = valid_canary()
+    manifest["spec"]["target"] = ""
+    manifest["spec"]["duration"]["intervalSeconds"] = 0
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    code, output = run(str(path))
+    assert code == 2
+    assert sorted(output.splitlines()) == sorted(
+        [
+            f"{path}: spec.target: must not be empty: it names what the experiment routes",
+            f"{path}: spec.duration.intervalSeconds: must be at least 1",
+        ]
+    )
+
+
+def test_an_experiment_and_its_metrics_file_are_one_set(tmp_path: Path) -> None:
+    manifest = valid_canary()
+    manifest["spec"]["criteria"]["objectives"][0]["metric"] = "latency"
+    metric = {"apiVersion": "iter8.tools/v2alpha2", "kind": "Metric"}
+    metric |= {
+        "metadata": {"name": "latency", "namespace": "shop"},
+        "spec": {"mock": [{"name": "v1", "level": 3}]},
+    }
+    experiment_file, metrics_file = tmp_path / "exp.yaml", tmp_path / "metrics.yaml"
+    experiment_file.write_text(yaml.safe_dump(manifest))
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    metrics_file.write_text(yaml.safe_dump_all([namespace, metric]))  # other kinds are passed over
+    assert run(str(experiment_file))[0] == 2
+    assert run(str(experiment_file), str(metrics_file)) == (0, "")
+
+
+def test_yaml_syntax_errors_give_the_line_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("kind: Experiment\nspec:\n  target: [a,\n  b: c\n")
+    code, output = run(str(path), str(tmp_path / "missing.yaml"))
+    assert code == 2
+    lines = output.splitlines()
+    assert lines[0].startswith(f"{path}: line ") and "YAML syntax error" in lines[0]
+    assert lines[1].startswith(f"{tmp_path / 'missing.yaml'}: cannot read")
+    assert "Traceback" not in output
+
+
+def test_two_experiments_in_one_file_are_told_apart(tmp_path: Path) -> None:
+    good, bad = valid_canary(), valid_canary()
+    bad["metadata"]["name"] = "second"
+    bad["spec"]["strategy"]["testingPattern"] = "Conformance"
+    path = tmp_path / "both.yaml"
+    path.write_text(yaml.safe_dump_all([good, bad]))
+    code, output = run(str(path))
+    assert code == 2
+    assert output.startswith(f"{path}: spec.versionInfo.candidates: ")
+    assert "(in Experiment second, line " in output
+
+
+def test_the_console_script_validates_the_samples() -> None:
+    directory = samples_dir()
+    iter8 = shutil.which("iter8") or str(Path(sys.executable).parent / "iter8")
+    files = [directory / "knative-quickstart-experiment.yaml", directory / "builtin-metrics.yaml"]
+    completed = subprocess.run(
+        [iter8, "validate", *map(str, files)], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout == ""
