@@ -1,0 +1,185 @@
+"""The rules the API server applies to every write, as pure functions: patches, names, the
+status/spec split and `metadata.generation`.
+
+A real API server enforces these itself; the embedded backend calls them so that code which
+works locally keeps working on a cluster. No I/O, no clock: uids and times come in as arguments.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from iter8.store.base import Invalid, Object, PatchType
+from iter8.store.resources import Resource
+
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+# What the server owns in `metadata`: a client may send these but never changes them by a write.
+_SYSTEM_METADATA = ("name", "namespace", "uid", "creationTimestamp", "generation")
+
+
+def validate_name(name: object, field: str = "metadata.name") -> str:
+    """Object names are DNS-1123 subdomains, as the API server checks them."""
+    if not isinstance(name, str) or not name:
+        raise Invalid(f"{field}: Required value: name or generateName is required")
+    if len(name) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(name):
+        raise Invalid(
+            f"{field}: Invalid value: {name!r}: a lowercase RFC 1123 subdomain must consist of "
+            "lower case alphanumeric characters, '-' or '.', and must start and end with an "
+            "alphanumeric character"
+        )
+    return name
+
+
+def validate_namespace(namespace: object) -> str:
+    """Namespaces are DNS-1123 labels (63 characters at most)."""
+    if not isinstance(namespace, str) or not namespace:
+        raise Invalid("metadata.namespace: Required value")
+    if len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace):
+        raise Invalid(f"metadata.namespace: Invalid value: {namespace!r}: not a DNS-1123 label")
+    return namespace
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge key by key, `null` deletes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def json_patch(target: Object, operations: Any) -> Object:
+    """RFC 6902. Any failure (a `test` that fails, a path that is not there) is `Invalid`, the
+    422 the API server answers."""
+    if not isinstance(operations, list):
+        raise Invalid("a JSON patch must be a list of operations")
+    try:
+        result: Object = jsonpatch.JsonPatch(operations).apply(target)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
+        raise Invalid(f"the JSON patch does not apply: {error}") from error
+    except (KeyError, TypeError, ValueError) as error:  # malformed operations
+        raise Invalid(f"malformed JSON patch: {error!r}") from error
+    return result
+
+
+def apply_patch(target: Object, patch: Object | list[Object], patch_type: PatchType) -> Object:
+    if patch_type is PatchType.MERGE or patch_type == PatchType.MERGE.value:
+        if not isinstance(patch, dict):
+            raise Invalid("a merge patch must be a JSON object")
+        return merge_patch(target, patch)
+    if patch_type is PatchType.JSON or patch_type == PatchType.JSON.value:
+        return json_patch(target, patch)
+    raise Invalid(f"unsupported patch type {patch_type!r}")
+
+
+def tracks_generation(resource: Resource) -> bool:
+    """Custom resources and the built-in kinds with a spec count generations; core/v1 kinds such
+    as Secret and Namespace carry no `metadata.generation` at all."""
+    return resource.group != ""
+
+
+def check_kind(resource: Resource, obj: Object) -> None:
+    """An object must be of the resource it is written to; a missing apiVersion/kind is filled."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("metadata", {}), dict):
+        raise Invalid("an object must be a JSON object with a `metadata` object")
+    obj.setdefault("apiVersion", resource.api_version)
+    obj.setdefault("kind", resource.kind)
+    if (obj["apiVersion"], obj["kind"]) != (resource.api_version, resource.kind):
+        raise Invalid(
+            f"{obj['apiVersion']}/{obj['kind']} written to {resource.api_version}/{resource.kind}"
+        )
+
+
+def prepare_create(resource: Resource, obj: Object, *, uid: str, now: str) -> Object:
+    """The object as the server stores it on create, without its resourceVersion."""
+    obj = copy.deepcopy(obj)
+    check_kind(resource, obj)
+    obj = {"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), **obj}
+    meta = obj.setdefault("metadata", {})
+    if meta.get("resourceVersion"):
+        raise Invalid("metadata.resourceVersion: resourceVersion should not be set on create")
+    validate_name(meta.get("name"))
+    if resource.namespaced:
+        validate_namespace(meta.get("namespace"))
+    else:
+        meta.pop("namespace", None)
+    for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
+        meta.pop(field, None)
+    meta["uid"] = uid
+    meta["creationTimestamp"] = now
+    if tracks_generation(resource):
+        meta["generation"] = 1
+    else:
+        meta.pop("generation", None)
+    if resource.status_subresource:
+        obj.pop("status", None)
+    return _defaults(resource, obj)
+
+
+def prepare_update(resource: Resource, old: Object, new: Object, *, status: bool) -> Object:
+    """The object as the server stores it when `new` is written over `old` (PUT or patch).
+
+    With a status subresource, a write of the main resource keeps the old `status` and a write
+    of `/status` keeps everything but `status`. `generation` moves when anything outside
+    `metadata` changes (so, with a status subresource, only when the spec does). The result
+    still carries the old resourceVersion; the caller sets the new one.
+    """
+    old_meta = old["metadata"]
+    new = copy.deepcopy(new)
+    check_kind(resource, new)
+    new_meta = new.setdefault("metadata", {})
+    if not resource.namespaced:
+        new_meta.pop("namespace", None)
+    for field in ("name", "namespace"):
+        if new_meta.get(field, old_meta.get(field)) != old_meta.get(field):
+            raise Invalid(f"metadata.{field}: Invalid value: field is immutable")
+    if new_meta.get("uid", old_meta["uid"]) not in ("", old_meta["uid"]):
+        raise Invalid("metadata.uid: Invalid value: field is immutable")
+    if status:
+        stored = copy.deepcopy(old)
+        if "status" in new:
+            stored["status"] = new["status"]
+        else:
+            stored.pop("status", None)
+        return stored
+    if resource.status_subresource:
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    for field in (*_SYSTEM_METADATA, "resourceVersion"):
+        if field in old_meta:
+            new_meta[field] = old_meta[field]
+        else:
+            new_meta.pop(field, None)
+    if tracks_generation(resource) and _content(new) != _content(old):
+        new_meta["generation"] = old_meta.get("generation", 0) + 1
+    return _defaults(resource, new)
+
+
+def _content(obj: Object) -> Object:
+    return {key: value for key, value in obj.items() if key != "metadata"}
+
+
+def _defaults(resource: Resource, obj: Object) -> Object:
+    """The defaulting a built-in kind gets from the server; for Secrets, `stringData` is folded
+    into base64 `data` and `type` defaults to Opaque."""
+    if (resource.group, resource.kind) == ("", "Secret"):
+        string_data = obj.pop("stringData", None) or {}
+        data = obj.setdefault("data", {}) if string_data else obj.get("data")
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj.setdefault("type", "Opaque")
+    return obj

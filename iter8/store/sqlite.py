@@ -1,0 +1,327 @@
+"""The embedded store: Kubernetes API semantics on one SQLite file, shared by many processes.
+
+Each write is one `BEGIN IMMEDIATE` transaction that reads the object, checks every
+precondition, takes the next global revision (the resourceVersion, as etcd's revision is) and
+appends a watch event. Writers in any thread or process thus serialise on the database lock,
+and events become visible strictly in resourceVersion order, which is what lets a watch be a
+simple poll of the events table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Literal
+
+from iter8.store.base import (
+    AlreadyExists,
+    Conflict,
+    Expired,
+    Invalid,
+    NotFound,
+    Object,
+    PatchType,
+    WatchEvent,
+)
+from iter8.store.patching import apply_patch, prepare_create, prepare_update
+from iter8.store.resources import Resource
+
+_SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS revision (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    rv INTEGER NOT NULL,        -- the last resourceVersion handed out
+    compacted INTEGER NOT NULL  -- events up to this resourceVersion have been pruned
+);
+-- Like etcd, start at 1 so that no list ever returns "0", which a watch reads as "from now".
+INSERT OR IGNORE INTO revision VALUES (0, 1, 0);
+CREATE TABLE IF NOT EXISTS objects (
+    resource TEXT NOT NULL,
+    namespace TEXT NOT NULL,    -- '' for cluster-scoped resources
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (resource, namespace, name)
+);
+CREATE TABLE IF NOT EXISTS events (
+    rv INTEGER PRIMARY KEY,
+    resource TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rv);
+COMMIT;
+"""
+
+_NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName alphabet
+
+
+class SqliteStore:
+    """A `Store` in one SQLite file (WAL mode); any number of instances, threads and processes
+    may share the file.
+
+    `history` is how many watch events are kept: a watch from an older resourceVersion raises
+    `Expired`, as the API server answers 410 Gone once etcd has compacted that revision.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        history: int = 10_000,
+        poll_interval: float = 0.025,
+        busy_timeout: float = 60.0,
+    ) -> None:
+        self.path = os.fspath(path)
+        self._history = history
+        self._poll_interval = poll_interval
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._opened: list[tuple[int, sqlite3.Connection]] = []
+        self._opened_lock = threading.Lock()
+        self._db().executescript(_SCHEMA)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, resource: Resource, namespace: str, name: str) -> Object:
+        return self._load(self._db(), resource, namespace, name)
+
+    def list(self, resource: Resource, namespace: str | None = None) -> tuple[list[Object], str]:
+        query = "SELECT body FROM objects WHERE resource = ?"
+        args: tuple[str, ...] = (resource.key,)
+        if namespace is not None and resource.namespaced:
+            query, args = query + " AND namespace = ?", (*args, namespace)
+        with self._transaction("BEGIN") as db:
+            rows = db.execute(query + " ORDER BY namespace, name", args).fetchall()
+            (rv,) = db.execute("SELECT rv FROM revision").fetchone()
+        return [json.loads(body) for (body,) in rows], str(rv)
+
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str,
+        timeout_seconds: float = 30,
+    ) -> Iterator[WatchEvent]:
+        """Poll the events table. As on the API server, "0" or "" means "from now", starting
+        with an ADDED event for every object that exists."""
+        deadline = time.monotonic() + timeout_seconds
+        if str(resource_version) in ("", "0"):
+            items, current = self.list(resource, namespace)
+            for item in items:
+                yield WatchEvent("ADDED", item)
+            since = int(current)
+        else:
+            since = _parse_resource_version(resource_version)
+        while time.monotonic() < deadline:
+            events = self._events_since(resource, namespace, since)
+            for rv, kind, body in events:
+                since = rv
+                yield WatchEvent(kind, json.loads(body))
+            if not events:
+                time.sleep(max(0.0, min(self._poll_interval, deadline - time.monotonic())))
+
+    def _events_since(
+        self, resource: Resource, namespace: str | None, since: int
+    ) -> list[tuple[int, Literal["ADDED", "MODIFIED", "DELETED"], str]]:
+        query = "SELECT rv, type, body FROM events WHERE resource = ? AND rv > ?"
+        args: tuple[str | int, ...] = (resource.key, since)
+        if namespace is not None and resource.namespaced:
+            query, args = query + " AND namespace = ?", (*args, namespace)
+        with self._transaction("BEGIN") as db:
+            (compacted,) = db.execute("SELECT compacted FROM revision").fetchone()
+            if since < compacted:
+                raise Expired(f"too old resource version: {since} ({compacted})")
+            return db.execute(query + " ORDER BY rv LIMIT 1000", args).fetchall()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def create(self, resource: Resource, obj: Object) -> Object:
+        meta = obj.get("metadata")
+        if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
+            suffix = "".join(secrets.choice(_NAME_SUFFIX_ALPHABET) for _ in range(5))
+            obj = {**obj, "metadata": {**meta, "name": meta["generateName"] + suffix}}
+        stored = prepare_create(resource, obj, uid=str(uuid.uuid4()), now=_now())
+        namespace, name = _namespace_of(resource, stored), stored["metadata"]["name"]
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            if self._find(db, resource, namespace, name) is not None:
+                raise AlreadyExists(f'{_qualified(resource)} "{name}" already exists')
+            return self._commit(db, resource, "ADDED", stored)
+
+    def replace(self, resource: Resource, obj: Object) -> Object:
+        return self._update(resource, obj, lambda _old: obj, status=False)
+
+    def replace_status(self, resource: Resource, obj: Object) -> Object:
+        return self._update(resource, obj, lambda _old: obj, status=True)
+
+    def patch(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        patch: Object | list[Object],
+        patch_type: PatchType = PatchType.MERGE,
+        *,
+        resource_version: str | None = None,
+        subresource: Literal["", "status"] = "",
+    ) -> Object:
+        def patched(old: Object) -> Object:
+            new = apply_patch(old, patch, patch_type)
+            if resource_version is not None and isinstance(new.get("metadata"), dict):
+                new["metadata"]["resourceVersion"] = str(resource_version)
+            return new
+
+        ref = {"metadata": {"namespace": namespace, "name": name}}
+        return self._update(resource, ref, patched, status=subresource == "status")
+
+    def delete(
+        self, resource: Resource, namespace: str, name: str, *, resource_version: str | None = None
+    ) -> None:
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            old = self._load(db, resource, namespace, name)
+            if resource_version is not None:
+                _check_precondition(resource, old, str(resource_version))
+            self._commit(db, resource, "DELETED", old)
+
+    def _update(
+        self,
+        resource: Resource,
+        ref: Object,
+        change: Callable[[Object], Object],
+        *,
+        status: bool,
+    ) -> Object:
+        """Read, change, check, write: all under the write lock, so no one writes in between."""
+        meta = ref.get("metadata") if isinstance(ref, dict) else None
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise Invalid("metadata.name: Required value")
+        name = meta["name"]
+        if status and not resource.status_subresource:
+            raise NotFound(f"{_qualified(resource)} has no status subresource")
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            old = self._load(db, resource, meta.get("namespace", ""), name)
+            new = change(old)
+            if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
+                raise Invalid("an object must be a JSON object with a `metadata` object")
+            given = new.get("metadata", {}).get("resourceVersion")
+            if given:  # without one the write is unconditional, as the Store contract says
+                _check_precondition(resource, old, str(given))
+            stored = prepare_update(resource, old, new, status=status)
+            if stored == old:  # like the API server, a write that changes nothing is skipped
+                return old
+            return self._commit(db, resource, "MODIFIED", stored)
+
+    def _commit(self, db: sqlite3.Connection, resource: Resource, kind: str, obj: Object) -> Object:
+        """Give `obj` the next resourceVersion, store it (or remove it) and log the event."""
+        db.execute("UPDATE revision SET rv = rv + 1")
+        (rv,) = db.execute("SELECT rv FROM revision").fetchone()
+        obj["metadata"]["resourceVersion"] = str(rv)
+        namespace, name = _namespace_of(resource, obj), obj["metadata"]["name"]
+        body = json.dumps(obj, separators=(",", ":"))
+        key = (resource.key, namespace, name)
+        if kind == "DELETED":
+            db.execute("DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?", key)
+        else:
+            db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)", (*key, body))
+        db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (rv, *key[:2], kind, body))
+        if rv - self._history > 0:
+            db.execute("DELETE FROM events WHERE rv <= ?", (rv - self._history,))
+            db.execute("UPDATE revision SET compacted = max(compacted, ?)", (rv - self._history,))
+        return obj
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _find(
+        self, db: sqlite3.Connection, resource: Resource, namespace: str, name: str
+    ) -> Object | None:
+        row = db.execute(
+            "SELECT body FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+            (resource.key, namespace if resource.namespaced else "", name),
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def _load(
+        self, db: sqlite3.Connection, resource: Resource, namespace: str, name: str
+    ) -> Object:
+        obj = self._find(db, resource, namespace, name)
+        if obj is None:
+            raise NotFound(f'{_qualified(resource)} "{name}" not found')
+        return obj
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute(begin)
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection: a sqlite3 connection may cross neither threads nor forks."""
+        pid = os.getpid()
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None or self._local.pid != pid:
+            db = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # transactions are explicit
+                check_same_thread=False,  # only so that close() may close it
+            )
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; fsync at checkpoints
+            self._local.db, self._local.pid = db, pid
+            with self._opened_lock:
+                self._opened.append((pid, db))
+        return db
+
+    def close(self) -> None:
+        """Close the connections this process opened (a forked child's copies are not its own)."""
+        pid = os.getpid()
+        with self._opened_lock:
+            mine = [db for owner, db in self._opened if owner == pid]
+            self._opened = []
+        self._local = threading.local()
+        for db in mine:
+            db.close()
+
+
+def _check_precondition(resource: Resource, obj: Object, resource_version: str) -> None:
+    _parse_resource_version(resource_version)
+    if resource_version != obj["metadata"]["resourceVersion"]:
+        raise Conflict(
+            f'Operation cannot be fulfilled on {_qualified(resource)} "{obj["metadata"]["name"]}":'
+            " the object has been modified; please apply your changes to the latest version and"
+            " try again"
+        )
+
+
+def _parse_resource_version(resource_version: str) -> int:
+    try:
+        return int(resource_version)
+    except (TypeError, ValueError):
+        raise Invalid(f"invalid resource version {resource_version!r}") from None
+
+
+def _namespace_of(resource: Resource, obj: Object) -> str:
+    return obj["metadata"].get("namespace", "") if resource.namespaced else ""
+
+
+def _qualified(resource: Resource) -> str:
+    """How the API server names a resource in its messages, e.g. `experiments.iter8.tools`."""
+    return f"{resource.plural}.{resource.group}" if resource.group else resource.plural
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
