@@ -1,0 +1,76 @@
+"""Fixtures that make one contract suite run unchanged on every `Store` backend.
+
+`store` is parametrized over the backends; `namespace` and `other_namespace` are plain names on
+SQLite and fresh namespaces on the API server. The kubernetes parameters are marked `kube`; the
+fixtures of `tests/kube.py` skip them (or fail them under CI=true) when no server runs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iter8.store import Store
+from iter8.store.sqlite import SqliteStore
+
+# Knative's CRDs with the two edits kube-apiserver 1.20 needs (see the project's shared notes).
+KNATIVE_CRDS = Path(os.environ.get("ITER8_KNATIVE_CRDS", "/work/shared/crds/knative-k8s-1.20"))
+
+BACKENDS = ["sqlite", pytest.param("kubernetes", marks=pytest.mark.kube)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if backend == "sqlite":
+        opened: Store = SqliteStore(tmp_path / "store.db")
+    else:
+        from iter8.store.kubernetes import KubernetesStore
+
+        request.getfixturevalue("iter8_crds")
+        request.getfixturevalue("knative_crds")
+        opened = KubernetesStore(request.getfixturevalue("kube_client"))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def namespace(backend: str, request: pytest.FixtureRequest) -> str:
+    return "default" if backend == "sqlite" else str(request.getfixturevalue("kube_namespace"))
+
+
+@pytest.fixture
+def other_namespace(backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A second namespace, for what must not leak between namespaces."""
+    if backend == "sqlite":
+        yield "other"
+        return
+    from kubernetes import client
+
+    core = client.CoreV1Api(request.getfixturevalue("kube_client"))
+    name = f"t-{secrets.token_hex(4)}"
+    core.create_namespace(body={"metadata": {"name": name}}, _preload_content=False)
+    yield name
+    core.delete_namespace(name, _preload_content=False)
+
+
+@pytest.fixture(scope="session")
+def knative_crds(kube_client: object) -> list[str]:
+    """The Knative Service CRD (the 1.20-compatible copy), for objects an experiment routes."""
+    from tests.kube import apply_crds, load_yaml
+
+    path = KNATIVE_CRDS / "serving-service.yaml"
+    if not path.is_file():
+        reason = f"no Knative Service CRD at {path} (set ITER8_KNATIVE_CRDS to its directory)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return apply_crds(kube_client, load_yaml(path))  # type: ignore[arg-type]

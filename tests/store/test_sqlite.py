@@ -1,0 +1,201 @@
+"""What only the embedded backend promises beyond the contract: many processes on one file,
+history that is pruned (watching from before it is `Expired`, the API server's 410), and data
+that outlives the store object."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iter8.store import EXPERIMENTS, Conflict, Expired, Store
+from iter8.store.sqlite import SqliteStore
+from tests.store.objects import experiment
+
+SAFETY_NET = 120.0  # seconds; ends a hung child process, never a speed expectation
+spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing inherited by fork
+
+
+def _race(path: str, barrier: Any, results: Any, writer: int) -> None:
+    store = SqliteStore(path)
+    try:
+        obj = store.get(EXPERIMENTS, "default", "exp")
+        barrier.wait()
+        store.patch(
+            EXPERIMENTS,
+            "default",
+            "exp",
+            {"spec": {"target": f"writer-{writer}"}},
+            resource_version=obj["metadata"]["resourceVersion"],
+        )
+        results.put(f"won writer-{writer}")
+    except Conflict:
+        results.put("conflict")
+    except BaseException as e:
+        results.put(repr(e))
+    finally:
+        store.close()
+
+
+def _create_and_patch(path: str, prefix: str, count: int) -> None:
+    store = SqliteStore(path)
+    for i in range(count):
+        store.create(EXPERIMENTS, experiment("default", f"{prefix}-{i}"))
+        store.patch(EXPERIMENTS, "default", f"{prefix}-{i}", {"spec": {"target": prefix}})
+    store.close()
+
+
+def _read_target(path: str, name: str, results: Any) -> None:
+    store = SqliteStore(path)
+    results.put(store.get(EXPERIMENTS, "default", name)["spec"]["target"])
+    store.close()
+
+
+def _run(target: Any, *args: Any) -> None:
+    """Run `target` in a child process to its end."""
+    process = spawn.Process(target=target, args=args)
+    process.start()
+    process.join(SAFETY_NET)
+    assert process.exitcode == 0
+
+
+def test_is_a_Store(tmp_path: Path) -> None:
+    assert isinstance(SqliteStore(tmp_path / "store.db"), Store)
+
+
+def test_of_processes_racing_from_one_resource_version_exactly_one_wins(tmp_path: Path) -> None:
+    writers = 6
+    path = str(tmp_path / "store.db")
+    store = SqliteStore(path)
+    store.create(EXPERIMENTS, experiment("default", "exp"))
+    barrier, results = spawn.Barrier(writers, timeout=SAFETY_NET), spawn.Queue()
+    processes = [
+        spawn.Process(target=_race, args=(path, barrier, results, i)) for i in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=SAFETY_NET) for _ in processes]
+    for process in processes:
+        process.join(SAFETY_NET)
+
+    winners = [outcome for outcome in outcomes if outcome.startswith("won")]
+    assert sorted(outcomes) == sorted(winners + ["conflict"] * (writers - 1))
+    assert store.get(EXPERIMENTS, "default", "exp")["spec"]["target"] == winners[0][4:]
+
+
+def test_processes_writing_at_once_get_distinct_increasing_resource_versions(
+    tmp_path: Path,
+) -> None:
+    path, per_process = str(tmp_path / "store.db"), 25
+    store = SqliteStore(path)
+    _, since = store.list(EXPERIMENTS)
+    processes = [
+        spawn.Process(target=_create_and_patch, args=(path, f"p{i}", per_process)) for i in range(4)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(SAFETY_NET)
+    assert [process.exitcode for process in processes] == [0] * 4
+
+    items, _ = store.list(EXPERIMENTS, "default")
+    assert len(items) == 4 * per_process
+    assert all(item["spec"]["target"] == item["metadata"]["name"].split("-")[0] for item in items)
+    events = []
+    for event in store.watch(EXPERIMENTS, resource_version=since, timeout_seconds=SAFETY_NET):
+        events.append(event)
+        if len(events) == 2 * len(items):
+            break
+    versions = [int(event.resource_version) for event in events]
+    assert versions == sorted(set(versions))
+    for item in items:  # each object: its ADDED, then its MODIFIED, which it now is
+        mine = [e for e in events if e.object["metadata"]["name"] == item["metadata"]["name"]]
+        assert [e.type for e in mine] == ["ADDED", "MODIFIED"]
+        assert mine[-1].object == item
+
+
+def test_a_store_sees_the_writes_of_another_process_and_the_other_way_round(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "store.db")
+    store = SqliteStore(path)
+    _, since = store.list(EXPERIMENTS)
+
+    _run(_create_and_patch, path, "child", 1)
+    assert store.get(EXPERIMENTS, "default", "child-0")["spec"]["target"] == "child"
+    events = []
+    for event in store.watch(EXPERIMENTS, resource_version=since, timeout_seconds=SAFETY_NET):
+        events.append(event.type)
+        if event.type == "MODIFIED":
+            break
+    assert events == ["ADDED", "MODIFIED"]
+
+    store.create(EXPERIMENTS, {**experiment("default", "parent")})
+    store.patch(EXPERIMENTS, "default", "parent", {"spec": {"target": "from-parent"}})
+    results = spawn.Queue()
+    _run(_read_target, path, "parent", results)
+    assert results.get(timeout=SAFETY_NET) == "from-parent"
+
+
+def test_two_stores_on_one_file_share_objects_and_resource_versions(tmp_path: Path) -> None:
+    one, two = SqliteStore(tmp_path / "store.db"), SqliteStore(tmp_path / "store.db")
+    created = one.create(EXPERIMENTS, experiment("default", "exp"))
+    patched = two.patch(EXPERIMENTS, "default", "exp", {"spec": {"target": "two"}})
+
+    assert one.get(EXPERIMENTS, "default", "exp") == patched
+    assert int(patched["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    with pytest.raises(Conflict):
+        one.replace(EXPERIMENTS, created)
+
+
+def test_objects_and_resource_versions_survive_reopening(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    created = store.create(EXPERIMENTS, experiment("default", "exp"))
+    store.close()
+
+    reopened = SqliteStore(tmp_path / "store.db")
+    assert reopened.get(EXPERIMENTS, "default", "exp") == created
+    patched = reopened.patch(EXPERIMENTS, "default", "exp", {"spec": {"target": "again"}})
+    assert int(patched["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+
+
+def test_a_watch_from_before_the_kept_history_is_Expired(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db", history=5)
+    created = store.create(EXPERIMENTS, experiment("default", "exp"))
+    for i in range(10):
+        store.patch(EXPERIMENTS, "default", "exp", {"spec": {"duration": {"maxLoops": i + 10}}})
+    _, now = store.list(EXPERIMENTS)
+
+    with pytest.raises(Expired):
+        next(store.watch(EXPERIMENTS, resource_version=created["metadata"]["resourceVersion"]))
+    with pytest.raises(Expired):
+        next(store.watch(EXPERIMENTS, resource_version=str(int(now) - 6)))
+    kept = list(store.watch(EXPERIMENTS, resource_version=str(int(now) - 5), timeout_seconds=0.5))
+    assert [event.object["spec"]["duration"]["maxLoops"] for event in kept] == list(range(15, 20))
+
+
+def test_a_watch_that_falls_behind_the_kept_history_is_Expired(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db", history=5)
+    _, since = store.list(EXPERIMENTS)
+    store.create(EXPERIMENTS, experiment("default", "exp"))
+    events = store.watch(EXPERIMENTS, resource_version=since, timeout_seconds=SAFETY_NET)
+    assert next(events).type == "ADDED"
+
+    for i in range(10):
+        store.patch(EXPERIMENTS, "default", "exp", {"spec": {"duration": {"maxLoops": i + 10}}})
+    with pytest.raises(Expired):
+        next(events)
+
+
+def test_generate_name_gives_a_fresh_name(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    obj = experiment("default", "")
+    obj["metadata"] = {"generateName": "exp-", "namespace": "default"}
+
+    first, second = store.create(EXPERIMENTS, obj), store.create(EXPERIMENTS, obj)
+    names = {first["metadata"]["name"], second["metadata"]["name"]}
+    assert len(names) == 2
+    assert all(name.startswith("exp-") and len(name) == len("exp-") + 5 for name in names)
+    assert obj["metadata"] == {"generateName": "exp-", "namespace": "default"}
