@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any, Literal, cast
 from urllib.parse import quote
 
+import urllib3
 from kubernetes import client, config
 
 from iter8.store.base import (
@@ -165,7 +166,7 @@ class KubernetesStore:
             if response.status >= 300:
                 raise _error(response.status, raw.read())
             for line in _lines(raw):
-                event = json.loads(line)
+                event = json.loads(line)  # a broken stream raises StoreError below
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "BOOKMARK":
                     continue
@@ -176,6 +177,10 @@ class KubernetesStore:
                 obj.setdefault("apiVersion", resource.api_version)
                 obj.setdefault("kind", resource.kind)
                 yield WatchEvent(cast(Literal["ADDED", "MODIFIED", "DELETED"], kind), obj)
+        except (urllib3.exceptions.HTTPError, ValueError) as e:
+            error = StoreError(f"watch {resource.key}: broken stream: {e}")
+            error.code = 503
+            raise error from e
         finally:
             raw.close()  # not release: an unfinished stream must not go back to the pool
             raw.release_conn()
@@ -206,9 +211,18 @@ class KubernetesStore:
             body=body,
             auth_settings=["BearerToken"],
         )
-        return self.api.call_api(
-            method, url, header_params=headers, body=body, _request_timeout=timeout or self._timeout
-        )
+        try:
+            return self.api.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body,
+                _request_timeout=timeout or self._timeout,
+            )
+        except (client.ApiException, urllib3.exceptions.HTTPError) as e:
+            error = StoreError(f"{method} {path}: {e}")  # unreachable, TLS, timeout: worth a retry
+            error.code = 503
+            raise error from e
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Object:
         response = self._request(method, path, **kwargs)
