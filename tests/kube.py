@@ -75,7 +75,7 @@ def kube_config() -> str:
     namespaces and CRDs, which nobody wants by accident in a real cluster.
     """
     path = os.environ.get("KUBECONFIG") or str(LOCAL_KUBECONFIG)
-    if not Path(path).is_file():
+    if not any(Path(p).is_file() for p in path.split(os.pathsep)):  # KUBECONFIG may be a list
         _unavailable(f"no kube-apiserver reachable: {START_HINT} (no kubeconfig at {path})")
     try:
         api = _new_client(path)
