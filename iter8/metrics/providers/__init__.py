@@ -1,0 +1,1 @@
+"""One module per metrics provider, each exposing `PROVIDER` (found by `iter8.registry.discover`)."""

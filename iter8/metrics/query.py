@@ -1,0 +1,176 @@
+"""Iter8 v2's templated HTTP query (iter8-v2.md §2.2), shared by the REST and Prometheus providers.
+
+`build` turns a Metric and a version into a concrete request, `send` runs it, `extract` applies
+the jq expression. Each failure raises `FetchFailed` with the outcome it stands for, carrying the
+backend's own words; secret values never enter a message we write (the registry also redacts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from string import Template
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jq
+
+from iter8.analytics.observations import Outcome
+from iter8.metrics.provider import FetchFailed, FetchRequest
+
+EXCERPT = 200  # characters of a backend's answer quoted in a message
+
+# jq prints NaN as null and ±Inf as ±DBL_MAX, so tag them before they leave jq.
+_TAGGED = (
+    '({}) | if type == "number" then (if isnan then {{"iter8-special": "NaN"}}'
+    ' elif isinfinite then {{"iter8-special": (if . > 0 then "+Inf" else "-Inf" end)}}'
+    " else . end) else . end"
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    method: str
+    url: str
+    params: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: Any = None  # parsed JSON, sent only with POST
+    auth: tuple[str, str] | None = None
+
+    @property
+    def where(self) -> str:
+        """The endpoint without its query string, for messages."""
+        parts = urlsplit(self.url)
+        return f"{self.method} {parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def template_args(request: FetchRequest) -> dict[str, str]:
+    """`name`, then every version variable, then `elapsedTime` (whole seconds, no unit)."""
+    args = {"name": request.version.name}
+    args.update({v.name: v.value for v in request.version.variables or []})
+    args["elapsedTime"] = str(request.elapsed_seconds)
+    return args
+
+
+def build(request: FetchRequest) -> Query:
+    spec = request.metric.spec
+    if not spec.url_template:
+        raise FetchFailed("error", "the metric has no urlTemplate")
+    secret = dict(request.secret or {})
+    url = Template(spec.url_template).safe_substitute(secret) if spec.secret else spec.url_template
+    args = template_args(request)
+    params = [(p.name, Template(p.value).safe_substitute(args)) for p in spec.params or []]
+    templated = spec.secret is not None and spec.auth_type in ("Bearer", "APIKey")
+    headers = {
+        h.name: Template(h.value).safe_substitute(secret) if templated else h.value
+        for h in spec.header_templates or []
+    }
+    method = spec.method or "GET"
+    body = None
+    if spec.body is not None and method == "POST":
+        text = Template(spec.body).safe_substitute(args)
+        try:
+            body = json.loads(text)
+        except ValueError as error:
+            raise FetchFailed("error", f"the templated body is not JSON: {error}") from error
+    auth = None
+    if spec.auth_type == "Basic":
+        if "username" not in secret or "password" not in secret:
+            raise FetchFailed("error", "authType Basic needs keys username and password in secret")
+        auth = (secret["username"], secret["password"])
+    return Query(method, url, params, headers, body, auth)
+
+
+def send(query: Query, request: FetchRequest) -> Any:
+    """The response's JSON document; HTTP failures, timeouts and non-JSON raise `FetchFailed`."""
+    client = request.client or httpx.Client()
+    try:
+        response = client.request(
+            query.method,
+            query.url,
+            params=query.params,
+            headers=query.headers,
+            json=query.body,
+            auth=query.auth,
+            timeout=request.timeout,
+        )
+    except httpx.TimeoutException as error:
+        raise FetchFailed(
+            "timeout", f"no answer within {request.timeout:g} s from {query.where}"
+        ) from error
+    except httpx.HTTPError as error:
+        raise FetchFailed("error", f"{query.where}: {type(error).__name__}: {error}") from error
+    except ValueError as error:  # a URL that httpx cannot even parse
+        raise FetchFailed("error", f"bad URL in urlTemplate: {error}") from error
+    finally:
+        if request.client is None:
+            client.close()
+    if response.status_code >= 400:
+        kind, text = _backend_error(response)
+        # Prometheus answers 503 with errorType "timeout" when the query ran out of time.
+        outcome: Outcome = "timeout" if kind == "timeout" else "error"
+        raise FetchFailed(outcome, f"HTTP {response.status_code}: {text}")
+    try:
+        return json.loads(response.text)
+    except ValueError as error:
+        raise FetchFailed("error", f"the response is not JSON: {_cut(response.text)}") from error
+
+
+def _backend_error(response: httpx.Response) -> tuple[str | None, str]:
+    """The backend's error in its own words: a JSON `error` field (and `errorType`) if any."""
+    try:
+        document = json.loads(response.text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("error"), str):
+        kind = document.get("errorType")
+        if isinstance(kind, str):
+            return kind, _cut(f"{kind}: {document['error']}")
+        return None, _cut(document["error"])
+    return None, _cut(response.text)
+
+
+def _cut(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return "(empty body)"
+    return text[:EXCERPT] + ("…" if len(text) > EXCERPT else "")
+
+
+def extract(document: Any, expression: str | None) -> float:
+    """The first output of the jq expression, which must be a finite number."""
+    if not expression:
+        raise FetchFailed("error", "the metric has no jqExpression")
+    try:
+        program = jq.compile(_TAGGED.format(expression))
+    except ValueError:
+        try:
+            program = jq.compile(expression)
+        except ValueError as error:
+            raise FetchFailed("error", f"jqExpression does not compile: {error}") from error
+    try:
+        outputs = iter(program.input_value(document))
+        value = next(outputs)
+    except StopIteration:
+        raise FetchFailed("empty", f"jqExpression {expression!r} produced no output") from None
+    except ValueError as error:
+        raise FetchFailed("error", f"jqExpression {expression!r}: {error}") from error
+    return _number(value, expression)
+
+
+def _number(value: Any, expression: str) -> float:
+    if value is None:
+        raise FetchFailed("no-data", f"jqExpression {expression!r} gave null")
+    if isinstance(value, dict) and set(value) == {"iter8-special"}:
+        special = value["iter8-special"]
+        if special == "NaN":
+            raise FetchFailed("nan", f"jqExpression {expression!r} gave NaN")
+        raise FetchFailed(
+            "error", f"jqExpression {expression!r} gave {special}, not a finite number"
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        shown = json.dumps(value)[:EXCERPT]
+        raise FetchFailed("error", f"jqExpression {expression!r} gave {shown}, not a number")
+    return float(value)
