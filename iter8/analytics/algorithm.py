@@ -51,6 +51,9 @@ class AnalysisResult(BaseModel):
     decision: Decision
     details: dict[str, Any] = Field(default_factory=dict)  # posteriors, P(best), history...
     message: str = ""
+    # v2 gives each status.analysis block its own message; keys are the block names
+    # (`aggregatedMetrics`, `versionAssessments`, `winnerAssessment`, `weights`)
+    messages: dict[str, str] = Field(default_factory=dict)
 
 
 class Algorithm(Protocol):
