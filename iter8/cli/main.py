@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from iter8 import __version__
+from iter8.cli.analyze import analyze
 from iter8.cli.validate import validate
 
 
@@ -15,3 +16,4 @@ def cli() -> None:
 
 
 cli.add_command(validate)
+cli.add_command(analyze)
