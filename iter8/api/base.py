@@ -48,6 +48,7 @@ class NamedValue(ApiModel):
 
 class ObjectMeta(ApiModel):
     name: str | None = None
+    creation_timestamp: str | None = None
     namespace: str | None = None
     uid: str | None = None
     resource_version: str | None = None

@@ -129,6 +129,25 @@ class Analysis(ApiModel):
     version_assessments: AnalysisBlock | None = None
     winner_assessment: AnalysisBlock | None = None
     weights: AnalysisBlock | None = None
+    # beyond v2: which iteration this analysis is, what it decided and why (posteriors, history)
+    iteration: int | None = None
+    decision: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+
+
+class InProgress(ApiModel):
+    """Beyond v2: who must act next. Written by a phase that takes up work (`by == phase`) or
+    hands it on (`by` analyze, `phase` route); repeated events and ticks leave it alone until
+    `since` is older than the phase's timeout, when the phase or the event is presumed lost."""
+
+    phase: str
+    by: str
+    iteration: int = 0
+    since: str
+
+    @property
+    def working(self) -> bool:
+        return self.phase == self.by
 
 
 class MetricSnapshot(ApiModel):
@@ -150,6 +169,7 @@ class ExperimentStatus(ApiModel):
     version_recommended_for_promotion: str | None = None
     message: str | None = None
     metrics: list[MetricSnapshot] | None = None
+    in_progress: InProgress | None = None
 
 
 class Experiment(ApiModel):

@@ -71,3 +71,4 @@ ISTIO_VIRTUAL_SERVICES = Resource(
 SMI_TRAFFIC_SPLITS = Resource(
     "split.smi-spec.io", "v1alpha2", "trafficsplits", "TrafficSplit", status_subresource=False
 )
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease", status_subresource=False)

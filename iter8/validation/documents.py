@@ -48,7 +48,7 @@ def check_documents(
         if isinstance(result, Metric):
             catalog[MetricKey(result.namespace, result.metadata.name or "")] = result
     if lookup is not None:
-        _complete_from(lookup, catalog, [r for _, r, _ in loaded if isinstance(r, Experiment)])
+        gather_metrics(lookup, catalog, [r for _, r, _ in loaded if isinstance(r, Experiment)])
 
     found: list[DocumentProblem] = []
     for document, result, structural in loaded:
@@ -73,10 +73,10 @@ def _related(a: str, b: str) -> bool:
     return long == short or long.startswith((short + ".", short + "["))
 
 
-def _complete_from(
+def gather_metrics(
     lookup: MetricLookup, catalog: dict[MetricKey, Metric], experiments: list[Experiment]
 ) -> None:
-    """Fetch what the criteria name and the files lack (and, once, their sampleSize metrics)."""
+    """Add to `catalog` what the criteria name and it lacks (and their sampleSize metrics)."""
     wanted = [
         resolve(ref, e.namespace)
         for e in experiments

@@ -1,0 +1,111 @@
+"""The event contract of DESIGN.md: types, attributes, extensions and data of every event.
+
+Everything that produces or reads an Iter8 event goes through here, so the contract has one home:
+`source` is `/iter8/<phase>`, `subject` is `<namespace>/<name>`, extensions `experiment` and
+`iteration` let Triggers and sinks filter, and `data` carries at least namespace, name, uid and
+iteration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from cloudevents.http import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class EventType(StrEnum):
+    RESOURCE_ADD = "dev.knative.apiserver.resource.add"
+    REF_ADD = "dev.knative.apiserver.ref.add"
+    PING = "dev.knative.sources.ping"
+    INITIALIZATION_DUE = "tools.iter8.initialization.due"  # tick → init: (re)admit a waiting one
+    INITIALIZED = "tools.iter8.experiment.initialized"
+    ITERATION_DUE = "tools.iter8.iteration.due"
+    ANALYSIS_COMPLETED = "tools.iter8.analysis.completed"
+    CONCLUDED = "tools.iter8.experiment.concluded"
+    WEIGHTS_APPLIED = "tools.iter8.weights.applied"
+    PROMOTED = "tools.iter8.experiment.promoted"
+    ROLLED_BACK = "tools.iter8.experiment.rolledback"
+    COMPLETED = "tools.iter8.experiment.completed"
+    FAILED = "tools.iter8.experiment.failed"
+
+
+TERMINAL = (EventType.PROMOTED, EventType.ROLLED_BACK, EventType.COMPLETED, EventType.FAILED)
+
+
+class BadEvent(ValueError):
+    """The event is wrong and will stay wrong: answer 4xx, do not retry."""
+
+
+class ExperimentRef(BaseModel):
+    """Which experiment an event is about. `uid` tells a re-created experiment from the old one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    uid: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class EventData(ExperimentRef):
+    """`data` of every `tools.iter8.*` event; phases add their own fields beside these."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    iteration: int = Field(default=0, ge=0)
+
+
+def experiment_event(
+    event_type: EventType,
+    phase: str,
+    experiment: ExperimentRef,
+    iteration: int,
+    **data: Any,
+) -> CloudEvent:
+    """A new `tools.iter8.*` event about `experiment`, ready to reply with or POST."""
+    attributes = {
+        "type": str(event_type),
+        "source": f"/iter8/{phase}",
+        "subject": str(experiment),
+        "datacontenttype": "application/json",
+        "experiment": str(experiment),
+        "iteration": str(iteration),  # header values are strings; Trigger filters compare strings
+    }
+    payload = {**data, **experiment.model_dump(), "iteration": iteration}
+    return CloudEvent(attributes, payload)
+
+
+def created_experiment(event: CloudEvent) -> ExperimentRef | None:
+    """Which experiment an ApiServerSource `add` event (resource or reference mode) announces;
+    None for other kinds."""
+    data = event.data
+    if not isinstance(data, dict):
+        raise BadEvent("data must be a JSON object: the object, or a reference to it")
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else data
+    if data.get("kind") != "Experiment":
+        return None
+    try:
+        return ExperimentRef(
+            namespace=meta.get("namespace") or "",
+            name=meta.get("name") or "",
+            uid=meta.get("uid") or "",
+        )
+    except ValidationError as error:
+        raise BadEvent(f"data names no experiment: {error.errors()[0]['msg']}") from error
+
+
+def event_data(event: CloudEvent) -> EventData:
+    """The experiment an Iter8 event is about, or BadEvent naming what is missing."""
+    data = event.data
+    if isinstance(data, bytes | str):
+        raise BadEvent("data must be a JSON object (datacontenttype application/json)")
+    try:
+        return EventData.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "data"
+        raise BadEvent(f"data.{field}: {first['msg']}") from error

@@ -1,0 +1,96 @@
+"""What the periodic tick asks for: which experiments need an event now, and which.
+
+Level-triggered (DESIGN principle 4). The tick remembers nothing; it reads each experiment's
+status and asks again for whatever is due or stuck. Handlers are idempotent, so asking for work
+that is already done costs one no-op.
+
+A phase that takes up work marks it in `status.inProgress`; so does a phase that hands work on
+(analyze → route). The mark goes stale after `handoff` for route (a few patches) and after
+`claim` for the phases that run actions or fetch metrics; a stale mark means the event or the
+phase was lost, and the tick asks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from iter8.api.experiment import Experiment, ExperimentStatus
+from iter8.events import EventType
+from iter8.lifecycle.schedule import is_due
+from iter8.lifecycle.status import parse_time
+from iter8.lifecycle.target import may_acquire
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    grace: timedelta = timedelta(seconds=5)  # an `add` event that never came; a route hand-off
+    claim: timedelta = timedelta(seconds=120)  # init, analyze, promote at work
+
+    def of(self, phase: str) -> timedelta:
+        return self.grace if phase == "route" else self.claim
+
+
+@dataclass(frozen=True)
+class Request:
+    type: EventType
+    experiment: Experiment
+    iteration: int
+
+
+def busy(status: ExperimentStatus, now: datetime, timeouts: Timeouts) -> bool:
+    """A phase is at work on this experiment (its own claim, not a hand-off) and not presumed dead."""
+    claim = status.in_progress
+    return (
+        claim is not None
+        and claim.working
+        and not _older(claim.since, now, timeouts.of(claim.phase))
+    )
+
+
+def plan(
+    experiments: Iterable[Experiment], now: datetime, timeouts: Timeouts = Timeouts()
+) -> list[Request]:
+    experiments = list(experiments)
+    requests: list[Request] = []
+    for experiment in experiments:
+        wanted = _wanted(experiment, experiments, now, timeouts)
+        if wanted is not None:
+            requests.append(Request(wanted[0], experiment, wanted[1]))
+    return requests
+
+
+def _wanted(
+    experiment: Experiment, everyone: list[Experiment], now: datetime, timeouts: Timeouts
+) -> tuple[EventType, int] | None:
+    status = experiment.status or ExperimentStatus()
+    claim = status.in_progress
+    if claim is not None and not _older(claim.since, now, timeouts.of(claim.phase)):
+        return None  # a phase is on it
+    stage = status.stage
+    next_iteration = (status.completed_iterations or 0) + 1
+    if stage is None:  # never initialized: the `add` event was lost
+        if _older(experiment.metadata.creation_timestamp, now, timeouts.grace):
+            return EventType.INITIALIZATION_DUE, 0
+        return None
+    if stage == "Waiting":
+        return (EventType.INITIALIZATION_DUE, 0) if may_acquire(experiment, everyone) else None
+    if stage == "Initializing":
+        return EventType.INITIALIZATION_DUE, 0
+    if stage == "Running":
+        recorded = status.analysis is not None and status.analysis.iteration == next_iteration
+        if recorded:  # analysed, but the iteration never completed: a reply was lost
+            return (
+                (EventType.ITERATION_DUE, next_iteration)
+                if _older(status.last_update_time, now, timeouts.grace)
+                else None
+            )
+        return (EventType.ITERATION_DUE, next_iteration) if is_due(experiment, now) else None
+    if stage == "Finishing":
+        return EventType.ITERATION_DUE, next_iteration
+    return None
+
+
+def _older(stamp: str | None, now: datetime, age: timedelta) -> bool:
+    return stamp is not None and now - parse_time(stamp) > age

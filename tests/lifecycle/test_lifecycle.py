@@ -1,0 +1,146 @@
+"""The pure lifecycle rules: stages, conditions, the target order, the tick's plan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from iter8.api.experiment import Experiment, ExperimentStatus, InProgress
+from iter8.events import EventType
+from iter8.lifecycle import tick
+from iter8.lifecycle.status import (
+    advance_stage,
+    fail,
+    initial_status,
+    is_completed,
+    is_true,
+    set_condition,
+    timestamp,
+)
+from iter8.lifecycle.target import may_acquire
+
+T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+def experiment(name: str, target: str = "default/app", **status: Any) -> Experiment:
+    return Experiment.from_wire(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "uid": f"uid-{name}",
+                "creationTimestamp": timestamp(T0),
+            },
+            "spec": {
+                "target": target,
+                "strategy": {"testingPattern": "Canary"},
+                "duration": {"intervalSeconds": 10, "iterationsPerLoop": 3},
+                "versionInfo": {"baseline": {"name": "v1"}, "candidates": [{"name": "v2"}]},
+            },
+            **({"status": status} if status else {}),
+        }
+    )
+
+
+def test_stages_only_move_forward_and_conditions_keep_their_transition_time() -> None:
+    status = initial_status(T0)
+    assert status.stage == "Waiting" and status.completed_iterations == 0
+    assert advance_stage(status, "Running") and not advance_stage(status, "Initializing")
+    assert status.stage == "Running"
+    later = T0 + timedelta(seconds=5)
+    set_condition(status, "Completed", False, "IterationUpdate", "Completed Iteration 1", later)
+    completed = next(c for c in status.conditions or [] if c.type == "Completed")
+    assert completed.last_transition_time == timestamp(T0)  # the status did not change
+    assert status.message == "IterationUpdate: Completed Iteration 1"
+    fail(status, "HandlerFailed", "Finish actions failed", later)
+    assert is_completed(status) and is_true(status, "Failed") and status.stage == "Completed"
+
+
+def test_the_target_goes_to_the_earliest_unfinished_contender() -> None:
+    first = experiment("a", **{"initTime": timestamp(T0)})
+    second = experiment("b", **{"initTime": timestamp(T0 + timedelta(seconds=1))})
+    other_target = experiment(
+        "c", target="default/other", **{"initTime": timestamp(T0 - timedelta(seconds=9))}
+    )
+    everyone = [first, second, other_target]
+    assert may_acquire(first, everyone)
+    assert not may_acquire(second, everyone)
+    assert may_acquire(other_target, everyone)
+    holding = experiment(
+        "b",
+        initTime=timestamp(T0 + timedelta(seconds=1)),
+        conditions=[{"type": "TargetAcquired", "status": "True"}],
+    )
+    assert not may_acquire(first, [first, holding])  # a holder keeps it, earlier or not
+    done = experiment("b", stage="Completed", conditions=[{"type": "Completed", "status": "True"}])
+    assert may_acquire(first, [first, done])
+
+
+def running(completed: int, last_update: datetime, **extra: Any) -> Experiment:
+    return experiment(
+        "run",
+        stage="Running",
+        completedIterations=completed,
+        lastUpdateTime=timestamp(last_update),
+        **extra,
+    )
+
+
+def plan_for(exp: Experiment, now: datetime) -> list[tuple[EventType, int]]:
+    return [(r.type, r.iteration) for r in tick.plan([exp], now)]
+
+
+def test_the_first_iteration_is_due_at_once_and_the_next_after_the_interval() -> None:
+    assert plan_for(running(0, T0), T0) == [(EventType.ITERATION_DUE, 1)]
+    assert plan_for(running(1, T0), T0 + timedelta(seconds=9)) == []
+    assert plan_for(running(1, T0), T0 + timedelta(seconds=9.95)) == [(EventType.ITERATION_DUE, 2)]
+    assert plan_for(running(3, T0), T0 + timedelta(hours=1)) == []  # all 3 iterations done
+
+
+def test_claims_hold_off_the_tick_until_they_go_stale() -> None:
+    def claimed(phase: str, by: str) -> Experiment:
+        claim = InProgress(phase=phase, by=by, iteration=2, since=timestamp(T0)).to_wire()
+        return running(1, T0 - timedelta(seconds=60), inProgress=claim)
+
+    assert plan_for(claimed("analyze", "analyze"), T0 + timedelta(seconds=60)) == []
+    assert plan_for(claimed("analyze", "analyze"), T0 + timedelta(seconds=121)) == [
+        (EventType.ITERATION_DUE, 2)
+    ]
+    # a hand-off to route is presumed lost after the short grace period
+    assert plan_for(claimed("route", "analyze"), T0 + timedelta(seconds=4)) == []
+    assert plan_for(claimed("route", "analyze"), T0 + timedelta(seconds=6)) == [
+        (EventType.ITERATION_DUE, 2)
+    ]
+
+
+def test_lost_add_events_and_waiting_experiments_are_driven_again() -> None:
+    fresh = experiment("new")
+    assert plan_for(fresh, T0 + timedelta(seconds=1)) == []
+    assert plan_for(fresh, T0 + timedelta(seconds=6)) == [(EventType.INITIALIZATION_DUE, 0)]
+    waiting = experiment("w", stage="Waiting", initTime=timestamp(T0))
+    holder = experiment(
+        "h",
+        stage="Running",
+        initTime=timestamp(T0 - timedelta(seconds=1)),
+        conditions=[{"type": "TargetAcquired", "status": "True"}],
+        completedIterations=1,
+        lastUpdateTime=timestamp(T0),
+    )
+    assert [(r.type, r.experiment.metadata.name) for r in tick.plan([waiting, holder], T0)] == []
+    holder_done = holder.model_copy(update={"status": ExperimentStatus(stage="Completed")})
+    assert [
+        (r.type, r.experiment.metadata.name) for r in tick.plan([waiting, holder_done], T0)
+    ] == [(EventType.INITIALIZATION_DUE, "w")]
+
+
+def test_busy_means_a_fresh_working_claim() -> None:
+    timeouts = tick.Timeouts()
+    working = ExperimentStatus(
+        in_progress=InProgress(phase="promote", by="promote", since=timestamp(T0))
+    )
+    handed = ExperimentStatus(
+        in_progress=InProgress(phase="promote", by="analyze", since=timestamp(T0))
+    )
+    assert tick.busy(working, T0 + timedelta(seconds=1), timeouts)
+    assert not tick.busy(working, T0 + timedelta(seconds=121), timeouts)
+    assert not tick.busy(handed, T0 + timedelta(seconds=1), timeouts)
