@@ -1,0 +1,220 @@
+"""analyze: run one iteration (gather data, fetch metrics, analyse, decide), or tick.
+
+On `experiment.initialized` or `iteration.due`: the iteration's `loop` actions (at the start of
+each loop, so the first iteration already has data), the metrics of every version, the
+algorithm, and `status.analysis`; then `analysis.completed` (go on: route applies the weights)
+or `experiment.concluded` (stop: promote finishes). On a PingSource tick: one `iteration.due` or
+`initialization.due` per experiment that needs one, POSTed to the broker (`K_SINK`).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from datetime import datetime
+
+import functions_framework
+import httpx
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+from flask import Request
+
+from functions import state
+from functions.http import Response, serve
+from functions.runtime import Runtime
+from iter8.analytics.algorithm import AnalysisInput, AnalysisResult
+from iter8.analytics.assessment import status_analysis
+from iter8.analytics.registry import DEFAULT_ALGORITHM, get_algorithm
+from iter8.api.experiment import Analysis, AnalysisBlock, Experiment, InProgress
+from iter8.api.metric import Metric
+from iter8.events import BadEvent, EventType, ExperimentRef, event_data, experiment_event
+from iter8.lifecycle import tick
+from iter8.lifecycle.schedule import is_due
+from iter8.lifecycle.status import parse_time, timestamp
+from iter8.metrics.builtin_data import BuiltinHists
+from iter8.metrics.registry import fetch_all
+from iter8.metrics.secrets import from_store
+from iter8.store import EXPERIMENTS
+from iter8.tasks import TaskContext, run_action
+from iter8.validation.loading import load_lenient
+
+PHASE = "analyze"
+ALGORITHM_ANNOTATION = "iter8.tools/algorithm"
+log = logging.getLogger("iter8.functions.analyze")
+
+
+@functions_framework.http
+def analyze(request: Request) -> Response:
+    return serve(request, handle)
+
+
+def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
+    if event["type"] == EventType.PING:
+        post_due_events(runtime)
+        return None
+    data = event_data(event)
+    iteration = 1 if event["type"] == EventType.INITIALIZED else data.iteration
+    if iteration < 1:
+        raise BadEvent("data.iteration: must be at least 1")
+    ref = ExperimentRef(namespace=data.namespace, name=data.name, uid=data.uid)
+    return state.retry_on_conflict(lambda: _iterate(runtime, ref, iteration))
+
+
+def _iterate(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent | None:
+    snapshot = state.read(runtime.store, ref)
+    if snapshot is None:
+        return None
+    status = snapshot.status
+    if status.stage == "Finishing" and status.analysis and status.analysis.decision:
+        return _concluded(snapshot.ref, status.analysis)  # promote never got it: ask again
+    if status.stage != "Running" or (status.completed_iterations or 0) != iteration - 1:
+        return None  # late, early or repeated
+    if status.analysis is not None and status.analysis.iteration == iteration:
+        return _completed(snapshot.ref, status.analysis)  # analysed; route never got it
+    now = runtime.now()
+    if tick.busy(status, now, runtime.timeouts):
+        return None  # another replica is on it
+    experiment = snapshot.experiment()
+    if iteration > 1 and not is_due(experiment, now):
+        return None
+    status.in_progress = _claim(PHASE, iteration, now)
+    snapshot = state.write_status(runtime.store, snapshot, status)
+
+    hists = _gather(runtime, snapshot, experiment, iteration)
+    result = _analyse(runtime, snapshot, experiment, iteration, hists)
+
+    status = snapshot.status
+    now = runtime.now()
+    analysis = status_analysis(result, provenance=f"iter8/{PHASE}", timestamp=timestamp(now))
+    status.analysis = Analysis.from_wire({**analysis, "iteration": iteration})
+    if hists is not None:
+        status.analysis.aggregated_builtin_hists = AnalysisBlock(
+            provenance="metrics/collect",
+            timestamp=timestamp(now),
+            data=hists.model_dump(mode="json"),
+        )
+    winner = result.winner_assessment
+    status.version_recommended_for_promotion = (
+        winner.winner if winner.winner_found and winner.winner else experiment.versions[0].name
+    )
+    if result.decision.action == "continue":
+        status.in_progress = _claim("route", iteration, now)
+        done = state.write_status(runtime.store, snapshot, status)
+        return _completed(done.ref, status.analysis)
+    status.stage = "Finishing"
+    status.in_progress = _claim("promote", iteration, now)
+    done = state.write_status(runtime.store, snapshot, status)
+    return _concluded(done.ref, status.analysis)
+
+
+def _claim(phase: str, iteration: int, now: datetime) -> InProgress:
+    return InProgress(phase=phase, by=PHASE, iteration=iteration, since=timestamp(now))
+
+
+def _gather(
+    runtime: Runtime, snapshot: state.Snapshot, experiment: Experiment, iteration: int
+) -> BuiltinHists | None:
+    """Run the `loop` action at the start of each loop; keep what `metrics/collect` measured."""
+    status = snapshot.status
+    previous = status.analysis.aggregated_builtin_hists if status.analysis else None
+    hists = BuiltinHists.model_validate(previous.data) if previous and previous.data else None
+    duration = experiment.spec.duration
+    per_loop = (duration.iterations_per_loop if duration else None) or 15
+    loop = (experiment.spec.strategy.actions or {}).get("loop") or []
+    if loop and (iteration - 1) % per_loop == 0:
+        context = TaskContext(experiment=experiment, store=runtime.store, builtin_hists=hists)
+        result = run_action(loop, context)
+        if not result.ok:
+            log.warning("%s: loop action failed: %s", snapshot.ref, result.message)
+        hists = context.builtin_hists
+    return hists
+
+
+def _analyse(
+    runtime: Runtime,
+    snapshot: state.Snapshot,
+    experiment: Experiment,
+    iteration: int,
+    hists: BuiltinHists | None,
+) -> AnalysisResult:
+    status = snapshot.status
+    metrics = {m.name: Metric.from_wire(m.metric_obj) for m in status.metrics or [] if m.metric_obj}
+    started = parse_time(status.start_time or status.init_time or timestamp(runtime.now()))
+    observations = fetch_all(
+        metrics.values(),
+        experiment.versions,
+        elapsed_seconds=(runtime.now() - started).total_seconds(),
+        secrets=from_store(runtime.store),
+        builtin=hists,
+        seed=_seed(runtime, snapshot.ref, iteration),
+    )
+    annotations = experiment.metadata.annotations or {}
+    algorithm = get_algorithm(annotations.get(ALGORITHM_ANNOTATION, DEFAULT_ALGORITHM))
+    given = AnalysisInput(
+        experiment=experiment,
+        metrics=metrics,
+        observations=observations,
+        seed=_seed(runtime, snapshot.ref, iteration),
+    )
+    return algorithm.analyze(given)
+
+
+def _seed(runtime: Runtime, ref: ExperimentRef, iteration: int) -> int:
+    """Reproducible per experiment and iteration; fixed by `ITER8_SEED` when given."""
+    base = runtime.seed if runtime.seed is not None else zlib.crc32(f"{ref}/{ref.uid}".encode())
+    return (base * 1_000_003 + iteration) % 2**32
+
+
+def _completed(ref: ExperimentRef, analysis: Analysis) -> CloudEvent:
+    weights = analysis.weights.data if analysis.weights else []
+    winner = analysis.winner_assessment.data if analysis.winner_assessment else {}
+    return experiment_event(
+        EventType.ANALYSIS_COMPLETED,
+        PHASE,
+        ref,
+        analysis.iteration or 0,
+        weights=weights,
+        winnerAssessment=winner,
+        decision=analysis.decision,
+    )
+
+
+def _concluded(ref: ExperimentRef, analysis: Analysis) -> CloudEvent:
+    decision = analysis.decision or {}
+    return experiment_event(
+        EventType.CONCLUDED,
+        PHASE,
+        ref,
+        analysis.iteration or 0,
+        outcome=decision.get("action"),
+        winner=decision.get("version"),
+        reason=decision.get("reason"),
+    )
+
+
+def post_due_events(runtime: Runtime) -> int:
+    """The tick: one event per experiment that needs one, POSTed to the broker."""
+    if not runtime.sink:
+        raise BadEvent("a tick needs K_SINK, the broker URL, to post iteration events to")
+    items, _ = runtime.store.list(EXPERIMENTS)
+    experiments = [e for e in (load_lenient(Experiment, i)[0] for i in items) if e is not None]
+    sent = 0
+    with httpx.Client(timeout=10) as client:
+        for request in tick.plan(experiments, runtime.now(), runtime.timeouts):
+            ref = ExperimentRef(
+                namespace=request.experiment.namespace,
+                name=request.experiment.metadata.name or "",
+                uid=request.experiment.metadata.uid or "",
+            )
+            event = experiment_event(request.type, PHASE, ref, request.iteration)
+            headers, body = to_binary(event)
+            try:
+                response = client.post(runtime.sink, headers=headers, content=body)
+                sent += response.is_success
+                if not response.is_success:
+                    log.warning(
+                        "broker refused %s for %s: %s", request.type, ref, response.status_code
+                    )
+            except httpx.HTTPError as error:
+                log.warning("cannot post %s for %s: %s", request.type, ref, error)
+    return sent

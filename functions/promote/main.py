@@ -1,0 +1,106 @@
+"""promote: finish a concluded experiment — 100% to the winner (or back to the baseline), the
+`finish` actions, stage Completed, the target released.
+
+On `experiment.concluded`. The outcome comes from the decision recorded in `status.analysis`
+(promote <version>, rollback, no-winner). Replies `experiment.promoted`, `.rolledback`,
+`.completed` (no winner: the baseline keeps the traffic) or `.failed` with the reason.
+"""
+
+from __future__ import annotations
+
+import functions_framework
+from cloudevents.http import CloudEvent
+from flask import Request
+
+from functions import lease, state
+from functions.http import Response, serve
+from functions.route.main import routes_traffic
+from functions.runtime import Runtime
+from iter8.api.experiment import Experiment, InProgress
+from iter8.events import EventType, ExperimentRef, event_data, experiment_event
+from iter8.lifecycle import tick
+from iter8.lifecycle.status import complete, fail, timestamp
+from iter8.routing import RoutingError, apply_weights, promote_weights
+from iter8.store import StoreError
+from iter8.tasks import TaskContext, run_action
+
+PHASE = "promote"
+
+OUTCOMES = {
+    "promote": (EventType.PROMOTED, "Experiment completed successfully: promoted {version}"),
+    "rollback": (EventType.ROLLED_BACK, "Experiment rolled back to {version}"),
+    "no-winner": (EventType.COMPLETED, "Experiment completed without a winner: kept {version}"),
+}
+
+
+@functions_framework.http
+def promote(request: Request) -> Response:
+    return serve(request, handle)
+
+
+def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
+    data = event_data(event)
+    ref = ExperimentRef(namespace=data.namespace, name=data.name, uid=data.uid)
+    return state.retry_on_conflict(lambda: _finish(runtime, ref))
+
+
+def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
+    snapshot = state.read(runtime.store, ref)
+    if snapshot is None:
+        return None
+    status = snapshot.status
+    now = runtime.now()
+    if status.stage != "Finishing" or tick.busy(status, now, runtime.timeouts):
+        return None  # not concluded, already finished, or another replica is finishing it
+    status.in_progress = InProgress(
+        phase=PHASE, by=PHASE, iteration=status.completed_iterations or 0, since=timestamp(now)
+    )
+    snapshot = state.write_status(runtime.store, snapshot, status)
+
+    experiment = snapshot.experiment()
+    decision = (status.analysis.decision if status.analysis else None) or {}
+    action = decision.get("action", "no-winner")
+    baseline = experiment.versions[0].name
+    keep = decision.get("version") if action == "promote" and decision.get("version") else baseline
+    failure = _apply(runtime, experiment, keep)
+    if failure is None:
+        result = run_action(
+            (experiment.spec.strategy.actions or {}).get("finish") or [],
+            TaskContext(experiment=experiment, store=runtime.store),
+        )
+        failure = None if result.ok else f"Finish actions failed: {result.message}"
+
+    status = snapshot.status
+    status.in_progress = None
+    status.version_recommended_for_promotion = keep
+    now = runtime.now()
+    if failure is not None:
+        fail(status, "HandlerFailed", failure, now)
+        event_type, message = EventType.FAILED, failure
+    else:
+        event_type, template = OUTCOMES.get(action, OUTCOMES["no-winner"])
+        message = template.format(version=keep)
+        complete(status, message, now)
+    done = state.write_status(runtime.store, snapshot, status)
+    lease.release(runtime.store, experiment.spec.target, done.ref)
+    return experiment_event(
+        event_type,
+        PHASE,
+        done.ref,
+        status.completed_iterations or 0,
+        outcome=action,
+        version=keep,
+        reason=decision.get("reason"),
+        message=message,
+    )
+
+
+def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> str | None:
+    """Send all traffic to `keep`; the reason it failed, or None."""
+    if not routes_traffic(experiment):
+        return None
+    try:
+        apply_weights(runtime.store, experiment, promote_weights(experiment, keep))
+    except (RoutingError, StoreError, ValueError) as error:
+        return f"Cannot send all traffic to {keep}: {getattr(error, 'message', error)}"
+    return None

@@ -1,0 +1,95 @@
+"""route: apply the weights of an analysis to every routed object, and complete the iteration.
+
+On `analysis.completed` for iteration n: the weights recorded in `status.analysis` (the status
+is the source of truth, not the event) go to each `weightObjRef` — one JSON patch per object,
+with a resourceVersion precondition — unless the experiment is Conformance or FixedSplit. The
+split then read back becomes `currentWeightDistribution`, keyed by version name; the iteration
+counts as complete; reply `weights.applied`.
+"""
+
+from __future__ import annotations
+
+import functions_framework
+from cloudevents.http import CloudEvent
+from flask import Request
+
+from functions import lease, state
+from functions.http import Response, serve
+from functions.runtime import Runtime
+from iter8.api.defaults import with_defaults
+from iter8.api.experiment import Experiment, VersionWeight
+from iter8.events import EventType, ExperimentRef, event_data, experiment_event
+from iter8.lifecycle.status import fail, set_condition, timestamp
+from iter8.routing import RoutingError, apply_weights, read_weights
+from iter8.store import StoreError
+
+PHASE = "route"
+
+
+@functions_framework.http
+def route(request: Request) -> Response:
+    return serve(request, handle)
+
+
+def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
+    data = event_data(event)
+    ref = ExperimentRef(namespace=data.namespace, name=data.name, uid=data.uid)
+    return state.retry_on_conflict(lambda: _route(runtime, ref, data.iteration))
+
+
+def routes_traffic(experiment: Experiment) -> bool:
+    """Conformance has nothing to split; FixedSplit leaves the split to the user (v2 §1.1)."""
+    strategy = with_defaults(experiment).spec.strategy
+    return strategy.testing_pattern != "Conformance" and strategy.deployment_pattern != "FixedSplit"
+
+
+def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent | None:
+    snapshot = state.read(runtime.store, ref)
+    if snapshot is None:
+        return None
+    status = snapshot.status
+    analysis = status.analysis
+    if (
+        status.stage != "Running"
+        or (status.completed_iterations or 0) != iteration - 1
+        or analysis is None
+        or analysis.iteration != iteration
+    ):
+        return None  # late, repeated, or not analysed yet
+    experiment = snapshot.experiment()
+    now = runtime.now()
+    if routes_traffic(experiment):
+        weights = {
+            w["name"]: int(w["value"]) for w in (analysis.weights.data if analysis.weights else [])
+        }
+        try:
+            apply_weights(runtime.store, experiment, weights)
+            current = read_weights(runtime.store, experiment)
+        except (RoutingError, StoreError, ValueError) as error:
+            message = f"Cannot apply weights {weights}: {getattr(error, 'message', error)}"
+            fail(status, "WeightRedistributionFailed", message, now)
+            status.in_progress = None
+            done = state.write_status(runtime.store, snapshot, status)
+            lease.release(runtime.store, experiment.spec.target, done.ref)
+            return experiment_event(
+                EventType.FAILED,
+                PHASE,
+                done.ref,
+                iteration,
+                reason="WeightRedistributionFailed",
+                message=message,
+            )
+        status.current_weight_distribution = [
+            VersionWeight(name=v.name, value=current[v.name])
+            for v in experiment.versions
+            if v.name in current
+        ]
+    status.completed_iterations = iteration
+    status.last_update_time = timestamp(now)
+    status.in_progress = None
+    set_condition(
+        status, "Completed", False, "IterationUpdate", f"Completed Iteration {iteration}", now
+    )
+    done = state.write_status(runtime.store, snapshot, status)
+    split = [w.to_wire() for w in status.current_weight_distribution or []]
+    return experiment_event(EventType.WEIGHTS_APPLIED, PHASE, done.ref, iteration, weights=split)
