@@ -7,11 +7,13 @@ so a bare name in the criteria finds its data (v2 missed it, §2.1).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult
+from iter8.analytics.observations import Observation
 from iter8.api.experiment import Experiment, Objective
 from iter8.api.quantity import parse_quantity
 from iter8.api.references import resolve
@@ -79,7 +81,7 @@ def aggregate(given: AnalysisInput) -> Aggregated:
         result.values[key] = {}
         for version in [*versions, *extra]:
             observation = observed.get(version)
-            if observation is not None and observation.known:
+            if observation is not None and _usable(observation):
                 result.values[key][version] = observation.value
                 if observation.sample_size is not None:
                     result.sample_sizes.setdefault(key, {})[version] = observation.sample_size
@@ -99,6 +101,11 @@ def aggregate(given: AnalysisInput) -> Aggregated:
                 }
             )
     return result
+
+
+def _usable(observation: Observation) -> bool:
+    """Known and finite: v2 refused NaN from a backend, and infinity compares as nonsense."""
+    return observation.known and math.isfinite(observation.value or 0.0)
 
 
 def _previous_values(experiment: Experiment) -> PointValues:

@@ -87,6 +87,19 @@ def test_aggregation_takes_the_latest_value_then_the_previous_then_null() -> Non
     ]
 
 
+def test_non_finite_values_are_no_data() -> None:
+    exp = experiment(objectives=[latency_objective()])
+    observed = {
+        "shop/latency": {
+            "v1": Observation(value=float("nan")),
+            "v2": Observation(value=float("inf")),
+        }
+    }
+    aggregated = aggregate(AnalysisInput(exp, {}, observed))
+    assert aggregated.values == {"shop/latency": {"v1": None, "v2": None}}
+    assert len(aggregated.missing) == 2
+
+
 def test_the_aggregated_block_has_the_v2_shape_with_sample_sizes() -> None:
     exp = experiment(objectives=[latency_objective()])
     observed = {

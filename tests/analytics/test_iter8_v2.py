@@ -303,3 +303,10 @@ def test_the_algorithm_is_found_by_its_name() -> None:
 def test_an_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(UnknownAlgorithm, match=r"unknown algorithm 'thompson' \(known: .*iter8-v2"):
         get_algorithm("thompson")
+
+
+def test_an_experiment_without_versions_is_refused_clearly() -> None:
+    exp = experiment().model_copy(deep=True)
+    exp.spec.version_info = None
+    with pytest.raises(ValueError, match=r"no spec\.versionInfo"):
+        analyze(exp, {})

@@ -149,6 +149,8 @@ def capped_weights(
 
 def analyze(given: AnalysisInput) -> AnalysisResult:
     experiment = with_defaults(given.experiment)
+    if not experiment.versions:
+        raise ValueError("the experiment has no spec.versionInfo: nothing to analyze")
     aggregated = aggregate(AnalysisInput(experiment, given.metrics, given.observations, given.seed))
     assessment_messages = Messages()
     assessments = version_assessments(experiment, aggregated.values, assessment_messages)
@@ -189,8 +191,8 @@ def _weights(
     names = [v.name for v in experiment.versions]
     limits = experiment.spec.strategy.weights
     assert limits is not None  # with_defaults filled it in
-    max_weight = float(limits.max_candidate_weight or 0)
-    max_increment = float(limits.max_candidate_weight_increment or 0)
+    max_weight = limits.max_candidate_weight or 0
+    max_increment = limits.max_candidate_weight_increment or 0
     previous = previous_weights(experiment)
     target = target_weights(names, winner.best_versions)
     capped = capped_weights(names, target, previous, max_weight, max_increment)
