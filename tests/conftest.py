@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.kube"]
+pytest_plugins = ["tests.kube", "tests.prometheus"]
