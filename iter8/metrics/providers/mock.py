@@ -1,0 +1,36 @@
+"""Mocked metrics (iter8-v2.md §2.4): a level per version, no backend, seeded randomness.
+
+With level `x` and `t` seconds elapsed, a Counter is `x·t` and a Gauge is `2x·B` with
+`B ~ Beta(t, t)`: mean `x`, variance `x²/(2t+1)`, so the noise shrinks as the experiment runs,
+the way a real average over more requests would.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from iter8.analytics.observations import Observation
+from iter8.api.metric import Metric
+from iter8.api.quantity import parse_quantity
+from iter8.metrics.provider import FetchFailed, FetchRequest
+
+
+class MockProvider:
+    name: ClassVar[str] = "mock"
+    priority: ClassVar[int] = 100
+
+    def matches(self, metric: Metric) -> bool:
+        return metric.spec.mock is not None
+
+    def fetch(self, request: FetchRequest) -> Observation:
+        levels = {m.name: m.level for m in request.metric.spec.mock or []}
+        if request.version.name not in levels:
+            raise FetchFailed("error", f"no mock level for version {request.version.name!r}")
+        x = parse_quantity(levels[request.version.name])
+        t = request.elapsed_seconds
+        if request.metric.spec.type == "Counter":
+            return Observation(value=x * t)
+        return Observation(value=2 * x * float(request.rng.beta(t, t)))
+
+
+PROVIDER = MockProvider()
