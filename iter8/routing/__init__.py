@@ -1,0 +1,38 @@
+"""Traffic routing: write the analysis' weights into Knative, Istio, SMI or any object, and read
+the split back (Iter8 v2 §4 steps 12.7–12.8, §5.3)."""
+
+from iter8.routing.apply import AppliedWeights, PatchedObject, apply_weights, read_weights
+from iter8.routing.fieldpath import FieldPathError, to_pointer
+from iter8.routing.objects import ObjectKey, resource_for
+from iter8.routing.plan import (
+    ObjectPatch,
+    plan_object,
+    promote_weights,
+    targets_by_object,
+    weights_are_applied,
+    weights_from_objects,
+)
+from iter8.routing.registry import all_routers, router_for
+from iter8.routing.router import Router, RoutingError, WeightTarget
+
+__all__ = [
+    "AppliedWeights",
+    "FieldPathError",
+    "ObjectKey",
+    "ObjectPatch",
+    "PatchedObject",
+    "Router",
+    "RoutingError",
+    "WeightTarget",
+    "all_routers",
+    "apply_weights",
+    "plan_object",
+    "promote_weights",
+    "read_weights",
+    "resource_for",
+    "router_for",
+    "targets_by_object",
+    "to_pointer",
+    "weights_are_applied",
+    "weights_from_objects",
+]

@@ -1,0 +1,128 @@
+"""The thin I/O shell around the planning: read the routed objects, patch them, read back.
+
+Every object is read and planned before any is written, so a split that one object refuses
+(a Knative sum ≠ 100, a bad fieldPath) leaves all objects untouched. Each patch carries the
+`resourceVersion` it was planned from; when another writer got there first (`Conflict`) the
+object is re-read and re-planned, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from iter8.api.experiment import Experiment
+from iter8.routing.objects import ObjectKey
+from iter8.routing.plan import (
+    ObjectPatch,
+    check_weights,
+    plan_object,
+    targets_by_object,
+    weights_from_objects,
+)
+from iter8.routing.router import Object, Operation, RoutingError
+from iter8.store.base import Conflict, NotFound, PatchType, Store
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PatchedObject:
+    key: ObjectKey
+    router: str
+    operations: list[Operation]
+    resource_version: str  # of the object after the patch
+    attempts: int  # 1, plus one per Conflict
+
+
+@dataclass(frozen=True)
+class AppliedWeights:
+    patched: tuple[PatchedObject, ...]
+    unchanged: tuple[ObjectKey, ...]  # objects that already held the split: no write
+    weights: dict[str, int]  # the split now in force, read from the objects, by version name
+
+    @property
+    def conflicts(self) -> int:
+        return sum(p.attempts - 1 for p in self.patched)
+
+
+def get_object(store: Store, key: ObjectKey) -> Object:
+    try:
+        return store.get(key.resource, key.namespace, key.name)
+    except NotFound:
+        raise RoutingError(f"{key}: not found (a weightObjRef names it)") from None
+
+
+def apply_weights(
+    store: Store,
+    experiment: Experiment,
+    weights: Mapping[str, int],
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> AppliedWeights:
+    """Give each version with a `weightObjRef` its weight: one JSON patch per routed object.
+
+    Raises RoutingError for what stays wrong (unknown version, missing object, refused split)
+    and `Conflict` when other writers won `max_attempts` times in a row (worth retrying later).
+    """
+    check_weights(experiment, weights)
+    groups = targets_by_object(experiment)
+    current = {key: get_object(store, key) for key in groups}
+    plans = {key: plan_object(key, current[key], groups[key], weights) for key in groups}
+    patched: list[PatchedObject] = []
+    unchanged: list[ObjectKey] = []
+    for key, plan in plans.items():
+        current[key], done = _patch_with_retries(
+            store, plan, current[key], groups, weights, max_attempts
+        )
+        if done is None:
+            unchanged.append(key)
+        else:
+            patched.append(done)
+    in_force = weights_from_objects(experiment, current, partial=True)
+    return AppliedWeights(tuple(patched), tuple(unchanged), in_force)
+
+
+def _patch_with_retries(
+    store: Store,
+    plan: ObjectPatch,
+    obj: Object,
+    groups: Mapping[ObjectKey, list],
+    weights: Mapping[str, int],
+    max_attempts: int,
+) -> tuple[Object, PatchedObject | None]:
+    """The object as it ends up, and the patch that made it so (None: it needed none)."""
+    key = plan.key
+    last: Conflict | None = None
+    for attempt in range(1, max_attempts + 1):
+        if attempt > 1:
+            obj = get_object(store, key)
+            plan = plan_object(key, obj, groups[key], weights)
+        if not plan.operations:
+            return obj, None
+        version = str(obj["metadata"]["resourceVersion"])
+        try:
+            new = store.patch(
+                key.resource,
+                key.namespace,
+                key.name,
+                plan.operations,
+                PatchType.JSON,
+                resource_version=version,
+            )
+        except Conflict as conflict:
+            last = conflict
+            continue
+        except NotFound:
+            raise RoutingError(f"{key}: deleted while its weights were being applied") from None
+        done = PatchedObject(
+            key, plan.router, plan.operations, str(new["metadata"]["resourceVersion"]), attempt
+        )
+        return new, done
+    raise Conflict(f"{key}: gave up after {max_attempts} conflicting writes: {last}")
+
+
+def read_weights(store: Store, experiment: Experiment) -> dict[str, int]:
+    """The split in force, by version name (one read per routed object)."""
+    objects = {key: get_object(store, key) for key in targets_by_object(experiment)}
+    return weights_from_objects(experiment, objects)

@@ -1,0 +1,135 @@
+"""Pure planning: which objects to patch with what, and what split the objects hold.
+
+Results are keyed by version NAME. Iter8 v2 kept the read-back split as a list and appended the
+implied weight of the version without a `weightObjRef` at the end, so when that version was the
+baseline every weight was attributed to the wrong version (iter8-v2.md §3.9 quirk 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from iter8.api.experiment import Experiment, VersionDetail
+from iter8.routing.objects import ObjectKey
+from iter8.routing.registry import router_for
+from iter8.routing.router import Object, Operation, RoutingError, WeightTarget, check_weight
+
+
+def weights_are_applied(experiment: Experiment) -> bool:
+    """Iter8 v2 never shifts traffic for Conformance or FixedSplit experiments."""
+    strategy = experiment.spec.strategy
+    return strategy.testing_pattern != "Conformance" and strategy.deployment_pattern != "FixedSplit"
+
+
+def object_key(experiment: Experiment, version: VersionDetail) -> ObjectKey | None:
+    """Where the version's weight lives; None if it has no `weightObjRef`. The object's namespace
+    defaults to the experiment's."""
+    ref = version.weight_obj_ref
+    if ref is None:
+        return None
+    missing = [f for f in ("api_version", "kind", "name", "field_path") if not getattr(ref, f)]
+    if missing:
+        names = ", ".join(_camel(f) for f in missing)
+        raise RoutingError(f"weightObjRef of version {version.name!r} lacks {names}")
+    assert ref.api_version and ref.kind and ref.name
+    return ObjectKey(ref.api_version, ref.kind, ref.namespace or experiment.namespace, ref.name)
+
+
+def targets_by_object(experiment: Experiment) -> dict[ObjectKey, list[WeightTarget]]:
+    """The versions with a `weightObjRef`, grouped by the object they route through, so that
+    each object gets one patch."""
+    groups: dict[ObjectKey, list[WeightTarget]] = {}
+    for version in experiment.versions:
+        key = object_key(experiment, version)
+        if key is not None:
+            assert version.weight_obj_ref and version.weight_obj_ref.field_path
+            target = WeightTarget(version.name, version.weight_obj_ref.field_path)
+            groups.setdefault(key, []).append(target)
+    return groups
+
+
+def check_weights(experiment: Experiment, weights: Mapping[str, int]) -> None:
+    """Every version with a `weightObjRef` needs a weight, and every weight a version."""
+    names = [v.name for v in experiment.versions]
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise RoutingError(f"weights name unknown versions {unknown}; versions are {names}")
+    for key, targets in targets_by_object(experiment).items():
+        for target in targets:
+            if target.version not in weights:
+                raise RoutingError(f"no weight for version {target.version!r}, routed by {key}")
+            check_weight(target.version, weights[target.version])
+
+
+@dataclass(frozen=True)
+class ObjectPatch:
+    """One JSON patch for one object; empty `operations` means the object already holds the split."""
+
+    key: ObjectKey
+    router: str
+    operations: list[Operation]
+    versions: tuple[str, ...]
+
+
+def plan_object(
+    key: ObjectKey, obj: Object, targets: list[WeightTarget], weights: Mapping[str, int]
+) -> ObjectPatch:
+    router = router_for(key.api_version, key.kind)
+    try:
+        operations = router.plan(obj, targets, weights)
+    except RoutingError as error:
+        raise RoutingError(f"{key}: {error}") from None
+    return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets))
+
+
+def weights_from_objects(
+    experiment: Experiment, objects: Mapping[ObjectKey, Object], *, partial: bool = False
+) -> dict[str, int]:
+    """The split the objects hold, by version name, in version order.
+
+    A version without a `weightObjRef` gets 100 − the others when it is the only one; with more
+    than one such version the split is unknowable, which is an error unless the experiment is
+    FixedSplit (or `partial`), where the versions that cannot be read are left out.
+    """
+    read: dict[str, int] = {}
+    lacking: list[str] = []
+    for version in experiment.versions:
+        key = object_key(experiment, version)
+        if key is None:
+            lacking.append(version.name)
+            continue
+        assert version.weight_obj_ref and version.weight_obj_ref.field_path
+        router = router_for(key.api_version, key.kind)
+        try:
+            read[version.name] = router.read(objects[key], version.weight_obj_ref.field_path)
+        except RoutingError as error:
+            raise RoutingError(f"{key}: weight of version {version.name!r}: {error}") from None
+    if len(lacking) == 1:
+        implied = 100 - sum(read.values())
+        if implied >= 0:
+            read[lacking[0]] = implied
+        elif not partial:
+            raise RoutingError(
+                f"version {lacking[0]!r} has no weightObjRef, so its weight is 100 minus the "
+                f"others, but the others already hold {100 - implied}"
+            )
+    elif lacking and not partial and experiment.spec.strategy.deployment_pattern != "FixedSplit":
+        raise RoutingError(
+            f"versions {lacking} have no weightObjRef; at most one version may lack one "
+            "(its weight is then implied), unless the deploymentPattern is FixedSplit"
+        )
+    return {v.name: read[v.name] for v in experiment.versions if v.name in read}
+
+
+def promote_weights(experiment: Experiment, winner: str) -> dict[str, int]:
+    """All traffic to `winner` (the promoted version, or the baseline on rollback)."""
+    names = [v.name for v in experiment.versions]
+    if winner not in names:
+        raise RoutingError(f"cannot promote {winner!r}: not one of the versions {names}")
+    return {name: 100 if name == winner else 0 for name in names}
+
+
+def _camel(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)

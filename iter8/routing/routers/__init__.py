@@ -1,0 +1,1 @@
+"""One module per routing target, each exposing `ROUTER` (see `iter8.routing.router`)."""
