@@ -20,9 +20,14 @@ from tests.metrics.builders import metric, params, version
 VALUE = Answer(body='{"data": {"value": 42.5, "values": [3, 4]}}')
 
 
-def get(m: Metric, secret: Mapping[str, str] | None = None, **kw: object) -> Observation:
-    request = FetchRequest(metric=m, version=version("v1", ns="prod"), secret=secret, **kw)  # type: ignore[arg-type]
-    return fetch(request)
+def get(
+    m: Metric,
+    secret: Mapping[str, str] | None = None,
+    elapsed_seconds: int = 1,
+    timeout: float = 5.0,
+) -> Observation:
+    v1 = version("v1", ns="prod")
+    return fetch(FetchRequest(m, v1, elapsed_seconds, secret, timeout))
 
 
 def test_get_templates_params_with_name_variables_and_elapsed_time(http_backend: Backend) -> None:
