@@ -1,0 +1,1 @@
+"""The embedded default: the whole event-driven stack on one machine, on 127.0.0.1."""
