@@ -22,7 +22,18 @@ _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 # What the server owns in `metadata`: a client may send these but never changes them by a write.
-_SYSTEM_METADATA = ("name", "namespace", "uid", "creationTimestamp", "generation")
+_SYSTEM_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+# Built-in API groups whose kinds count generations (Deployment, Job...); the core group's kinds
+# (Secret, Namespace) and most others (Lease) carry no `metadata.generation` at all.
+_BUILTIN_GROUPS_WITH_GENERATION = frozenset({"apps", "batch"})
 
 
 def validate_name(name: object, field: str = "metadata.name") -> str:
@@ -85,9 +96,11 @@ def apply_patch(target: Object, patch: Object | list[Object], patch_type: PatchT
 
 
 def tracks_generation(resource: Resource) -> bool:
-    """Custom resources and the built-in kinds with a spec count generations; core/v1 kinds such
-    as Secret and Namespace carry no `metadata.generation` at all."""
-    return resource.group != ""
+    """Custom resources (a CRD's group has a dot and is not `*.k8s.io`) count generations; so
+    do the workload kinds of `apps` and `batch`."""
+    group = resource.group
+    custom = "." in group and not group.endswith(".k8s.io")
+    return custom or group in _BUILTIN_GROUPS_WITH_GENERATION
 
 
 def check_kind(resource: Resource, obj: Object) -> None:
@@ -164,9 +177,31 @@ def prepare_update(resource: Resource, old: Object, new: Object, *, status: bool
             new_meta[field] = old_meta[field]
         else:
             new_meta.pop(field, None)
+    added = set(new_meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
+    if "deletionTimestamp" in old_meta and added:
+        raise Invalid(
+            "metadata.finalizers: Forbidden: no new finalizers can be added if the object is "
+            f"being deleted, found new finalizers {sorted(added)}"
+        )
     if tracks_generation(resource) and _content(new) != _content(old):
         new_meta["generation"] = old_meta.get("generation", 0) + 1
     return _defaults(resource, new)
+
+
+def mark_deleting(obj: Object, *, now: str) -> Object:
+    """A delete of an object with finalizers only marks it; it goes once they are all removed."""
+    obj = copy.deepcopy(obj)
+    meta = obj["metadata"]
+    if "generation" in meta:
+        meta["generation"] += 1
+    meta["deletionTimestamp"] = now
+    meta["deletionGracePeriodSeconds"] = 0
+    return obj
+
+
+def is_deleting_and_done(obj: Object) -> bool:
+    """Marked for deletion and no finalizer left: the server removes it."""
+    return "deletionTimestamp" in obj["metadata"] and not obj["metadata"].get("finalizers")
 
 
 def _content(obj: Object) -> Object:
@@ -175,8 +210,13 @@ def _content(obj: Object) -> Object:
 
 def _defaults(resource: Resource, obj: Object) -> Object:
     """The defaulting a built-in kind gets from the server; for Secrets, `stringData` is folded
-    into base64 `data` and `type` defaults to Opaque."""
+    into base64 `data` (which must be base64) and `type` defaults to Opaque."""
     if (resource.group, resource.kind) == ("", "Secret"):
+        for key, value in (obj.get("data") or {}).items():
+            try:
+                base64.b64decode(value, validate=True)
+            except (TypeError, ValueError):
+                raise Invalid(f"data.{key}: Invalid value: not base64") from None
         string_data = obj.pop("stringData", None) or {}
         data = obj.setdefault("data", {}) if string_data else obj.get("data")
         for key, value in string_data.items():

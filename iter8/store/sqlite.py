@@ -31,7 +31,13 @@ from iter8.store.base import (
     PatchType,
     WatchEvent,
 )
-from iter8.store.patching import apply_patch, prepare_create, prepare_update
+from iter8.store.patching import (
+    apply_patch,
+    is_deleting_and_done,
+    mark_deleting,
+    prepare_create,
+    prepare_update,
+)
 from iter8.store.resources import Resource
 
 _SCHEMA = """
@@ -190,7 +196,10 @@ class SqliteStore:
             old = self._load(db, resource, namespace, name)
             if resource_version is not None:
                 _check_precondition(resource, old, str(resource_version))
-            self._commit(db, resource, "DELETED", old)
+            if not old["metadata"].get("finalizers"):
+                self._commit(db, resource, "DELETED", old)
+            elif "deletionTimestamp" not in old["metadata"]:
+                self._commit(db, resource, "MODIFIED", mark_deleting(old, now=_now()))
 
     def _update(
         self,
@@ -209,6 +218,12 @@ class SqliteStore:
             raise NotFound(f"{_qualified(resource)} has no status subresource")
         with self._transaction("BEGIN IMMEDIATE") as db:
             old = self._load(db, resource, meta.get("namespace", ""), name)
+            if meta.get("uid") and meta["uid"] != old["metadata"]["uid"]:  # a PUT's precondition
+                raise Conflict(
+                    f'Operation cannot be fulfilled on {_qualified(resource)} "{name}": '
+                    f"Precondition failed: UID in precondition: {meta['uid']}, "
+                    f"UID in object meta: {old['metadata']['uid']}"
+                )
             new = change(old)
             if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
                 raise Invalid("an object must be a JSON object with a `metadata` object")
@@ -218,6 +233,11 @@ class SqliteStore:
             stored = prepare_update(resource, old, new, status=status)
             if stored == old:  # like the API server, a write that changes nothing is skipped
                 return old
+            if is_deleting_and_done(stored):
+                # The last finalizer went: the server deletes the object as last stored, and
+                # answers with what would have been written (never stored, old resourceVersion).
+                self._commit(db, resource, "DELETED", old)
+                return stored
             return self._commit(db, resource, "MODIFIED", stored)
 
     def _commit(self, db: sqlite3.Connection, resource: Resource, kind: str, obj: Object) -> Object:
