@@ -128,6 +128,12 @@ def test_secret_string_data_is_stored_as_base64_data(store: Store, namespace: st
     assert store.get(SECRETS, namespace, "creds")["data"] == {"password": b64("hunter2")}
 
 
+def test_secret_data_must_be_base64(store: Store, namespace: str) -> None:
+    written = {**KINDS["secret"].make(namespace, "creds"), "data": {"token": "not base64!"}}
+    with pytest.raises(Invalid):
+        store.create(SECRETS, written)
+
+
 def test_create_of_an_existing_name_is_AlreadyExists(store: Store, namespace: str) -> None:
     first = store.create(EXPERIMENTS, experiment(namespace, "exp"))
     again = experiment(namespace, "exp")
@@ -456,6 +462,21 @@ def test_a_replace_without_resource_version_is_unconditional(store: Store, names
     assert "labels" not in replaced["metadata"]
 
 
+def test_a_replace_of_an_object_deleted_and_created_again_is_Conflict(
+    store: Store, namespace: str
+) -> None:
+    """A PUT's uid is a precondition too: same name and resourceVersion, another object."""
+    old = store.create(EXPERIMENTS, experiment(namespace, "exp"))
+    store.delete(EXPERIMENTS, namespace, "exp")
+    new = store.create(EXPERIMENTS, experiment(namespace, "exp"))
+    body = {**old, "metadata": {**old["metadata"], "resourceVersion": rv(new)}}
+    body["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"]
+
+    with pytest.raises(Conflict):
+        store.replace(EXPERIMENTS, _merged(body, {"spec": {"target": "replaced"}}))
+    assert store.get(EXPERIMENTS, namespace, "exp") == new
+
+
 RACING_WRITES: dict[str, Callable[[Store, Object, int], Object]] = {
     "merge-patch": lambda s, obj, i: s.patch(
         EXPERIMENTS,
@@ -531,6 +552,40 @@ def test_delete_removes_the_object(store: Store, namespace: str, kind: Kind) -> 
     assert names(store.list(kind.resource, namespace)[0]) == ["kept"]
     with pytest.raises(NotFound):
         store.delete(kind.resource, namespace, "doomed")
+
+
+def test_finalizers_hold_a_deleted_object_until_they_are_removed(
+    store: Store, namespace: str
+) -> None:
+    _, since = store.list(EXPERIMENTS, namespace)
+    written = experiment(namespace, "exp")
+    written["metadata"]["finalizers"] = ["iter8.tools/cleanup"]
+    store.create(EXPERIMENTS, written)
+
+    store.delete(EXPERIMENTS, namespace, "exp")
+    deleting = store.get(EXPERIMENTS, namespace, "exp")
+    assert RFC3339_UTC.fullmatch(deleting["metadata"]["deletionTimestamp"])
+    assert deleting["metadata"]["generation"] == 2
+    store.delete(EXPERIMENTS, namespace, "exp")  # already being deleted: nothing changes
+    assert store.get(EXPERIMENTS, namespace, "exp") == deleting
+    with pytest.raises(Invalid):
+        store.patch(EXPERIMENTS, namespace, "exp", {"metadata": {"finalizers": ["a", "b"]}})
+
+    last = store.patch(EXPERIMENTS, namespace, "exp", {"metadata": {"finalizers": None}})
+    with pytest.raises(NotFound):
+        store.get(EXPERIMENTS, namespace, "exp")
+    events = []
+    for event in store.watch(
+        EXPERIMENTS, namespace, resource_version=since, timeout_seconds=WATCH_LIMIT
+    ):
+        events.append(event)
+        if event.type == "DELETED":
+            break
+    assert [e.type for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+    assert events[1].object == deleting
+    assert rv(last) == rv(deleting)
+    assert "finalizers" not in last["metadata"]
+    assert int(events[2].resource_version) > rv(deleting)
 
 
 def test_a_name_can_be_reused_after_delete(store: Store, namespace: str) -> None:

@@ -7,15 +7,18 @@ from typing import Any
 
 import pytest
 
-from iter8.store import EXPERIMENTS, METRICS, SECRETS, Invalid, PatchType
+from iter8.store import EXPERIMENTS, METRICS, SECRETS, Invalid, PatchType, Resource
 from iter8.store.patching import (
     apply_patch,
     json_patch,
+    mark_deleting,
     merge_patch,
     prepare_create,
     prepare_update,
+    tracks_generation,
     validate_name,
 )
+from iter8.store.resources import KNATIVE_SERVICES
 from tests.store.objects import experiment
 
 # RFC 7386, Appendix A: target, patch, result.
@@ -190,3 +193,48 @@ def test_secrets_fold_string_data_into_base64_data_and_count_no_generation() -> 
     assert "generation" not in created["metadata"]
     updated = prepare_update(SECRETS, created, {**created, "data": {"k": "dw=="}}, status=False)
     assert "generation" not in updated["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("resource", "counts"),
+    [
+        (EXPERIMENTS, True),
+        (KNATIVE_SERVICES, True),
+        (Resource("apps", "v1", "deployments", "Deployment"), True),
+        (SECRETS, False),
+        (Resource("coordination.k8s.io", "v1", "leases", "Lease", status_subresource=False), False),
+    ],
+    ids=lambda value: value.kind if isinstance(value, Resource) else str(value),
+)
+def test_which_kinds_count_generations(resource: Resource, counts: bool) -> None:
+    """As observed on kube-apiserver: a Lease, like a Secret, has no generation."""
+    assert tracks_generation(resource) is counts
+
+
+def test_a_delete_with_finalizers_marks_the_object_and_bumps_its_generation() -> None:
+    old = _created()
+    marked = mark_deleting(old, now="2026-01-02T00:00:00Z")
+    assert marked["metadata"]["deletionTimestamp"] == "2026-01-02T00:00:00Z"
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert marked["metadata"]["generation"] == 2
+    assert "deletionTimestamp" not in old["metadata"]
+
+
+def test_an_object_being_deleted_keeps_its_mark_and_takes_no_new_finalizers() -> None:
+    created = _created()
+    created["metadata"]["finalizers"] = ["a"]
+    old = mark_deleting(created, now="t")
+    new = copy.deepcopy(old)
+    del new["metadata"]["deletionTimestamp"]
+    assert (
+        prepare_update(EXPERIMENTS, old, new, status=False)["metadata"]["deletionTimestamp"] == "t"
+    )
+    new["metadata"]["finalizers"] = ["a", "b"]
+    with pytest.raises(Invalid):
+        prepare_update(EXPERIMENTS, old, new, status=False)
+
+
+def test_secret_data_that_is_not_base64_is_Invalid() -> None:
+    written = {"metadata": {"name": "s", "namespace": "d"}, "data": {"k": "not base64!"}}
+    with pytest.raises(Invalid):
+        prepare_create(SECRETS, written, uid="u", now="t")
