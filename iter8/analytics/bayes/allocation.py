@@ -1,0 +1,124 @@
+"""Traffic by Thompson sampling: each version's share is its posterior probability of being the
+version to back (probability matching), from the same joint draws that give P(best).
+
+Then, in order: an exploration floor for every version still in the race (eliminated ones get
+0), each candidate capped by `maxCandidateWeight` and by `maxCandidateWeightIncrement` over the
+split in force, the excess to the baseline (Iter8 v2's rule), and integers summing to exactly
+100 by largest remainder that never lifts a candidate over its cap. Deterministic given the
+draws, which come from the analysis step's one seeded generator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+TIE_JITTER = 1e-9
+
+
+def feasibility_draws(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """0/1 per draw from per-draw probabilities (a soft mask becomes Bernoulli draws, as v1 did)."""
+    if np.all((masks == 0.0) | (masks == 1.0)):
+        return masks
+    return (rng.random(masks.shape) < masks).astype(float)
+
+
+def canary_votes(feasible: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Share of draws backing each version: a candidate feasible in the draw (ties at random),
+    else the baseline. `feasible` is versions × draws, baseline first."""
+    utility = feasible * 2.0
+    utility[0] = 1.0  # the baseline is the fallback in every draw
+    return _votes(utility, active, rng)
+
+
+def reward_votes(
+    rewards: np.ndarray, feasible: np.ndarray, active: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Share of draws in which each version is the feasible one with the best reward
+    (`rewards`: rewards × versions × draws, signed so higher is better). With several rewards a
+    draw's vote is split over the feasible versions no other feasible version dominates."""
+    versions, draws = feasible.shape
+    allowed = (feasible > 0) & active[:, None]
+    if rewards.shape[0] == 1:
+        utility = np.where(allowed, rewards[0], -np.inf)
+        return _votes(utility, active, rng, fallback_when_none=True)
+    front = allowed.copy()
+    for i in range(versions):
+        for j in range(versions):
+            if i == j:
+                continue
+            dominated = (
+                np.all(rewards[:, j] >= rewards[:, i], axis=0)
+                & np.any(rewards[:, j] > rewards[:, i], axis=0)
+                & allowed[j]
+            )
+            front[i] &= ~dominated
+    size = front.sum(axis=0)
+    votes = np.where(size > 0, front / np.maximum(size, 1), 0.0).sum(axis=1)
+    votes[0] += float((size == 0).sum())  # nothing feasible in a draw: back the baseline
+    return votes / draws
+
+
+def _votes(
+    utility: np.ndarray,
+    active: np.ndarray,
+    rng: np.random.Generator,
+    fallback_when_none: bool = False,
+) -> np.ndarray:
+    versions, draws = utility.shape
+    jittered = np.where(active[:, None], utility, -np.inf) + TIE_JITTER * rng.random(utility.shape)
+    best = np.argmax(jittered, axis=0)
+    if fallback_when_none:
+        best = np.where(np.isfinite(jittered.max(axis=0)), best, 0)
+    return np.bincount(best, minlength=versions) / draws
+
+
+def split(votes: np.ndarray, active: np.ndarray, floor: float) -> np.ndarray:
+    """Percentages: `floor` for every active version, the rest in proportion to the votes."""
+    share = np.where(active, votes, 0.0)
+    reserved = min(floor * active.sum(), 100.0)
+    total = share.sum()
+    share = share / total if total > 0 else active / active.sum()
+    return (
+        np.where(active, floor, 0.0) * (reserved / max(floor * active.sum(), 1e-12))
+        + (100.0 - reserved) * share
+    )
+
+
+def caps(
+    names: Sequence[str], current: Mapping[str, int], max_weight: int, max_increment: int
+) -> list[int]:
+    """The most each version may get this iteration (the baseline: 100)."""
+    limits = [100]
+    for name in names[1:]:
+        limits.append(max(0, min(max_weight, current.get(name, 0) + max_increment)))
+    return limits
+
+
+def capped(weights: np.ndarray, limits: Sequence[int]) -> np.ndarray:
+    """Each candidate cut to its limit, the excess to the baseline."""
+    result = weights.astype(float).copy()
+    for i in range(1, len(result)):
+        excess = max(0.0, result[i] - limits[i])
+        result[i] -= excess
+        result[0] += excess
+    return result
+
+
+def round_to_100(weights: np.ndarray, limits: Sequence[int]) -> list[int]:
+    """Integers summing to 100: floors, then the largest remainders, never above a limit."""
+    scaled = weights * (100.0 / weights.sum()) if weights.sum() > 0 else weights
+    floors = [math.floor(w + 1e-9) for w in scaled]
+    floors = [min(f, limit) for f, limit in zip(floors, limits, strict=True)]
+    remainders = [w - f for w, f in zip(scaled, floors, strict=True)]
+    left = 100 - sum(floors)
+    for i in sorted(range(len(floors)), key=lambda k: (-remainders[k], k)):
+        if left <= 0:
+            break
+        if floors[i] + 1 <= limits[i]:
+            floors[i] += 1
+            left -= 1
+    floors[0] += left  # whatever the limits would not take goes to the baseline
+    return floors

@@ -1,0 +1,188 @@
+"""What one observation lets us believe about a version's metric: a posterior, by kind of number.
+
+How a number is read (the first rule that applies):
+1. annotation `iter8.tools/statistic` on the Metric: `rate`, `mean`, `percentile`, `value`,
+   `exact` (and `iter8.tools/percentile: "95"` for which one);
+2. a Counter (or, with no Metric at hand, a name ending in `count`/`total`) is `exact`: a
+   count is measured, not estimated;
+3. a histogram and a percentile in the name (`latency-95th-percentile`, `p99`) → `percentile`;
+4. a histogram, or `mean`/`avg` in the name, with a sample size → `mean`;
+5. a sample size and a value in [0, 1] → `rate` (errors/requests, conversions/users);
+6. a sample size otherwise → `mean`;
+7. no sample size → `value`, the stated fallback.
+
+Posteriors (priors stated plainly):
+* rate: Beta(0.5 + events, 0.5 + n − events), the Jeffreys prior;
+* mean: Normal(x̄, s²/n) with a flat prior on the mean; s from the histogram (bucket midpoints
+  plus the within-bucket uniform variance), else s = `mean_cv_prior` × |x̄| (latency-like data
+  has a coefficient of variation near 1; heavier tails make it larger);
+* percentile: Dirichlet(counts + 1/K) over the K buckets, the percentile of each draw
+  interpolated linearly inside its bucket;
+* value: Normal(x, (`fallback_relative_sd` × scale)²) where scale is |x| or, for x = 0, the
+  metric's magnitude across versions and limits. It does not shrink with time (a number without
+  a sample size carries no evidence that grows), so it neither invents certainty nor, being
+  finite, blocks a decision when the number is far from a limit;
+* exact: a point mass.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from iter8.analytics.observations import Histogram
+from iter8.api.metric import Metric
+
+Kind = Literal["rate", "mean", "percentile", "value", "exact"]
+KINDS: tuple[Kind, ...] = ("rate", "mean", "percentile", "value", "exact")
+STATISTIC_ANNOTATION = "iter8.tools/statistic"
+PERCENTILE_ANNOTATION = "iter8.tools/percentile"
+_PERCENTILE = re.compile(
+    r"(?:^|[^a-z0-9])(?:p(\d{1,2}(?:\.\d+)?)|(\d{1,2}(?:\.\d+)?)(?:st|nd|rd|th)?[-_ ]?(?:percentile|pct|quantile))"
+)
+_MEAN = re.compile(r"mean|avg|average")
+_COUNT = re.compile(r"(?:count|total)$")
+
+
+@dataclass(frozen=True, eq=False)
+class Belief:
+    """A posterior for one metric of one version, with what the sequential tests need."""
+
+    kind: Kind
+    value: float  # the number as observed (for a percentile: interpolated from the histogram)
+    n: float = 0.0  # the sample behind it (requests); 0 when unknown
+    events: float = 0.0  # rate: value × n
+    unit_sd: float = 0.0  # mean, percentile: per-request standard deviation
+    quantile: float = 0.0  # percentile: which one, in (0, 1)
+    scale: float = 0.0  # value: the fallback's standard deviation
+    lowers: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    uppers: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def testable(self) -> bool:
+        """Whether its evidence grows with a sample, so anytime-valid tests apply."""
+        return self.kind == "exact" or (self.kind != "value" and self.n > 0)
+
+
+def statistic(
+    key: str, metric: Metric | None, has_histogram: bool, has_n: bool, value: float
+) -> tuple[Kind, float]:
+    """How to read this metric's number (module docstring), and the percentile as a fraction."""
+    name = key.rpartition("/")[2].lower()
+    annotations = (metric.metadata.annotations if metric else None) or {}
+    declared = annotations.get(STATISTIC_ANNOTATION, "").strip().lower()
+    quantile = _quantile(annotations.get(PERCENTILE_ANNOTATION)) or _quantile_in(name)
+    if declared in KINDS:
+        return declared, quantile or 0.5  # type: ignore[return-value]
+    counter = metric.spec.type == "Counter" if metric else bool(_COUNT.search(name))
+    if counter:
+        return "exact", 0.0
+    if has_histogram and quantile is not None:
+        return "percentile", quantile
+    if has_n and (has_histogram or _MEAN.search(name)):
+        return "mean", 0.0
+    if has_n:
+        return ("rate", 0.0) if 0.0 <= value <= 1.0 else ("mean", 0.0)
+    return "value", 0.0
+
+
+def _quantile(text: str | None) -> float | None:
+    try:
+        number = float(text) if text else None
+    except ValueError:
+        return None
+    return number / 100 if number is not None and 0 < number < 100 else None
+
+
+def _quantile_in(name: str) -> float | None:
+    match = _PERCENTILE.search(name)
+    return _quantile(match.group(1) or match.group(2)) if match else None
+
+
+def make_belief(
+    kind: Kind,
+    value: float,
+    n: float | None,
+    histogram: Histogram | None,
+    quantile: float,
+    magnitude: float,
+    fallback_relative_sd: float,
+    mean_cv_prior: float,
+) -> Belief:
+    """The posterior for one observation; `magnitude` scales the fallback for a value of 0."""
+    size = float(n) if n is not None and n > 0 else 0.0
+    if kind == "exact":
+        return Belief("exact", value, n=size)
+    if kind == "value" or (kind != "percentile" and size == 0):
+        scale = fallback_relative_sd * (abs(value) or magnitude or 1.0)
+        return Belief("value", value, scale=scale)
+    if kind == "rate":
+        clipped = min(max(value, 0.0), 1.0)
+        return Belief("rate", clipped, n=size, events=clipped * size)
+    lowers, uppers, counts = _buckets(histogram)
+    if kind == "percentile" and counts.sum() > 0:
+        point = float(percentile_of(lowers, uppers, counts[None, :], quantile)[0])
+        return Belief(
+            "percentile",
+            point,
+            n=float(counts.sum()),
+            unit_sd=histogram_sd(lowers, uppers, counts),
+            quantile=quantile,
+            lowers=lowers,
+            uppers=uppers,
+            counts=counts,
+        )
+    if size == 0:  # a percentile with neither histogram counts nor a sample size
+        scale = fallback_relative_sd * (abs(value) or magnitude or 1.0)
+        return Belief("value", value, scale=scale)
+    sd = histogram_sd(lowers, uppers, counts) if counts.sum() > 0 else 0.0
+    if sd <= 0:
+        sd = mean_cv_prior * (abs(value) or magnitude or 1.0)
+    return Belief("mean", value, n=size, unit_sd=sd)
+
+
+def _buckets(histogram: Histogram | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if histogram is None or not histogram.buckets:
+        empty = np.zeros(0)
+        return empty, empty, empty
+    ordered = sorted(histogram.buckets, key=lambda b: (b.lower, b.upper))
+    lowers = np.array([b.lower for b in ordered], dtype=float)
+    uppers = np.array([b.upper for b in ordered], dtype=float)
+    # an open top bucket has no width to interpolate in: treat it as reaching twice its lower edge
+    open_top = ~np.isfinite(uppers)
+    uppers[open_top] = np.where(lowers[open_top] > 0, 2 * lowers[open_top], 1.0)
+    counts = np.array([b.count for b in ordered], dtype=float)
+    return lowers, uppers, counts
+
+
+def histogram_sd(lowers: np.ndarray, uppers: np.ndarray, counts: np.ndarray) -> float:
+    """Per-observation sd: spread of bucket midpoints plus uniform spread inside each bucket."""
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    mids = (lowers + uppers) / 2
+    mean = float((counts * mids).sum() / total)
+    within = (uppers - lowers) ** 2 / 12
+    variance = float((counts * ((mids - mean) ** 2 + within)).sum() / total)
+    return math.sqrt(max(variance, 0.0))
+
+
+def percentile_of(
+    lowers: np.ndarray, uppers: np.ndarray, probabilities: np.ndarray, quantile: float
+) -> np.ndarray:
+    """The `quantile` of each row of bucket masses, interpolated linearly inside its bucket."""
+    mass = probabilities / probabilities.sum(axis=1, keepdims=True)
+    cumulative = np.cumsum(mass, axis=1)
+    index = np.minimum((cumulative < quantile).sum(axis=1), mass.shape[1] - 1)
+    rows = np.arange(mass.shape[0])
+    inside = mass[rows, index]
+    before = cumulative[rows, index] - inside
+    fraction = np.clip(
+        np.divide(quantile - before, inside, where=inside > 0, out=np.zeros_like(inside)), 0, 1
+    )
+    return lowers[index] + fraction * (uppers[index] - lowers[index])

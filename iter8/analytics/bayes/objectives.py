@@ -1,0 +1,135 @@
+"""Does a version meet an objective? The posterior probability, and anytime-valid evidence.
+
+Evidence per kind of number, tested at α each way:
+* rate vs limit: the exact Bernoulli mixture (`sequential.log_e_rate`);
+* percentile q vs limit U: "p_q ≤ U" is "the share of requests above U is ≤ 1 − q", a rate, so
+  it is tested exactly on the histogram's counts. A bucket that straddles U counts as above U
+  when proving the objective holds and as below when proving it fails: both conservative;
+* mean: the one-sided normal mixture with the per-request sd of the belief;
+* value (no sample size): no test exists. The objective is taken to hold when P(holds) ≥ 1 − α
+  and to fail when P(holds) ≤ α under the fallback posterior: stated, not error-controlled;
+* exact: known.
+With both limits, "holds" needs both sides proven (an intersection-union test, still level α)
+and "fails" needs either side at α/2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from iter8.analytics.bayes.beliefs import Belief
+from iter8.analytics.bayes.sequential import log_e_normal, log_e_rate
+
+Verdict = Literal["holds", "fails", "undecided", "unknown"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    key: str  # the metric, `ns/name`
+    lower: float | None
+    upper: float | None
+    rollback: bool  # rollback_on_failure, as defaulted
+
+    def describe(self) -> str:
+        text = self.key if self.upper is None else f"{self.key} ≤ {self.upper:g}"
+        return text if self.lower is None else f"{self.lower:g} ≤ {text}"
+
+
+@dataclass(frozen=True)
+class Check:
+    limits: Limits
+    probability: float | None  # posterior P(the objective holds); None: no data ever
+    log_e_holds: float
+    log_e_fails: float
+    verdict: Verdict
+    n: float
+
+
+def holds_mask(draws: np.ndarray, limits: Limits) -> np.ndarray:
+    """1 where a posterior draw meets the objective, else 0."""
+    ok = np.ones(draws.shape, dtype=bool)
+    if limits.lower is not None:
+        ok &= draws >= limits.lower
+    if limits.upper is not None:
+        ok &= draws <= limits.upper
+    return ok.astype(float)
+
+
+def soft_mask(draws: np.ndarray, limits: Limits, sharpness: float) -> np.ndarray:
+    """A logistic version of `holds_mask`: σ(a × relative margin), per limit, multiplied."""
+    result = np.ones(draws.shape)
+    for limit, sign in ((limits.upper, 1.0), (limits.lower, -1.0)):
+        if limit is None:
+            continue
+        margin = sign * (limit - draws) / (abs(limit) or 1.0)
+        result *= 1.0 / (1.0 + np.exp(-sharpness * margin))
+    return result
+
+
+def check(
+    belief: Belief | None,
+    draws: np.ndarray | None,
+    limits: Limits,
+    alpha: float,
+    tau: float,
+    min_samples: float,
+) -> Check:
+    """The objective's probability and verdict for one version."""
+    if belief is None or draws is None:
+        return Check(limits, None, 0.0, 0.0, "unknown", 0.0)
+    probability = float(holds_mask(draws, limits).mean())
+    sides = [(v, s) for v, s in ((limits.upper, "upper"), (limits.lower, "lower")) if v is not None]
+    if belief.kind == "value":
+        verdict: Verdict = (
+            "holds"
+            if probability >= 1 - alpha
+            else "fails"
+            if probability <= alpha
+            else "undecided"
+        )
+        return Check(limits, probability, 0.0, 0.0, verdict, 0.0)
+    holds = [_log_e(belief, limit, side, True, tau) for limit, side in sides]
+    fails = [_log_e(belief, limit, side, False, tau) for limit, side in sides]
+    log_e_holds = min(holds) if holds else math.inf
+    log_e_fails = max(fails) - math.log(len(fails)) if fails else -math.inf
+    threshold = math.log(1 / alpha)
+    enough = belief.kind == "exact" or belief.n >= min_samples
+    verdict = "undecided"
+    if enough and log_e_fails >= threshold:
+        verdict = "fails"
+    elif enough and log_e_holds >= threshold:
+        verdict = "holds"
+    return Check(limits, probability, log_e_holds, log_e_fails, verdict, belief.n)
+
+
+def _log_e(belief: Belief, limit: float, side: str, proving_holds: bool, tau: float) -> float:
+    """log E that the metric is within (`proving_holds`) or beyond this one limit."""
+    if belief.kind == "exact":
+        within = belief.value <= limit if side == "upper" else belief.value >= limit
+        return math.inf if within == proving_holds else -math.inf
+    if belief.kind == "rate":
+        wanted_below = (side == "upper") == proving_holds
+        return log_e_rate(belief.events, belief.n, limit, "below" if wanted_below else "above")
+    if belief.kind == "percentile":
+        return _percentile_log_e(belief, limit, side, proving_holds)
+    margin = (limit - belief.value) if side == "upper" else (belief.value - limit)
+    variance = belief.unit_sd**2 / belief.n
+    return log_e_normal(margin if proving_holds else -margin, variance, tau * belief.unit_sd)
+
+
+def _percentile_log_e(belief: Belief, limit: float, side: str, proving_holds: bool) -> float:
+    """The percentile objective as a rate of requests beyond the limit (module docstring)."""
+    counts, lowers, uppers, q = belief.counts, belief.lowers, belief.uppers, belief.quantile
+    n = float(counts.sum())
+    if side == "upper":  # p_q ≤ U  ⇔  share above U ≤ 1 − q
+        beyond = counts[uppers > limit] if proving_holds else counts[lowers >= limit]
+        share = 1.0 - q
+    else:  # p_q ≥ L  ⇔  share below L ≤ q
+        beyond = counts[lowers < limit] if proving_holds else counts[uppers <= limit]
+        share = q
+    events = float(beyond.sum())
+    return log_e_rate(events, n, share, "below" if proving_holds else "above")

@@ -1,0 +1,96 @@
+"""Is one version better than another on a reward? Posterior odds, and anytime-valid evidence.
+
+The difference of two estimates is tested with the one-sided normal mixture
+(`sequential.log_e_normal`, Johari et al.'s mSPRT), τ = `tau` × the pooled per-request sd, so
+the same setting means the same thing for conversion rates and for latencies. Variances: rate
+p̃(1 − p̃)/n with p̃ = (events + ½)/(n + 1) (never zero); mean s²/n; percentile the variance of
+its Dirichlet draws. A reward without a sample size (kind `value`) has no test: it counts as
+better when P(better) ≥ 1 − level under the fallback posterior (stated, not error-controlled).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from iter8.analytics.bayes.beliefs import Belief
+from iter8.analytics.bayes.sequential import confidence_radius, log_e_normal
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    variance: float  # of the estimate
+    unit_sd: float  # per request
+    testable: bool
+
+
+def estimate(belief: Belief, draws: np.ndarray) -> Estimate:
+    if belief.kind == "rate":
+        smoothed = (belief.events + 0.5) / (belief.n + 1.0)
+        spread = smoothed * (1.0 - smoothed)
+        return Estimate(belief.value, spread / belief.n, math.sqrt(spread), True)
+    if belief.kind == "mean":
+        return Estimate(belief.value, belief.unit_sd**2 / belief.n, belief.unit_sd, True)
+    if belief.kind == "percentile":
+        return Estimate(belief.value, float(draws.var()), belief.unit_sd, True)
+    if belief.kind == "exact":
+        return Estimate(belief.value, 0.0, 0.0, True)
+    return Estimate(belief.value, belief.scale**2, belief.scale, False)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`better` against `other`, signed so that positive means `better` is preferred."""
+
+    better: str
+    other: str
+    delta: float  # the preferred-direction difference of the estimates
+    radius: float  # half-width of the anytime-valid confidence sequence on delta (level α)
+    log_e: float  # evidence that delta > 0
+    log_e_worse: float  # evidence that delta < 0
+    probability: float  # posterior P(delta > 0)
+    gain_probability: float  # posterior P(delta ≥ the minimum effect worth waiting for)
+    testable: bool
+
+    def proven(self, level: float) -> bool:
+        if self.testable:
+            return self.log_e >= math.log(1 / level)
+        return self.probability >= 1 - level
+
+    def disproven(self, level: float) -> bool:
+        if self.testable:
+            return self.log_e_worse >= math.log(1 / level)
+        return self.probability <= level
+
+
+def compare(
+    names: tuple[str, str],
+    beliefs: tuple[Belief, Belief],
+    draws: tuple[np.ndarray, np.ndarray],
+    higher_is_better: bool,
+    tau: float,
+    alpha: float,
+    minimum_effect: float,
+) -> Comparison:
+    """Compare version `names[0]` with `names[1]` on one reward."""
+    sign = 1.0 if higher_is_better else -1.0
+    first, second = estimate(beliefs[0], draws[0]), estimate(beliefs[1], draws[1])
+    delta = sign * (first.value - second.value)
+    variance = first.variance + second.variance
+    scale = tau * math.sqrt((first.unit_sd**2 + second.unit_sd**2) / 2)
+    difference = sign * (draws[0] - draws[1])
+    effect = minimum_effect * abs(second.value)
+    return Comparison(
+        better=names[0],
+        other=names[1],
+        delta=delta,
+        radius=confidence_radius(variance, scale, alpha),
+        log_e=log_e_normal(delta, variance, scale),
+        log_e_worse=log_e_normal(-delta, variance, scale),
+        probability=float((difference > 0).mean()),
+        gain_probability=float((difference >= effect).mean()),
+        testable=first.testable and second.testable,
+    )

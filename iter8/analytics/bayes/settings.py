@@ -1,0 +1,53 @@
+"""The bandit's knobs, with defaults that the benchmark in `bench/` justifies.
+
+A user can override any of them per experiment with an annotation
+`iter8.tools/bayesian.<name>` (e.g. `iter8.tools/bayesian.alpha: "0.01"`), so the Iter8 v2
+schema stays untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+ANNOTATION_PREFIX = "iter8.tools/bayesian."
+
+
+@dataclass(frozen=True)
+class Settings:
+    alpha: float = 0.05  # error rate of every anytime-valid test (false promotion ≤ alpha)
+    draws: int = 2000  # posterior draws per belief, for P(holds), P(best) and Thompson sampling
+    min_samples: float = 100  # requests a version needs before any test may stop the experiment
+    exploration_floor: float = 2.0  # percent every surviving version keeps, so it stays measured
+    tau: float = 0.1  # mixture scale of the normal tests, in per-request standard deviations
+    futility_probability: float = 0.2  # below this P(feasible) a candidate is given up on
+    futility_samples: float = 500  # requests before a candidate may be given up on (SLOs)
+    minimum_effect: float = 0.05  # relative reward gain worth waiting for (A/B futility)
+    reward_futility_probability: float = 0.05  # below this P(gain ≥ minimum_effect): give up
+    fallback_relative_sd: float = 0.1  # posterior sd of a value that has no sample size
+    mean_cv_prior: float = 1.0  # per-request sd / mean, for means without a histogram
+    srm_p_value: float = 0.001  # sample-ratio mismatch threshold (chi-square p-value)
+    soft_constraints: bool = False  # logistic instead of 0/1 SLO feasibility in Thompson sampling
+    soft_sharpness: float = 10.0  # logistic slope per relative margin (the v1 research fork's a)
+    history: int = 20  # iterations kept in `details.history`
+
+
+def settings_from_annotations(annotations: dict[str, str] | None, base: Settings) -> Settings:
+    """`base` with every `iter8.tools/bayesian.<field>` annotation applied; bad values ignored."""
+    if not annotations:
+        return base
+    changes: dict[str, Any] = {}
+    for field in fields(Settings):
+        text = annotations.get(ANNOTATION_PREFIX + field.name)
+        if text is None:
+            continue
+        try:
+            if field.type in ("bool", bool):
+                changes[field.name] = text.strip().lower() in ("1", "true", "yes")
+            elif field.type in ("int", int):
+                changes[field.name] = int(text)
+            else:
+                changes[field.name] = float(text)
+        except ValueError:
+            continue
+    return replace(base, **changes)

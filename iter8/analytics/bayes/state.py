@@ -1,0 +1,95 @@
+"""What one analysis step leaves for the next, kept in `AnalysisResult.details` and read back
+from `status.analysis.details` (where `assessment.status_analysis` puts it). Bounded: the last
+known observation per metric and version, O(versions) SRM sums, and `Settings.history` entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from iter8.analytics.bayes.srm import SrmState
+from iter8.analytics.observations import Bucket, Histogram
+from iter8.api.experiment import Experiment
+
+ALGORITHM_NAME = "bayesian"
+
+
+@dataclass(frozen=True)
+class Known:
+    """The last observation that arrived, with its sample size already resolved."""
+
+    value: float
+    n: float | None
+    histogram: Histogram | None
+    iteration: int
+
+    def to_wire(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"value": self.value, "iteration": self.iteration}
+        if self.n is not None:
+            data["n"] = self.n
+        if self.histogram is not None:
+            data["histogram"] = [[b.lower, b.upper, b.count] for b in self.histogram.buckets]
+        return data
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Known | None:
+        try:
+            histogram = None
+            if data.get("histogram"):
+                histogram = Histogram(
+                    buckets=[Bucket(lower=lo, upper=up, count=c) for lo, up, c in data["histogram"]]
+                )
+            n = data.get("n")
+            return cls(
+                float(data["value"]),
+                None if n is None else float(n),
+                histogram,
+                int(data.get("iteration", 0)),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Carried:
+    known: dict[str, dict[str, Known]] = field(default_factory=dict)
+    srm: SrmState = field(default_factory=SrmState)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "known": {k: {v: o.to_wire() for v, o in per.items()} for k, per in self.known.items()},
+            "srm": self.srm.to_wire(),
+        }
+
+
+def previous(experiment: Experiment) -> Carried:
+    """The state the last bayesian step left in the experiment's status, or a fresh one."""
+    details = _details(experiment)
+    if details.get("algorithm") != ALGORITHM_NAME:
+        return Carried()
+    state = details.get("state")
+    state = state if isinstance(state, Mapping) else {}
+    known: dict[str, dict[str, Known]] = {}
+    for key, per_version in (state.get("known") or {}).items():
+        if isinstance(per_version, Mapping):
+            entries = {v: Known.from_wire(o) for v, o in per_version.items()}
+            known[key] = {v: o for v, o in entries.items() if o is not None}
+    history = details.get("history")
+    return Carried(
+        known=known,
+        srm=SrmState.from_wire(state.get("srm")),
+        history=[h for h in history if isinstance(h, dict)] if isinstance(history, list) else [],
+    )
+
+
+def _details(experiment: Experiment) -> Mapping[str, Any]:
+    analysis = experiment.status.analysis if experiment.status else None
+    if analysis is None:
+        return {}
+    details = (analysis.model_extra or {}).get("details")
+    if isinstance(details, Mapping) and "data" in details and "algorithm" not in details:
+        details = details["data"]  # written as a v2-style block
+    return details if isinstance(details, Mapping) else {}
