@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.alias_generators import to_pascal
 
 NO_RESPONSE = "-1"  # Fortio's return code for a request that got no HTTP response
 
@@ -23,30 +24,30 @@ _PER_DECADE = 20
 
 
 class _Fortio(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, frozen=True, alias_generator=to_pascal
+    )
 
 
 class LatencyBucket(_Fortio):
     """`count` requests took between `start` and `end` seconds."""
 
-    start: float = Field(alias="Start")
-    end: float = Field(alias="End")
-    count: int = Field(alias="Count", ge=0)
+    start: float
+    end: float
+    count: int = Field(ge=0)
 
 
 class DurationHistogram(_Fortio):
-    count: int = Field(default=0, alias="Count", ge=0)
-    min: float | None = Field(default=None, alias="Min")
-    max: float = Field(default=0.0, alias="Max")
-    sum: float = Field(default=0.0, alias="Sum")  # seconds
-    data: list[LatencyBucket] = Field(default_factory=list, alias="Data")
+    count: int = Field(default=0, ge=0)
+    min: float | None = None
+    max: float = 0.0
+    sum: float = 0.0  # seconds
+    data: list[LatencyBucket] = Field(default_factory=list)
 
 
 class VersionData(_Fortio):
-    duration_histogram: DurationHistogram = Field(
-        default_factory=DurationHistogram, alias="DurationHistogram"
-    )
-    ret_codes: dict[str, int] = Field(default_factory=dict, alias="RetCodes")
+    duration_histogram: DurationHistogram = Field(default_factory=DurationHistogram)
+    ret_codes: dict[str, int] = Field(default_factory=dict)
 
     @property
     def errors(self) -> int:

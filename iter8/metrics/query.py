@@ -90,7 +90,7 @@ def send(query: Query, request: FetchRequest) -> Any:
         response = client.request(
             query.method,
             query.url,
-            params=query.params,
+            params=_params(query.params),
             headers=query.headers,
             json=query.body,
             auth=query.auth,
@@ -116,6 +116,14 @@ def send(query: Query, request: FetchRequest) -> Any:
         return json.loads(response.text)
     except ValueError as error:
         raise FetchFailed("error", f"the response is not JSON: {_cut(response.text)}") from error
+
+
+def _params(pairs: list[tuple[str, str]]) -> httpx.QueryParams:
+    """Repeated names kept, in order (httpx's typing wants a wider list type)."""
+    params = httpx.QueryParams()
+    for name, value in pairs:
+        params = params.add(name, value)
+    return params
 
 
 def _backend_error(response: httpx.Response) -> tuple[str | None, str]:

@@ -81,8 +81,10 @@ def fetch_all(
         for metric in metrics:
             secret = _secret(metric, secrets, secret_namespace)
             for version in versions:
-                item: FetchRequest | Observation = secret
-                if not isinstance(secret, Observation):
+                item: FetchRequest | Observation
+                if isinstance(secret, Observation):
+                    item = secret
+                else:
                     item = FetchRequest(
                         metric=metric,
                         version=version,
@@ -99,8 +101,8 @@ def fetch_all(
                 lambda r: r[2] if isinstance(r[2], Observation) else fetch(r[2]), requests
             )
             observations: Observations = {m.key: {} for m in metrics}
-            for (key, version, _), observation in zip(requests, results, strict=True):
-                observations[key][version] = observation
+            for (key, name, _), observation in zip(requests, results, strict=True):
+                observations[key][name] = observation
         return observations
     finally:
         if own_client:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -32,7 +32,7 @@ def test_one_provider_per_module() -> None:
         ({"provider": "newrelic", "urlTemplate": "https://api.example/v1/x"}, "rest"),
     ],
 )
-def test_selection(spec: dict[str, object], provider: str) -> None:
+def test_selection(spec: dict[str, Any], provider: str) -> None:
     assert provider_for(metric(**spec)).name == provider
 
 

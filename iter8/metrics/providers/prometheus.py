@@ -45,9 +45,9 @@ class PrometheusProvider:
         spec = metric.spec
         if spec.provider == self.name:
             return True
-        return bool(spec.url_template) and urlsplit(spec.url_template).path.rstrip("/").endswith(
-            _PATH
-        )
+        if not spec.url_template:
+            return False
+        return urlsplit(spec.url_template).path.rstrip("/").endswith(_PATH)
 
     def fetch(self, request: FetchRequest) -> Observation:
         built = query.build(request)
