@@ -1,0 +1,1 @@
+"""One module per task, each exposing `TASK` (see `iter8.tasks.base.Task`)."""
