@@ -126,4 +126,5 @@ def _secret(
 
 def _rng(seed: int, metric: str, version: str) -> np.random.Generator:
     keys = (zlib.crc32(metric.encode()), zlib.crc32(version.encode()))
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=keys))
+    entropy = seed & 0xFFFF_FFFF_FFFF_FFFF  # SeedSequence refuses negative seeds
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=keys))

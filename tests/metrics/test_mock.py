@@ -67,3 +67,4 @@ def test_fetch_all_draws_depend_on_seed_metric_and_version_only() -> None:
     assert first == again
     assert first != other
     assert first["ns/a"]["v1"] != first["ns/b"]["v1"]  # two metrics are not the same draw
+    assert fetch_all([a], versions, elapsed_seconds=10, seed=-1)["ns/a"]["v1"].known
