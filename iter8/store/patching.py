@@ -86,11 +86,12 @@ def json_patch(target: Object, operations: Any) -> Object:
 
 
 def apply_patch(target: Object, patch: Object | list[Object], patch_type: PatchType) -> Object:
-    if patch_type is PatchType.MERGE or patch_type == PatchType.MERGE.value:
+    """Either kind of patch; `patch_type` may also be its content type as a plain string."""
+    if patch_type == PatchType.MERGE:
         if not isinstance(patch, dict):
             raise Invalid("a merge patch must be a JSON object")
         return merge_patch(target, patch)
-    if patch_type is PatchType.JSON or patch_type == PatchType.JSON.value:
+    if patch_type == PatchType.JSON:
         return json_patch(target, patch)
     raise Invalid(f"unsupported patch type {patch_type!r}")
 

@@ -214,6 +214,8 @@ class SqliteStore:
         if not isinstance(meta, dict) or not meta.get("name"):
             raise Invalid("metadata.name: Required value")
         name = meta["name"]
+        if resource.namespaced and not meta.get("namespace"):
+            raise Invalid(f'{_qualified(resource)} "{name}": metadata.namespace: Required value')
         if status and not resource.status_subresource:
             raise NotFound(f"{_qualified(resource)} has no status subresource")
         with self._transaction("BEGIN IMMEDIATE") as db:
@@ -284,7 +286,8 @@ class SqliteStore:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back already (a full disk, say)
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
