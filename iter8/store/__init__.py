@@ -1,6 +1,7 @@
 """One store interface with Kubernetes API semantics; backends: SQLite and a real API server."""
 
 from iter8.store.base import (
+    AlreadyExists,
     Conflict,
     Expired,
     Invalid,
@@ -13,6 +14,7 @@ from iter8.store.base import (
 from iter8.store.resources import EXPERIMENTS, METRICS, SECRETS, Resource
 
 __all__ = [
+    "AlreadyExists",
     "EXPERIMENTS",
     "METRICS",
     "SECRETS",
