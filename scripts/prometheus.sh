@@ -61,7 +61,10 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 cmd_start() {
   if our_pid >/dev/null && ready; then return 0; fi
   cmd_stop
-  command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
+  if ! command -v curl >/dev/null; then
+    [ "$(id -u)" = 0 ] || die "curl is needed (apt-get install curl)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+  fi
   local bin
   bin=$(binary)
   port_free || die "127.0.0.1:$PORT is in use by a process this script did not start"
