@@ -7,7 +7,6 @@ fixtures of `tests/kube.py` skip them (or fail them under CI=true) when no serve
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,7 @@ import pytest
 from iter8.store import Store
 from iter8.store.sqlite import SqliteStore
 
-# Knative's CRDs with the two edits kube-apiserver 1.20 needs (see the project's shared notes).
-KNATIVE_CRDS = Path(os.environ.get("ITER8_KNATIVE_CRDS", "/work/shared/crds/knative-k8s-1.20"))
+KNATIVE_SERVICE_CRD = Path(__file__).parent / "crds" / "knative-serving-service.yaml"
 
 BACKENDS = ["sqlite", pytest.param("kubernetes", marks=pytest.mark.kube)]
 
@@ -67,10 +65,4 @@ def knative_crds(kube_client: object) -> list[str]:
     """The Knative Service CRD (the 1.20-compatible copy), for objects an experiment routes."""
     from tests.kube import apply_crds, load_yaml
 
-    path = KNATIVE_CRDS / "serving-service.yaml"
-    if not path.is_file():
-        reason = f"no Knative Service CRD at {path} (set ITER8_KNATIVE_CRDS to its directory)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return apply_crds(kube_client, load_yaml(path))  # type: ignore[arg-type]
+    return apply_crds(kube_client, load_yaml(KNATIVE_SERVICE_CRD))  # type: ignore[arg-type]
