@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from iter8.store import Store
+from iter8.store.kubernetes import KubernetesStore
 from iter8.store.sqlite import SqliteStore
+from tests.kube import apply_crds, load_yaml
 
 KNATIVE_SERVICE_CRD = Path(__file__).parent / "crds" / "knative-serving-service.yaml"
 
@@ -31,8 +34,6 @@ def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     if backend == "sqlite":
         opened: Store = SqliteStore(tmp_path / "store.db")
     else:
-        from iter8.store.kubernetes import KubernetesStore
-
         request.getfixturevalue("iter8_crds")
         request.getfixturevalue("knative_crds")
         opened = KubernetesStore(request.getfixturevalue("kube_client"))
@@ -51,8 +52,6 @@ def other_namespace(backend: str, request: pytest.FixtureRequest) -> Iterator[st
     if backend == "sqlite":
         yield "other"
         return
-    from kubernetes import client
-
     core = client.CoreV1Api(request.getfixturevalue("kube_client"))
     name = f"t-{secrets.token_hex(4)}"
     core.create_namespace(body={"metadata": {"name": name}}, _preload_content=False)
@@ -61,8 +60,6 @@ def other_namespace(backend: str, request: pytest.FixtureRequest) -> Iterator[st
 
 
 @pytest.fixture(scope="session")
-def knative_crds(kube_client: object) -> list[str]:
+def knative_crds(kube_client: client.ApiClient) -> list[str]:
     """The Knative Service CRD (the 1.20-compatible copy), for objects an experiment routes."""
-    from tests.kube import apply_crds, load_yaml
-
-    return apply_crds(kube_client, load_yaml(KNATIVE_SERVICE_CRD))  # type: ignore[arg-type]
+    return apply_crds(kube_client, load_yaml(KNATIVE_SERVICE_CRD))
