@@ -469,8 +469,8 @@ def test_a_replace_of_an_object_deleted_and_created_again_is_Conflict(
     old = store.create(EXPERIMENTS, experiment(namespace, "exp"))
     store.delete(EXPERIMENTS, namespace, "exp")
     new = store.create(EXPERIMENTS, experiment(namespace, "exp"))
-    body = {**old, "metadata": {**old["metadata"], "resourceVersion": rv(new)}}
-    body["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"]
+    current_rv = new["metadata"]["resourceVersion"]
+    body = {**old, "metadata": {**old["metadata"], "resourceVersion": current_rv}}
 
     with pytest.raises(Conflict):
         store.replace(EXPERIMENTS, _merged(body, {"spec": {"target": "replaced"}}))
