@@ -129,7 +129,7 @@ def apply_crds(api: client.ApiClient, documents: Iterable[dict[str, Any]]) -> li
 def _wait_established(store: KubernetesStore, name: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        conditions = store.get(CRDS, "", name).get("status", {}).get("conditions", [])
+        conditions = (store.get(CRDS, "", name).get("status") or {}).get("conditions") or []
         if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
             return
         time.sleep(0.1)
