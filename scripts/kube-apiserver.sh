@@ -3,7 +3,7 @@
 # controllers). Built from Debian bookworm's `kubernetes` source, because nothing else on the
 # package registries ships an API server; see shared/reference/kube-apiserver-for-tests.md.
 #
-#   scripts/kube-apiserver.sh start    idempotent; cold about 4 min (build), warm about 5 s
+#   scripts/kube-apiserver.sh start    idempotent; cold 4-8 min (build; 1.3 GB RAM), warm about 5 s
 #   scripts/kube-apiserver.sh stop     ends only the pids this script recorded
 #   scripts/kube-apiserver.sh status   exit 0 when healthy, 3 when not running
 #   scripts/kube-apiserver.sh env      prints `export KUBECONFIG=...`
