@@ -30,7 +30,7 @@ from iter8.analytics.bayes.objectives import Check, Limits, check, holds_mask, s
 from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
 from iter8.analytics.bayes.state import ALGORITHM_NAME, Carried, previous
-from iter8.api.defaults import max_iterations, rollback_on_failure, with_defaults
+from iter8.api.defaults import rollback_on_failure, with_defaults
 from iter8.api.experiment import Experiment, VersionWeight
 
 Draws = dict[str, dict[str, np.ndarray]]
@@ -71,7 +71,7 @@ class Bayesian:
 
 
 def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResult:
-    experiment = with_defaults(given.experiment)
+    experiment = _defaulted(given.experiment)
     settings = settings_from_annotations(experiment.metadata.annotations, base or Settings())
     names = [v.name for v in experiment.versions]
     pattern = experiment.spec.strategy.testing_pattern
@@ -96,6 +96,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     draws: Draws = {
         key: {v: draw(b, rng, settings.draws) for v, b in per.items()}
         for key, per in gathered.beliefs.items()
+        if key != criteria.request_key
     }
     checks = {
         v: [
@@ -134,7 +135,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         has_reward=bool(criteria.rewards),
         srm=srm_result,
         iteration=iteration,
-        max_iterations=max_iterations(experiment),
+        max_iterations=_max_iterations(experiment),
     )
     outcome = decide.decide(evidence, settings)
     votes, weights, weight_details = _weights(
@@ -183,6 +184,18 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         message=decision.reason,
         messages={"aggregatedMetrics": aggregated.messages.render()},
     )
+
+
+def _defaulted(experiment: Experiment) -> Experiment:
+    """`with_defaults` without deep-copying the status (it can hold long analysis details)."""
+    bare = with_defaults(experiment.model_copy(update={"status": None}))
+    return bare.model_copy(update={"status": experiment.status})
+
+
+def _max_iterations(experiment: Experiment) -> int:
+    duration = experiment.spec.duration
+    assert duration is not None and duration.iterations_per_loop and duration.max_loops
+    return duration.iterations_per_loop * duration.max_loops
 
 
 def _feasibility(

@@ -53,7 +53,8 @@ def _percentile_draws(belief: Belief, rng: np.random.Generator, size: int) -> np
 
 
 def interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The central credible interval at `level`."""
+    """The central credible interval at `level` (order statistics of the draws)."""
+    ordered = np.sort(draws)
     tail = (1 - level) / 2
-    low, high = np.quantile(draws, [tail, 1 - tail])
-    return float(low), float(high)
+    last = len(ordered) - 1
+    return float(ordered[round(tail * last)]), float(ordered[round((1 - tail) * last)])

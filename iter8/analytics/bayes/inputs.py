@@ -58,7 +58,11 @@ def gather(
     for key in keys:
         for version in versions:
             if version in fresh.get(key, {}):
-                known.setdefault(key, {})[version] = fresh[key][version]
+                item, before = fresh[key][version], known.get(key, {}).get(version)
+                if item.n is None and before is not None and before.n is not None:
+                    # the sample size did not arrive: the last one is a lower bound (cumulative)
+                    item = Known(item.value, before.n, item.histogram, item.iteration)
+                known.setdefault(key, {})[version] = item
             elif version in known.get(key, {}):
                 stale.append(f"{key} for {version}: from iteration {known[key][version].iteration}")
             else:

@@ -89,7 +89,7 @@ def _details(experiment: Experiment) -> Mapping[str, Any]:
     analysis = experiment.status.analysis if experiment.status else None
     if analysis is None:
         return {}
-    details = (analysis.model_extra or {}).get("details")
+    details = getattr(analysis, "details", None) or (analysis.model_extra or {}).get("details")
     if isinstance(details, Mapping) and "data" in details and "algorithm" not in details:
         details = details["data"]  # written as a v2-style block
     return details if isinstance(details, Mapping) else {}
