@@ -1,0 +1,111 @@
+"""Placeholders become quoted references to environment variables, so no value is ever parsed
+by bash as code. Each test runs the rendered script in a real bash and compares what the
+script saw with the raw value, byte for byte."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from iter8.tasks.shell import render_script
+from iter8.tasks.template import TemplateError
+
+HOSTILE = [
+    "v2; touch PWNED",
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "'; touch PWNED; '",
+    '"; touch PWNED; "',
+    "a b  *  c\n$HOME\\n",
+    "${IFS}touch${IFS}PWNED",
+    "-rf /",
+]
+
+
+def run(script: str, values: dict[str, str], cwd: Path, inlined: tuple[str, ...] = ()) -> str:
+    rendered = render_script(script, values.__getitem__)
+    for expression, value in values.items():  # the values are nowhere in the script text
+        if len(value) > 3 and expression not in inlined:
+            assert value not in rendered.script
+    out = subprocess.run(
+        ["bash", "-c", rendered.script],
+        env={**os.environ, **rendered.env},
+        cwd=cwd,
+        capture_output=True,
+        check=True,
+    )
+    assert not (cwd / "PWNED").exists(), "a value ran as a command"
+    return out.stdout.decode()
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "printf %s @< .V >@",  # unquoted
+        'printf %s "@< .V >@"',  # in double quotes
+        "printf %s '@< .V >@'",  # in single quotes
+        "printf %s $'@< .V >@'",  # in ANSI-C quotes
+        'x=$(printf %s "@< .V >@"); printf %s "$x"',  # in a command substitution
+        "printf %s ${UNSET:-@< .V >@}",  # in a parameter expansion
+        'printf %s "`printf %s @< .V >@`"',  # in backquotes
+    ],
+)
+def test_a_value_reaches_the_command_as_one_intact_argument(
+    template: str, value: str, tmp_path: Path
+) -> None:
+    seen = run(template, {".V": value}, tmp_path)
+    if "$(" in template or "`" in template:
+        value = value.rstrip("\n")  # command substitution drops trailing newlines
+    assert seen == value
+
+
+def test_text_around_a_placeholder_keeps_its_meaning(tmp_path: Path) -> None:
+    script = (
+        "echo pre-@< .N >@.yaml \"dq @< .N >@ dq\" 'sq @< .N >@ sq'  # it's @< .N >@\n"
+        "echo ${#HOME} $((1 + @< .I >@))\n"
+    )
+    seen = run(script, {".N": "x y", ".I": "41"}, tmp_path)
+    lines = seen.splitlines()
+    assert lines[0] == "pre-x y.yaml dq x y dq sq x y sq"
+    assert lines[1].split()[1] == "42"
+
+
+def test_here_documents(tmp_path: Path) -> None:
+    script = (
+        "cat <<EOF\nunquoted @< .V >@\nEOF\n"
+        "cat <<-'END'\n\tquoted @< .S >@\n\tEND\n"
+        "cat <<< @< .V >@\n"
+    )
+    values = {".V": "$(touch PWNED) a", ".S": "safe-v1.2"}
+    seen = run(script, values, tmp_path, inlined=(".S",))  # a quoted body takes safe text
+    assert seen.splitlines() == [
+        "unquoted $(touch PWNED) a",
+        "quoted safe-v1.2",  # <<- strips the tabs
+        "$(touch PWNED) a",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("script", "values", "message"),
+    [
+        ("cat <<'EOF'\n@< .V >@\nEOF\n", {".V": "x; y"}, "quoted here-document"),
+        ("cat <<'EOF'\n@< .V >@\nEOF\n", {".V": "EOF"}, "end the here-document early"),
+        ("echo $(( @< .V >@ + 1 ))", {".V": "a[$(id)]"}, "no integer"),
+        ("echo @< .V ", {".V": "x"}, "never closed"),
+    ],
+)
+def test_where_a_value_cannot_be_passed_safely_rendering_refuses(
+    script: str, values: dict[str, str], message: str
+) -> None:
+    with pytest.raises(TemplateError, match=message):
+        render_script(script, values.__getitem__)
+
+
+def test_each_expression_gets_one_variable() -> None:
+    rendered = render_script("a @< .A >@ @<.A>@ @< .B >@", {".A": "1", ".B": "2"}.__getitem__)
+    assert rendered.env == {"ITER8_VALUE_0": "1", "ITER8_VALUE_1": "2"}
+    assert rendered.script == 'a "${ITER8_VALUE_0}" "${ITER8_VALUE_0}" "${ITER8_VALUE_1}"'
