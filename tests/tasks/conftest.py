@@ -128,11 +128,14 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             self._record()
 
+        def do_PUT(self) -> None:
+            self._record()
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     yield state
