@@ -1,0 +1,1 @@
+"""Tests of how events move: sources, sinks and the broker."""
