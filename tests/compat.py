@@ -8,16 +8,27 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = REPO_ROOT.parent / "shared" / "compat" / "iter8-v2-samples"
+SHARED = REPO_ROOT.parent / "shared"
+SAMPLES = SHARED / "compat" / "iter8-v2-samples"
+KNATIVE_CRDS = SHARED / "crds" / "knative-k8s-1.20"  # the real CRDs, edited to load on 1.20
 
 
-def samples_dir() -> Path:
-    if not SAMPLES.is_dir():
-        reason = f"Iter8 v2 samples not found at {SAMPLES} (they sit beside the repository)"
+def _shared(path: Path, what: str) -> Path:
+    if not path.exists():
+        reason = f"{what} not found at {path} (shared/ sits beside the repository)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    return SAMPLES
+    return path
+
+
+def samples_dir() -> Path:
+    return _shared(SAMPLES, "Iter8 v2 samples")
+
+
+def knative_crd(name: str) -> Path:
+    """One of the real Knative CRDs, e.g. `serving-service.yaml`."""
+    return _shared(KNATIVE_CRDS / name, "Knative CRDs")
 
 
 def experiment_files() -> list[str]:

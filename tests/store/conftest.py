@@ -17,9 +17,8 @@ from kubernetes import client
 from iter8.store import Store
 from iter8.store.kubernetes import KubernetesStore
 from iter8.store.sqlite import SqliteStore
+from tests.compat import knative_crd
 from tests.kube import apply_crds, load_yaml
-
-KNATIVE_SERVICE_CRD = Path(__file__).parent / "crds" / "knative-serving-service.yaml"
 
 BACKENDS = ["sqlite", pytest.param("kubernetes", marks=pytest.mark.kube)]
 
@@ -62,4 +61,4 @@ def other_namespace(backend: str, request: pytest.FixtureRequest) -> Iterator[st
 @pytest.fixture(scope="session")
 def knative_crds(kube_client: client.ApiClient) -> list[str]:
     """The Knative Service CRD (the 1.20-compatible copy), for objects an experiment routes."""
-    return apply_crds(kube_client, load_yaml(KNATIVE_SERVICE_CRD))
+    return apply_crds(kube_client, load_yaml(knative_crd("serving-service.yaml")))
