@@ -71,6 +71,9 @@ class Engine:
     def ingress_url(self, key: BrokerKey) -> str:
         return f"{self.base_url}/{key[0]}/{key[1]}"
 
+    def targets(self) -> list[Target]:
+        return [t for targets in self._targets.values() for t in targets]
+
     def has_broker(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self._targets
 

@@ -6,6 +6,7 @@ import click
 
 from iter8 import __version__
 from iter8.cli.analyze import analyze
+from iter8.cli.broker import broker
 from iter8.cli.describe import describe
 from iter8.cli.serve import serve
 from iter8.cli.validate import validate
@@ -21,3 +22,4 @@ cli.add_command(validate)
 cli.add_command(analyze)
 cli.add_command(serve)
 cli.add_command(describe)
+cli.add_command(broker)
