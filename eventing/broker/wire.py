@@ -148,13 +148,16 @@ def to_structured(event: Event) -> tuple[list[tuple[str, str]], bytes]:
 
 
 def _data_member(event: Event) -> dict[str, Any]:
-    data = event.data or b""
-    if event.json_data or is_json_media_type(event.get("datacontenttype")):
+    """JSON data is embedded, text of a declared text type is a string, the rest is base64."""
+    data, content_type = event.data or b"", event.get("datacontenttype")
+    if event.json_data or not content_type or is_json_media_type(content_type):
         try:
             return {"data": json.loads(data)}
         except (ValueError, RecursionError):
             pass
-    try:
-        return {"data": data.decode()}
-    except UnicodeDecodeError:
-        return {"data_base64": base64.b64encode(data).decode()}
+    if content_type:
+        try:
+            return {"data": data.decode()}
+        except UnicodeDecodeError:
+            pass
+    return {"data_base64": base64.b64encode(data).decode()}
