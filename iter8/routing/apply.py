@@ -20,7 +20,7 @@ from iter8.routing.plan import (
     targets_by_object,
     weights_from_objects,
 )
-from iter8.routing.router import Object, Operation, RoutingError
+from iter8.routing.router import Object, Operation, RoutingError, WeightTarget
 from iter8.store.base import Conflict, NotFound, PatchType, Store
 
 MAX_ATTEMPTS = 5
@@ -87,7 +87,7 @@ def _patch_with_retries(
     store: Store,
     plan: ObjectPatch,
     obj: Object,
-    groups: Mapping[ObjectKey, list],
+    groups: Mapping[ObjectKey, list[WeightTarget]],
     weights: Mapping[str, int],
     max_attempts: int,
 ) -> tuple[Object, PatchedObject | None]:

@@ -124,7 +124,7 @@ class FieldRouter:
             operations.append(
                 {"op": "replace" if present else "add", "path": pointer, "value": weight}
             )
-            parent[last] = weight  # type: ignore[index]
+            parent[last] = weight
         self.check(new)
         return operations
 
@@ -143,7 +143,10 @@ class FieldRouter:
 
 
 def _child(parent: Any, key: Key) -> Any:
-    return parent[key] if isinstance(parent, list) else parent.get(key)
+    """The value under `key`, None if a mapping lacks it (`_parent` checked list bounds)."""
+    if isinstance(parent, list) and isinstance(key, int):
+        return parent[key]
+    return parent.get(key)
 
 
 def group_of(api_version: str) -> str:

@@ -58,8 +58,8 @@ def key_of(document: Any, default_namespace: str) -> ObjectKey:
     if not isinstance(document, dict):
         raise TaskFailed(f"a manifest document must be an object, not {type(document).__name__}")
     meta = document.get("metadata")
-    api_version, kind = document.get("apiVersion"), document.get("kind")
-    name = meta.get("name") if isinstance(meta, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    api_version, kind, name = document.get("apiVersion"), document.get("kind"), meta.get("name")
     if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)):
         raise TaskFailed("each manifest document needs apiVersion, kind and metadata.name")
     namespaced = resource_for(api_version, kind).namespaced

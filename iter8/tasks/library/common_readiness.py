@@ -60,11 +60,11 @@ def checks_of(given: ReadinessParams, context: TaskContext) -> list[Check]:
         checks[key] = Check(key, condition)
     for version in context.experiment.versions:
         try:
-            key = object_key(context.experiment, version)
+            routed = object_key(context.experiment, version)
         except RoutingError as error:
             raise TaskFailed(str(error)) from None
-        if key is not None and key not in checks:
-            checks[key] = Check(key, None)
+        if routed is not None and routed not in checks:
+            checks[routed] = Check(routed, None)
     return list(checks.values())
 
 
