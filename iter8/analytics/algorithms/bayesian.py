@@ -187,7 +187,22 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
 
 
 def _defaulted(experiment: Experiment) -> Experiment:
-    """`with_defaults` without deep-copying the status (it can hold long analysis details)."""
+    """`with_defaults` without deep-copying the status (it can hold long analysis details),
+    and no copy at all when the defaults are in place already (the analyze function's case)."""
+    spec = experiment.spec
+    strategy, duration = spec.strategy, spec.duration
+    objectives = (spec.criteria.objectives if spec.criteria else None) or []
+    if (
+        strategy.deployment_pattern is not None
+        and strategy.weights is not None
+        and strategy.weights.max_candidate_weight is not None
+        and strategy.weights.max_candidate_weight_increment is not None
+        and duration is not None
+        and duration.iterations_per_loop
+        and duration.max_loops
+        and all(o.rollback_on_failure is not None for o in objectives)
+    ):
+        return experiment
     bare = with_defaults(experiment.model_copy(update={"status": None}))
     return bare.model_copy(update={"status": experiment.status})
 

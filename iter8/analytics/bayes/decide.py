@@ -5,7 +5,8 @@ looking every iteration cannot inflate false promotions), while giving up on a c
 needs it to be unlikely to be proven soon; a wrong rollback costs a missed promotion, not an
 incident. Per testing pattern:
 * Conformance: promote the baseline once every objective is proven to hold; roll back once one
-  is proven to fail, or P(feasible) < `futility_probability` after `futility_samples`.
+  is proven to fail, or P(it holds) < `futility_probability` once the data hold
+  `futility_events` bad events at the limit's rate (e.g. 5 errors' worth of requests).
 * Canary: promote the first candidate whose objectives are all proven to hold; eliminate a
   candidate proven to fail an objective or futile as above; roll back when none is left.
 * A/B, A/B/N: promote a candidate proven feasible and proven better than the baseline on
@@ -115,18 +116,15 @@ def _slo_elimination(evidence: Evidence, version: str, settings: Settings) -> st
             f"{c.limits.describe()} proven to fail (e-value {_e(c.log_e_fails)} ≥ "
             f"{1 / settings.alpha:g}, n {c.n:,.0f}, P(holds) {_p(c.probability)})"
         )
-    p = evidence.feasible.get(version)
-    n = evidence.requests.get(version) or 0.0
-    if (
-        checks
-        and p is not None
-        and n >= settings.futility_samples
-        and p < settings.futility_probability
-    ):
-        return (
-            f"futile: P(every objective holds) {p:.3f} < {settings.futility_probability:g} after "
-            f"{n:,.0f} requests"
-        )
+    for c in checks:
+        p = c.probability
+        if p is None or p >= settings.futility_probability:
+            continue
+        if c.expected_events >= settings.futility_events and c.n >= settings.min_samples:
+            return (
+                f"futile: P({c.limits.describe()}) {p:.3f} < {settings.futility_probability:g} "
+                f"after {c.n:,.0f} requests"
+            )
     return None
 
 

@@ -1,9 +1,11 @@
 """Posterior draws, vectorised, all from the one seeded generator of the analysis step.
 
 Percentiles use the aggregation property of the Dirichlet: buckets far from the quantile are
-merged into one cell below and one above (exactly Dirichlet again), so a draw costs a dozen
+merged into one cell below and one above (exactly Dirichlet again), so a draw costs a few
 gamma variates instead of one per bucket. A draw whose quantile falls into a merged cell is
 interpolated across that cell (rare: the window spans ±`WINDOW` buckets around the estimate).
+Gamma variates of shape ≥ `WILSON_HILFERTY` come from the Wilson–Hilferty cube of a normal
+(relative error below 1e-3 there), which is several times cheaper than exact gamma sampling.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import numpy as np
 from iter8.analytics.bayes.beliefs import Belief, percentile_of
 
 JEFFREYS = 0.5  # Beta(0.5, 0.5) prior for rates
-WINDOW = 4  # buckets kept on each side of the estimated percentile
+WINDOW = 3  # buckets kept on each side of the estimated percentile
+WILSON_HILFERTY = 10.0  # shapes from which gamma variates are drawn by the normal cube
 
 
 def draw(belief: Belief, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -46,10 +49,24 @@ def _percentile_draws(belief: Belief, rng: np.random.Generator, size: int) -> np
         shape.append(np.array([counts[high:].sum() + prior * (buckets - high)]))
         cell_lowers.append(lowers[high : high + 1])
         cell_uppers.append(uppers[-1:])
-    gammas = rng.standard_gamma(np.concatenate(shape), size=(size, sum(len(s) for s in shape)))
+    gammas = gamma_draws(np.concatenate(shape), rng, size)
     return percentile_of(
         np.concatenate(cell_lowers), np.concatenate(cell_uppers), gammas, belief.quantile
     )
+
+
+def gamma_draws(shapes: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """size × len(shapes) independent Gamma(shape, 1) variates."""
+    large = shapes >= WILSON_HILFERTY
+    if not large.any():
+        return rng.standard_gamma(shapes, size=(size, len(shapes)))
+    result = np.empty((size, len(shapes)))
+    k = shapes[large]
+    cube = 1.0 - 1.0 / (9.0 * k) + rng.standard_normal((size, len(k))) / (3.0 * np.sqrt(k))
+    result[:, large] = k * np.maximum(cube, 0.0) ** 3
+    if not large.all():
+        result[:, ~large] = rng.standard_gamma(shapes[~large], size=(size, int((~large).sum())))
+    return result
 
 
 def interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:

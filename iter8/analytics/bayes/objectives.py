@@ -47,6 +47,7 @@ class Check:
     log_e_fails: float
     verdict: Verdict
     n: float
+    expected_events: float = 0.0  # bad events n × limit rate would give (rates, percentiles)
 
 
 def holds_mask(draws: np.ndarray, limits: Limits) -> np.ndarray:
@@ -103,7 +104,19 @@ def check(
         verdict = "fails"
     elif enough and log_e_holds >= threshold:
         verdict = "holds"
-    return Check(limits, probability, log_e_holds, log_e_fails, verdict, belief.n)
+    events = belief.n * _limit_rate(belief, limits)
+    return Check(limits, probability, log_e_holds, log_e_fails, verdict, belief.n, events)
+
+
+def _limit_rate(belief: Belief, limits: Limits) -> float:
+    """The bad-event rate the limit allows: the limit itself for a rate, 1 − q (or q) for a
+    percentile, and 1 for other kinds (every request informs a mean)."""
+    if belief.kind == "rate":
+        rates = [min(v, 1 - v) for v in (limits.upper, limits.lower) if v is not None and 0 < v < 1]
+        return min(rates) if rates else 1.0
+    if belief.kind == "percentile":
+        return min(belief.quantile, 1 - belief.quantile)
+    return 1.0
 
 
 def _log_e(belief: Belief, limit: float, side: str, proving_holds: bool, tau: float) -> float:
