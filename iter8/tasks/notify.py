@@ -1,9 +1,13 @@
 """What the notification tasks share: one HTTP request, failures that may be ignored, and no
-secret value in any message."""
+secret value in any message.
+
+`ignoreFailure` (default true, as in Iter8 v2) covers everything after the options parse: a
+missing Secret or an unreachable webhook never stops a finish action that promotes a version.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -20,10 +24,9 @@ def send(
     headers: Mapping[str, str],
     body: Any = None,
     auth: httpx.BasicAuth | None = None,
-    ignore_failure: bool,
     secret: Mapping[str, str] | None = None,
 ) -> TaskResult:
-    """Send the request; a failure is TaskFailed, or a success that says it was ignored."""
+    """Send the request; TaskFailed, with no secret value in it, if it fails."""
     shown = redact(url, secret) or url
     try:
         with context.client() as client:
@@ -35,19 +38,26 @@ def send(
                 auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
                 timeout=context.http_timeout,
             )
-        if response.status_code >= 400:
-            excerpt = response.text[:200].strip()
-            problem = f"{method} {shown} answered {response.status_code}: {excerpt}"
-        else:
-            return TaskResult(
-                f"{method} {shown}: {response.status_code}",
-                details={"status": response.status_code},
-            )
     except httpx.HTTPError as error:
         problem = f"{method} {shown} failed: {type(error).__name__}: {error}"
-    problem = redact(problem, secret) or problem
-    if ignore_failure:
+        raise TaskFailed(redact(problem, secret) or problem) from None
+    if response.status_code >= 400:
+        excerpt = response.text[:200].strip()
+        problem = f"{method} {shown} answered {response.status_code}: {excerpt}"
+        raise TaskFailed(redact(problem, secret) or problem)
+    return TaskResult(
+        f"{method} {shown}: {response.status_code}", details={"status": response.status_code}
+    )
+
+
+def ignoring(ignore_failure: bool, notify: Callable[[], TaskResult]) -> TaskResult:
+    """The notification's result; with `ignore_failure`, a failure becomes a success saying so."""
+    try:
+        return notify()
+    except TaskFailed as failure:
+        if not ignore_failure:
+            raise
         return TaskResult(
-            f"ignored (ignoreFailure): {problem}", details={"ignoredFailure": problem}
+            f"ignored (ignoreFailure): {failure.message}",
+            details={"ignoredFailure": failure.message},
         )
-    raise TaskFailed(problem)

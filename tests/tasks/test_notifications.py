@@ -154,5 +154,16 @@ def test_slack_webhook_from_a_secret(
         tasks({"task": "notification/slack", "with": {"secret": "slack"}}), context
     ).ok
     assert len(receiver.requests) == 1
-    result = run_action(tasks({"task": "notification/slack"}), context)
+    ignored = run_action(tasks({"task": "notification/slack"}), context)
+    assert ignored.ok and "needs `url`" in ignored.outcomes[0].message
+    strict = {"task": "notification/slack", "with": {"ignoreFailure": False}}
+    result = run_action(tasks(strict), context)
     assert not result.ok and "needs `url`" in result.message
+
+
+def test_ignore_failure_covers_a_missing_secret(context: TaskContext, receiver: Receiver) -> None:
+    spec = {"url": receiver.url, "authType": "Bearer", "secret": "nope"}
+    result = run_action(tasks({"task": "notification/http", "with": spec}), context)
+    assert result.ok
+    assert result.outcomes[0].details == {"ignoredFailure": "secret default/nope not found"}
+    assert receiver.requests == []

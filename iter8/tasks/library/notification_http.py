@@ -18,7 +18,7 @@ import httpx
 from iter8.api.base import NamedValue
 from iter8.tasks.base import Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.facts import summary
-from iter8.tasks.notify import send
+from iter8.tasks.notify import ignoring, send
 from iter8.tasks.template import Scope, TemplateError, render, render_variables
 
 
@@ -37,6 +37,9 @@ class HttpTask:
 
     def run(self, params: Mapping[str, Any], context: TaskContext) -> TaskResult:
         given = parse_params(HttpParams, params)
+        return ignoring(given.ignore_failure, lambda: self.notify(given, context))
+
+    def notify(self, given: HttpParams, context: TaskContext) -> TaskResult:
         if given.auth_type and not given.secret:
             raise TaskFailed(f"authType {given.auth_type} needs a `secret`")
         secret = context.secret(given.secret) if given.secret else {}
@@ -57,7 +60,6 @@ class HttpTask:
             headers=headers,
             body=body,
             auth=auth,
-            ignore_failure=given.ignore_failure,
             secret=secret,
         )
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from iter8.tasks.base import Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.facts import summary_lines
-from iter8.tasks.notify import send
+from iter8.tasks.notify import ignoring, send
 from iter8.tasks.template import TemplateError, render
 
 
@@ -29,6 +29,9 @@ class SlackTask:
 
     def run(self, params: Mapping[str, Any], context: TaskContext) -> TaskResult:
         given = parse_params(SlackParams, params)
+        return ignoring(given.ignore_failure, lambda: self.notify(given, context))
+
+    def notify(self, given: SlackParams, context: TaskContext) -> TaskResult:
         secret = context.secret(given.secret) if given.secret else {}
         url = given.url or secret.get("url") or secret.get("webhook")
         if not url:
@@ -39,7 +42,6 @@ class SlackTask:
             url=url,
             headers={},
             body=slack_message(context, given),
-            ignore_failure=given.ignore_failure,
             secret=secret,
         )
 
