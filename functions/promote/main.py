@@ -21,7 +21,7 @@ from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle import tick
 from iter8.lifecycle.status import complete, fail, timestamp
 from iter8.routing import RoutingError, apply_weights, promote_weights
-from iter8.store import StoreError
+from iter8.store import Conflict, StoreError
 from iter8.tasks import TaskContext, run_action
 
 PHASE = "promote"
@@ -101,6 +101,8 @@ def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> str | None:
         return None
     try:
         apply_weights(runtime.store, experiment, promote_weights(experiment, keep))
+    except Conflict:
+        raise  # still contended after the router's own retries: let the broker retry
     except (RoutingError, StoreError, ValueError) as error:
         return f"Cannot send all traffic to {keep}: {getattr(error, 'message', error)}"
     return None

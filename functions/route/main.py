@@ -21,7 +21,7 @@ from iter8.api.experiment import Experiment, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle.status import fail, set_condition, timestamp
 from iter8.routing import RoutingError, apply_weights, read_weights
-from iter8.store import StoreError
+from iter8.store import Conflict, StoreError
 
 PHASE = "route"
 
@@ -65,6 +65,8 @@ def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent |
         try:
             apply_weights(runtime.store, experiment, weights)
             current = read_weights(runtime.store, experiment)
+        except Conflict:
+            raise  # still contended after the router's own retries: let the broker retry
         except (RoutingError, StoreError, ValueError) as error:
             message = f"Cannot apply weights {weights}: {getattr(error, 'message', error)}"
             fail(status, "WeightRedistributionFailed", message, now)

@@ -6,16 +6,8 @@ from collections.abc import Iterator
 
 from iter8.api.conditions import ConditionError, parse
 from iter8.api.experiment import Experiment, TaskSpec
+from iter8.tasks import all_tasks
 from iter8.validation.problems import Problem
-
-# The task library of Iter8 v2 (iter8-v2.md §1.6), plus the older `common/exec`.
-KNOWN_TASKS = (
-    "metrics/collect",
-    "common/readiness",
-    "common/exec",
-    "notification/http",
-    "notification/slack",
-)
 
 
 def check_actions(experiment: Experiment) -> Iterator[Problem]:
@@ -27,10 +19,9 @@ def check_actions(experiment: Experiment) -> Iterator[Problem]:
 def _check_task(path: str, task: TaskSpec) -> Iterator[Problem]:
     if bool(task.task) == bool(task.run):
         yield Problem(path, "needs exactly one of 'task' and 'run'")
-    elif task.task and task.task not in KNOWN_TASKS:
-        yield Problem(
-            f"{path}.task", f"unknown task {task.task!r}; known: {', '.join(KNOWN_TASKS)}"
-        )
+    elif task.task and task.task not in all_tasks():
+        known = ", ".join(sorted(name for name in all_tasks() if name != "run"))
+        yield Problem(f"{path}.task", f"unknown task {task.task!r}; known: {known}")
     if task.if_ is not None:
         try:
             parse(task.if_)
