@@ -49,7 +49,7 @@ def parse_duration(text: str) -> float:
 
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-_FIELDS = (  # (minimum, maximum, names) for second, minute, hour, day, month, weekday
+_FIELDS: tuple[tuple[int, int, dict[str, int]], ...] = (  # second … weekday: min, max, names
     (0, 59, {}),
     (0, 59, {}),
     (0, 23, {}),
