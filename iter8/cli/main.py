@@ -6,6 +6,7 @@ import click
 
 from iter8 import __version__
 from iter8.cli.analyze import analyze
+from iter8.cli.bench import bench
 from iter8.cli.broker import broker
 from iter8.cli.describe import describe
 from iter8.cli.serve import serve
@@ -23,3 +24,4 @@ cli.add_command(analyze)
 cli.add_command(serve)
 cli.add_command(describe)
 cli.add_command(broker)
+cli.add_command(bench)

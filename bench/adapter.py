@@ -1,0 +1,110 @@
+"""Any `iter8.analytics` algorithm as a bench policy, driven exactly as the analyze function
+drives it: the experiment's status carries the split in force, the iteration count and the last
+analysis (with the algorithm's `details`), and each step sees only this iteration's queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.policy import Step
+from bench.scenarios import ERROR_LIMIT, P95_LIMIT, Scenario
+from bench.world import (
+    CONVERSION,
+    ERRORS,
+    P95,
+    REQUESTS,
+    Snapshot,
+    metric_definitions,
+    observations,
+)
+from iter8.analytics.algorithm import Algorithm, AnalysisInput, AnalysisResult
+from iter8.api.defaults import with_defaults
+from iter8.api.experiment import (
+    Analysis,
+    AnalysisBlock,
+    Experiment,
+    ExperimentStatus,
+    VersionWeight,
+)
+
+
+def experiment_for(scenario: Scenario) -> Experiment:
+    """The Experiment a user would write for the scenario; Iter8's default weights apply."""
+    names = scenario.versions
+    criteria: dict[str, Any] = {
+        "requestCount": REQUESTS,
+        "objectives": [
+            {"metric": ERRORS, "upperLimit": str(ERROR_LIMIT)},
+            {"metric": P95, "upperLimit": P95_LIMIT},
+        ],
+    }
+    if scenario.pattern != "Canary":
+        criteria["rewards"] = [{"metric": CONVERSION, "preferredDirection": "High"}]
+    manifest = {
+        "metadata": {"name": scenario.name, "namespace": "bench"},
+        "spec": {
+            "target": "bench/app",
+            "strategy": {"testingPattern": scenario.pattern},
+            "criteria": criteria,
+            "duration": {"iterationsPerLoop": scenario.max_iterations, "maxLoops": 1},
+            "versionInfo": {
+                "baseline": {"name": names[0]},
+                "candidates": [{"name": n} for n in names[1:]],
+            },
+        },
+    }
+    return with_defaults(Experiment.from_wire(manifest))
+
+
+class AlgorithmPolicy:
+    def __init__(self, algorithm: Algorithm, scenario: Scenario, seed: int) -> None:
+        self.algorithm = algorithm
+        self.scenario = scenario
+        self.seed = seed
+        self.names = scenario.versions
+        self.base = experiment_for(scenario)
+        self.metrics = metric_definitions()
+        self.weights: list[int] = []
+        self.last: AnalysisResult | None = None
+
+    def start(self) -> list[int]:
+        """What the algorithm makes of no data at all (the init → analyze step)."""
+        result = self._analyze(0, {})
+        self.weights = self._weights(result, [100] + [0] * (len(self.names) - 1))
+        return self.weights
+
+    def step(self, iteration: int, snapshot: Snapshot) -> Step:
+        result = self._analyze(iteration - 1, observations(snapshot, self.names))
+        self.last = result
+        self.weights = self._weights(result, self.weights)
+        decision = result.decision
+        if decision.action == "continue" and iteration >= self.scenario.max_iterations:
+            return Step("no-winner", self.weights)
+        return Step(decision.action, self.weights, decision.version)
+
+    def _analyze(self, completed: int, observed: dict) -> AnalysisResult:  # type: ignore[type-arg]
+        status = ExperimentStatus(
+            completed_iterations=completed,
+            current_weight_distribution=[
+                VersionWeight(name=n, value=w)
+                for n, w in zip(self.names, self.weights, strict=True)
+            ]
+            if self.weights
+            else None,
+            analysis=self._analysis(),
+        )
+        experiment = self.base.model_copy(update={"status": status})
+        seed = self.seed * 1009 + completed
+        return self.algorithm.analyze(AnalysisInput(experiment, self.metrics, observed, seed))
+
+    def _analysis(self) -> Analysis | None:
+        if self.last is None:
+            return None
+        return Analysis(
+            aggregated_metrics=AnalysisBlock(data=self.last.aggregated_metrics),
+            details=self.last.details,
+        )
+
+    @staticmethod
+    def _weights(result: AnalysisResult, fallback: list[int]) -> list[int]:
+        return [w.value for w in result.weights] if result.weights else fallback

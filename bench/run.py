@@ -1,0 +1,71 @@
+"""One simulated experiment: a policy drives the world until it decides; then score the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.policy import Policy
+from bench.scenarios import Scenario
+from bench.world import World
+
+
+@dataclass(frozen=True)
+class Record:
+    """One run, scored against the truth (decision-anchors.md §4)."""
+
+    action: str
+    chosen: str  # the promoted version, else the baseline
+    iterations: int
+    correct: bool
+    false_promotion: bool
+    missed_promotion: bool  # kept the baseline although a candidate was correct
+    requests: float
+    inferior_requests: float
+    slo_violating_requests: float
+
+
+def run(scenario: Scenario, make_policy: Callable[[int], Policy], seed: int) -> Record:
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    world = World(scenario, rng)
+    policy = make_policy(seed)
+    weights = policy.start()
+    served = np.zeros(len(scenario.arms))
+    action, chosen, iteration = "no-winner", scenario.versions[0], 0
+    cap = max(scenario.max_iterations, _horizon(policy))
+    for iteration in range(1, cap + 1):
+        served += world.serve(weights)
+        step = policy.step(iteration, world.snapshot())
+        weights = step.weights
+        if step.action != "continue":
+            action = step.action
+            if step.action == "promote" and step.version is not None:
+                chosen = step.version
+            break
+    return score(scenario, action, chosen, iteration, served)
+
+
+def _horizon(policy: Policy) -> int:
+    return int(getattr(policy, "horizon", 0))
+
+
+def score(
+    scenario: Scenario, action: str, chosen: str, iterations: int, served: np.ndarray
+) -> Record:
+    correct_version = scenario.correct
+    baseline = scenario.versions[0]
+    inferior = np.array(scenario.inferior())
+    violating = np.array([not a.feasible for a in scenario.arms])
+    return Record(
+        action=action,
+        chosen=chosen,
+        iterations=iterations,
+        correct=chosen == correct_version,
+        false_promotion=chosen != baseline and scenario.bad_promotion(chosen),
+        missed_promotion=chosen == baseline and correct_version != baseline,
+        requests=float(served.sum()),
+        inferior_requests=float(served[inferior].sum()),
+        slo_violating_requests=float(served[violating].sum()),
+    )

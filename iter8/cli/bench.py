@@ -1,0 +1,204 @@
+"""`iter8 bench …`: the benchmarks in `bench/` (decision quality, cost of one analysis step).
+
+The shell only: options, progress, tables, JSON files. The simulator and the baselines live in
+the `bench` package at the repository root (importable from a source checkout).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench() -> None:
+    """Make the repository's `bench` package importable (it is not installed with `iter8`)."""
+    try:
+        import bench  # noqa: F401
+    except ImportError as error:
+        if (ROOT / "bench" / "__init__.py").exists():
+            sys.path.insert(0, str(ROOT))
+        else:  # pragma: no cover - an installed wheel without the sources
+            raise click.ClickException(
+                "no bench package here: run from a source checkout"
+            ) from error
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks: decision quality against other tools, and the cost of one analysis."""
+
+
+@bench.command()
+@click.option(
+    "--runs", default=1000, show_default=True, help="Seeded runs per algorithm × scenario."
+)
+@click.option(
+    "--seed", default=1, show_default=True, help="Base seed; the same seed, the same numbers."
+)
+@click.option("--workers", default=2, show_default=True, help="Processes.")
+@click.option("--scenario", "scenarios", multiple=True, help="Only these scenarios (repeatable).")
+@click.option(
+    "--algorithm", "algorithms", multiple=True, help="Only these algorithms (repeatable)."
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the figures as JSON here.",
+)
+def decisions(
+    runs: int,
+    seed: int,
+    workers: int,
+    scenarios: tuple[str, ...],
+    algorithms: tuple[str, ...],
+    output: str | None,
+) -> None:
+    """Simulate experiments with known truth; compare every algorithm's decisions."""
+    _bench()
+    from bench.decisions import ALGORITHMS, available, run_all, tasks
+    from bench.scenarios import SCENARIOS
+    from bench.summary import summarize, targets, to_json
+
+    chosen = [s for s in SCENARIOS if not scenarios or s.name in scenarios]
+    unknown = set(scenarios) - {s.name for s in chosen}
+    if unknown or not chosen:
+        names = ", ".join(s.name for s in SCENARIOS)
+        raise click.BadParameter(f"unknown scenario(s) {sorted(unknown)}; known: {names}")
+    wanted, missing = available(algorithms or ALGORITHMS)
+    console = _console()
+    for name in missing:
+        console.print(f"[yellow]{name}: not available in this build, its column stays empty[/]")
+    work = tasks(wanted, chosen, runs, seed)
+    started = time.perf_counter()
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("simulating", total=len(work))
+        results = run_all(work, workers, lambda _: progress.advance(bar))
+    elapsed = time.perf_counter() - started
+    cells = {key: summarize(records) for key, records in results.items()}
+    found = targets(cells, chosen)
+    console.print(_decision_table(cells, chosen, wanted, runs))
+    console.print(_target_table(found))
+    console.print(f"{runs} runs per cell, seed {seed}, {workers} workers, {elapsed:.0f} s")
+    if output:
+        meta = {
+            "runs": runs,
+            "seed": seed,
+            "workers": workers,
+            "seconds": round(elapsed, 1),
+            **_machine(),
+        }
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(json.dumps(to_json(cells, chosen, found, meta), indent=1) + "\n")
+
+
+@bench.command()
+@click.option("--calls", default=300, show_default=True, help="Timed calls per algorithm × shape.")
+@click.option(
+    "--algorithm", "algorithms", multiple=True, help="Only these algorithms (default: every one)."
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the timings as JSON here.",
+)
+def analyze(calls: int, algorithms: tuple[str, ...], output: str | None) -> None:
+    """Time one analysis step (median, p99) and its peak memory, for two sizes."""
+    _bench()
+    from dataclasses import asdict
+
+    from bench.speed import SHAPES, measure
+    from iter8.analytics.registry import algorithms as registered
+
+    known = registered()
+    names = [a for a in (algorithms or sorted(known)) if a in known]
+    timings = [measure(known[a], shape, calls) for a in names for shape in SHAPES]
+    table = Table(title="One analysis step")
+    for column in ("algorithm", "shape", "median ms", "p99 ms", "peak KiB"):
+        table.add_column(column, justify="left" if column in ("algorithm", "shape") else "right")
+    for t in timings:
+        table.add_row(
+            t.algorithm, t.shape, f"{t.median_ms:.2f}", f"{t.p99_ms:.2f}", f"{t.peak_kib:,.0f}"
+        )
+    _console().print(table)
+    if output:
+        data = {"calls": calls, **_machine(), "timings": [asdict(t) for t in timings]}
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(json.dumps(data, indent=1) + "\n")
+
+
+def _decision_table(
+    cells: dict[Any, Any], scenarios: list[Any], algorithms: list[str], runs: int
+) -> Table:
+    table = Table(title=f"Decisions ({runs} runs per cell)")
+    for column in ("scenario", "algorithm", "false prom. %", "correct %", "median it. (p90)",
+                   "median it. correct", "inferior %", "inferior req.", "SLO-violating req."):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("scenario", "algorithm") else "right")
+    for scenario in scenarios:
+        for index, algorithm in enumerate(algorithms):
+            cell = cells.get((algorithm, scenario.name))
+            label = scenario.name if index == 0 else ""
+            if cell is None:
+                table.add_row(label, algorithm, *["n/a"] * 7)
+                continue
+            correct_it = (
+                "—"
+                if cell.median_iterations_correct is None
+                else f"{cell.median_iterations_correct:g}"
+            )
+            table.add_row(
+                label,
+                algorithm,
+                f"{cell.false_promotion_pct:.1f}",
+                f"{cell.correct_pct:.1f}",
+                f"{cell.median_iterations:g} ({cell.p90_iterations:g})",
+                correct_it,
+                f"{cell.inferior_traffic_pct:.1f}",
+                f"{cell.inferior_requests:,.0f}",
+                f"{cell.slo_violating_requests:,.0f}",
+            )
+        table.add_section()
+    return table
+
+
+def _target_table(found: list[Any]) -> Table:
+    table = Table(title="Targets (bayesian)")
+    for column in ("target", "measured", "goal", "met"):
+        table.add_column(column)
+    for t in found:
+        table.add_row(t.name, t.measured, t.goal, "[green]yes[/]" if t.met else "[red]no[/]")
+    return table
+
+
+def _console() -> Console:
+    """Wide enough for the tables when the output is a file or a pipe."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def _machine() -> dict[str, Any]:
+    try:
+        date = subprocess.run(["date"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:  # pragma: no cover
+        date = ""
+    import os
+
+    return {
+        "date": date,
+        "nproc": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
