@@ -158,11 +158,12 @@ class ApiServerSource:
         try:
             while not self._stopping.is_set():
                 try:
+                    if not self._rv:  # as an informer does: re-list, announce nothing, watch on
+                        _, self._rv = self.store.list(self.resource, self.namespace)
                     self._watch_once()
                 except Expired:
-                    # As an informer does: re-list, announce nothing, watch on from the list.
                     log.info("watch of %s expired at %s; re-listing", self.resource.key, self._rv)
-                    _, self._rv = self.store.list(self.resource, self.namespace)
+                    self._rv = ""
                 except Exception:
                     log.exception("watch of %s failed; watching again", self.resource.key)
                     self._stopping.wait(_RETRY_AFTER_ERROR)

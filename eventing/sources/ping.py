@@ -77,7 +77,8 @@ class PingSource:
 
     def run(self, until: float | None = None) -> None:
         """Tick until `stop()`, or until the next tick would come after `until`."""
-        due = self.schedule.following(self.now(), self.now())
+        start = self.now()
+        due = self.schedule.following(start, start)
         while not self._stopping.is_set() and (until is None or due <= until):
             wait = due - self.now()
             if wait > 0:

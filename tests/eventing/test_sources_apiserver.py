@@ -19,7 +19,7 @@ import pytest
 
 from eventing.sources.apiserver import ApiServerSource, Mode, source_url, subject_of
 from eventing.sources.delivery import Backoff
-from iter8.store import EXPERIMENTS, Expired, Resource, Store, WatchEvent
+from iter8.store import EXPERIMENTS, Expired, Resource, Store, StoreError, WatchEvent
 from iter8.store.base import Object
 from iter8.store.sqlite import SqliteStore
 from tests.eventing.test_sources_capture import Capture, Request
@@ -244,6 +244,45 @@ def test_after_an_expired_watch_the_relist_announces_nothing(
         [request] = capture.wait_for(1)
     assert request.headers["ce-name"] == "after"
     assert (source.delivered, len(capture.requests)) == (1, 1)
+    inner.close()
+
+
+class FlakyRelist:
+    """Its first watch expires and the re-list that follows fails once: the source must keep
+    going, re-list again, and announce what is created afterwards."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        self.inner, self.path = inner, inner.path
+        self.lists = 0
+        self.relisted = threading.Event()
+
+    def list(self, resource: Resource, namespace: str | None = None) -> tuple[list[Object], str]:
+        self.lists += 1
+        if self.lists == 2:
+            raise StoreError("connection refused")
+        if self.lists == 3:
+            self.relisted.set()
+        return self.inner.list(resource, namespace)
+
+    def watch(
+        self, resource: Resource, namespace: str | None = None, **kw: Any
+    ) -> Iterator[WatchEvent]:
+        if self.lists == 1:
+            raise Expired("too old resource version")
+        return self.inner.watch(resource, namespace, **kw)
+
+
+def test_a_store_failure_does_not_end_the_source(
+    tmp_path: Path, capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventing.sources.apiserver._RETRY_AFTER_ERROR", 0.01)
+    inner = SqliteStore(tmp_path / "store.db")
+    store = FlakyRelist(inner)
+    with ApiServerSource(store, capture.url):  # type: ignore[arg-type]
+        assert store.relisted.wait(20)
+        _create(inner, "default", "after")
+        [request] = capture.wait_for(1)
+    assert request.headers["ce-name"] == "after"
     inner.close()
 
 
