@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
 from flask import Flask, Request, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from eventing.sinks.notifier import DeliveryFailed, Notifier
 
@@ -127,6 +127,13 @@ def make_app(dispatchers: Sequence[Dispatcher], types: Collection[str] | None = 
     return app
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per event: `iter8 run` shows progress on the same terminal."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 class SinkServer:
     """A running sink on 127.0.0.1: `url` to subscribe, `flush()` to wait for the notifications
     made so far, `stop()` to stop taking events, finish the queued ones and close the notifiers."""
@@ -135,7 +142,13 @@ class SinkServer:
         self, dispatchers: Sequence[Dispatcher], host: str, port: int, types: Collection[str] | None
     ) -> None:
         self.dispatchers = list(dispatchers)
-        self._server = make_server(host, port, make_app(self.dispatchers, types), threaded=True)
+        self._server = make_server(
+            host,
+            port,
+            make_app(self.dispatchers, types),
+            threaded=True,
+            request_handler=_QuietHandler,
+        )
         self.url = f"http://{host}:{self._server.port}/"
         self._thread = threading.Thread(  # a short poll makes stop() prompt
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sink-http"
