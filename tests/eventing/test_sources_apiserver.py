@@ -260,9 +260,10 @@ class FlakyRelist:
         self.lists += 1
         if self.lists == 2:
             raise StoreError("connection refused")
+        listed = self.inner.list(resource, namespace)
         if self.lists == 3:
-            self.relisted.set()
-        return self.inner.list(resource, namespace)
+            self.relisted.set()  # only now: what is created from here on comes after the list
+        return listed
 
     def watch(
         self, resource: Resource, namespace: str | None = None, **kw: Any
