@@ -16,7 +16,7 @@ from functions import lease, state
 from functions.http import Response, serve
 from functions.route.main import routes_traffic
 from functions.runtime import Runtime
-from iter8.api.experiment import Experiment, InProgress
+from iter8.api.experiment import Experiment, InProgress, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle import tick
 from iter8.lifecycle.status import complete, fail, timestamp
@@ -62,7 +62,8 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
     action = decision.get("action", "no-winner")
     baseline = experiment.versions[0].name
     keep = decision.get("version") if action == "promote" and decision.get("version") else baseline
-    failure = _apply(runtime, experiment, keep)
+    applied = _apply(runtime, experiment, keep)
+    failure = applied if isinstance(applied, str) else None
     if failure is None:
         result = run_action(
             (experiment.spec.strategy.actions or {}).get("finish") or [],
@@ -71,6 +72,12 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
         failure = None if result.ok else f"Finish actions failed: {result.message}"
 
     status = snapshot.status
+    if isinstance(applied, dict) and applied:
+        status.current_weight_distribution = [
+            VersionWeight(name=v.name, value=applied[v.name])
+            for v in experiment.versions
+            if v.name in applied
+        ]
     status.in_progress = None
     status.version_recommended_for_promotion = keep
     now = runtime.now()
@@ -95,14 +102,13 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
     )
 
 
-def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> str | None:
-    """Send all traffic to `keep`; the reason it failed, or None."""
+def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> dict[str, int] | str:
+    """Send all traffic to `keep`: the split now in force, or why it could not be done."""
     if not routes_traffic(experiment):
-        return None
+        return {}
     try:
-        apply_weights(runtime.store, experiment, promote_weights(experiment, keep))
+        return apply_weights(runtime.store, experiment, promote_weights(experiment, keep)).weights
     except Conflict:
         raise  # still contended after the router's own retries: let the broker retry
     except (RoutingError, StoreError, ValueError) as error:
         return f"Cannot send all traffic to {keep}: {getattr(error, 'message', error)}"
-    return None

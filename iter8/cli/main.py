@@ -9,6 +9,7 @@ from iter8.cli.analyze import analyze
 from iter8.cli.bench import bench
 from iter8.cli.broker import broker
 from iter8.cli.describe import describe
+from iter8.cli.run import run
 from iter8.cli.serve import serve
 from iter8.cli.validate import validate
 
@@ -24,4 +25,5 @@ cli.add_command(analyze)
 cli.add_command(serve)
 cli.add_command(describe)
 cli.add_command(broker)
+cli.add_command(run)
 cli.add_command(bench)

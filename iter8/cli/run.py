@@ -1,0 +1,89 @@
+"""`iter8 run FILE`: run the experiment in FILE to the end on the embedded stack."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from iter8.embedded.run import RunError, create, succeeded, wait
+from iter8.embedded.stack import EmbeddedStack, StackOptions
+from iter8.manifests import ManifestError, read_documents
+from iter8.store import Store
+from iter8.tasks import TaskFailed
+
+FAILED, INVALID = 1, 2
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Keep the experiment in this cluster; the functions run here against it.",
+)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False),
+    help="The embedded store file (default: a new temporary one).",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--seed", type=int, help="Fix the analysis' randomness.")
+@click.option("--timeout", type=float, help="Give up after this many seconds.")
+@click.option("--tick", type=float, default=1.0, show_default=True, help="Seconds between ticks.")
+def run(
+    file: str,
+    kubeconfig: str | None,
+    store_path: str | None,
+    output: str,
+    seed: int | None,
+    timeout: float | None,
+    tick: float,
+) -> None:
+    """Run the Experiment(s) in FILE, with the Metrics, Secrets and routed objects beside them,
+    until they complete. Progress goes to stderr; exit 0 if they complete, 1 if one failed."""
+    try:
+        documents = read_documents(file)
+    except ManifestError as error:
+        _fail(f"{error.file}: {error}", INVALID)
+    store, spec = _store(kubeconfig, store_path)
+    options = StackOptions(
+        store=spec, kubeconfig=kubeconfig, tick=timedelta(seconds=tick), seed=seed
+    )
+    click.echo(f"iter8: logs of the functions and the events in {options.log_dir}", err=True)
+    with EmbeddedStack(store, options):
+        try:
+            refs = create(store, documents)
+            final = wait(store, refs, lambda line: click.echo(line, err=True), timeout)
+        except (RunError, TaskFailed) as error:
+            _fail(f"{file}: {getattr(error, 'message', error)}", INVALID)
+        except TimeoutError as error:
+            _fail(f"{file}: {error}", FAILED)
+    if output == "json":
+        documents_out = [e.to_wire() for e in final]
+        click.echo(
+            json.dumps(documents_out[0] if len(documents_out) == 1 else documents_out, indent=2)
+        )
+    sys.exit(0 if succeeded(final) else FAILED)
+
+
+def _store(kubeconfig: str | None, store_path: str | None) -> tuple[Store, str]:
+    if kubeconfig:
+        from iter8.store.kubernetes import KubernetesStore
+
+        return KubernetesStore.from_kubeconfig(kubeconfig), "kubernetes"
+    from iter8.store.sqlite import SqliteStore
+
+    path = Path(store_path) if store_path else Path(tempfile.mkdtemp(prefix="iter8-")) / "store.db"
+    return SqliteStore(path), f"sqlite:{path.resolve()}"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)

@@ -1,0 +1,118 @@
+"""The embedded stack: broker, the four functions, sources and sinks, wired on 127.0.0.1 exactly
+as a cluster wires them — the broker reads the same Broker and Trigger manifests
+(`eventing/config/`), the functions run as separate functions-framework processes with
+`ITER8_STORE` and `K_SINK`, the ApiServerSource watches the store, the PingSource ticks.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Self, TextIO
+
+from eventing.broker.resolve import SubscriberMap
+from eventing.broker.server import DEFAULT_MANIFESTS, EmbeddedBroker, RunningBroker
+from eventing.sinks.app import SinkServer, serve_sink
+from eventing.sinks.console import ConsoleNotifier
+from eventing.sources.apiserver import ApiServerSource
+from eventing.sources.ping import PingSource
+from iter8.embedded import processes
+from iter8.store.base import Store
+
+BROKER = ("iter8-system", "iter8")
+NOTIFICATIONS = Path(__file__).resolve().parents[2] / "eventing" / "config" / "notifications.yaml"
+
+
+@dataclass
+class StackOptions:
+    store: str  # `sqlite:<path>` or `kubernetes` (with `kubeconfig`)
+    kubeconfig: str | None = None
+    tick: timedelta = timedelta(seconds=1)
+    seed: int | None = None
+    claim_timeout: timedelta = timedelta(seconds=120)
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="iter8-logs-")))
+    async_broker: bool = False
+
+
+class EmbeddedStack:
+    def __init__(self, store: Store, options: StackOptions) -> None:
+        self.store, self.options = store, options
+        self.functions: list[processes.FunctionProcess] = []
+        self.broker: RunningBroker | None = None
+        self.sinks: list[SinkServer] = []
+        self.sources: list[ApiServerSource | PingSource] = []
+        self._logs: list[TextIO] = []
+
+    def start(self) -> Self:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        options = self.options
+        ports = {phase: processes.free_port() for phase in processes.PHASES}
+        options.log_dir.mkdir(parents=True, exist_ok=True)
+        self._logs = [
+            (options.log_dir / name).open("a", buffering=1)
+            for name in ("events.log", "dead-letters.log")
+        ]
+        notifier = serve_sink(ConsoleNotifier(self._logs[0]))
+        dead_letters = serve_sink(ConsoleNotifier(self._logs[1]))
+        self.sinks = [notifier, dead_letters]
+        urls = {f"iter8-{phase}": f"http://127.0.0.1:{port}" for phase, port in ports.items()}
+        urls |= {"iter8-notifier": notifier.url, "iter8-deadletter": dead_letters.url}
+        manifests = [*DEFAULT_MANIFESTS, NOTIFICATIONS]
+        self.broker = EmbeddedBroker.from_files(
+            manifests, SubscriberMap(urls), async_mode=options.async_broker
+        ).serve()
+        sink = self.broker.broker_url(*BROKER)
+        env = {
+            "ITER8_STORE": options.store,
+            "K_SINK": sink,
+            "ITER8_CLAIM_TIMEOUT_SECONDS": str(options.claim_timeout.total_seconds()),
+            "PYTHONUNBUFFERED": "1",
+        }
+        if options.kubeconfig:
+            env["KUBECONFIG"] = options.kubeconfig
+        if options.seed is not None:
+            env["ITER8_SEED"] = str(options.seed)
+        self.functions = [
+            processes.start(phase, env, port, options.log_dir / f"{phase}.log")
+            for phase, port in ports.items()
+        ]
+        processes.wait_until_serving(self.functions)
+        apiserver = ApiServerSource(self.store, sink)
+        apiserver.start()
+        ticks = PingSource(sink, schedule=f"@every {int(options.tick.total_seconds() * 1000)}ms")
+        ticks.start()
+        self.sources = [apiserver, ticks]
+
+    @property
+    def sink(self) -> str:
+        assert self.broker is not None
+        return self.broker.broker_url(*BROKER)
+
+    def stop(self) -> None:
+        """Stop what this stack started, newest first; each part only by its own handle."""
+        for source in reversed(self.sources):
+            source.stop()
+        for function in self.functions:
+            function.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        for sink in self.sinks:
+            sink.stop()
+        for log in self._logs:
+            log.close()
+        self.sources, self.functions, self.broker, self.sinks = [], [], None, []
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
