@@ -14,10 +14,10 @@ from iter8.store.base import (
 from iter8.store.resources import EXPERIMENTS, METRICS, SECRETS, Resource
 
 __all__ = [
-    "AlreadyExists",
     "EXPERIMENTS",
     "METRICS",
     "SECRETS",
+    "AlreadyExists",
     "Conflict",
     "Expired",
     "Invalid",
