@@ -88,6 +88,8 @@ class IngressApp:
         if not self.engine.has_broker(*key):
             log.info("ingress: 404, no broker %s/%s", *key)
             return 404
+        if self.engine.async_mode:  # only queues: no need to leave the event loop
+            return self.engine.ingest(key, event, passthrough(headers))
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.executor, self.engine.ingest, key, event, passthrough(headers)

@@ -74,7 +74,8 @@ class EmbeddedBroker:
 
     def serve(self, port: int = 0, host: str = HOST) -> RunningBroker:
         """Start serving on a background thread; port 0 picks a free one."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP, or asyncio would not set TCP_NODELAY on accepted connections.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         config = uvicorn.Config(
@@ -82,7 +83,7 @@ class EmbeddedBroker:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            http="h11",
+            http="auto",  # httptools when installed (uvicorn[standard]), else h11
             timeout_keep_alive=30,
         )
         return RunningBroker(self, uvicorn.Server(config), sock)
