@@ -68,11 +68,11 @@ class Dispatcher:
         self.sender, self.clock, self.reenter = sender, clock, reenter
         self.reply_url, self.stats, self.stopping = reply_url, stats, stopping
 
-    def dispatch(self, target: Target, event: Event, passthrough: Headers) -> bool:
+    def dispatch(self, target: Target, event: Event, carried: Headers) -> bool:
         """Deliver, forward the reply, dead-letter on failure; False if the failure stands."""
         delivered, hops_left = ttl.strip(event)
         headers = [
-            *passthrough.items(),
+            *carried.items(),
             ("prefer", "reply"),
             ("kn-namespace", target.trigger.namespace),
         ]
@@ -81,7 +81,7 @@ class Dispatcher:
             target.policy,
         )
         if not outcome.ok:
-            return self.dead_letter(target, delivered, target.url, outcome)
+            return self.dead_letter(target, delivered, target.url, outcome, carried)
         self.stats.add("delivered")
         if outcome.reply is None:
             return True
@@ -93,7 +93,8 @@ class Dispatcher:
         )
         if forwarded.ok:
             return True
-        return self.dead_letter(target, delivered, self.reply_url(target.broker), forwarded)
+        failed_at = self.reply_url(target.broker)
+        return self.dead_letter(target, delivered, failed_at, forwarded, carried)
 
     def retrying(self, attempt: Callable[[], Outcome], policy: RetryPolicy) -> Outcome:
         outcome = attempt()
@@ -125,7 +126,12 @@ class Dispatcher:
         return judge(status, headers, content)
 
     def dead_letter(
-        self, target: Target, original: Event, failed_at: str, outcome: Outcome
+        self,
+        target: Target,
+        original: Event,
+        failed_at: str,
+        outcome: Outcome,
+        carried: Headers,
     ) -> bool:
         if target.dead_letter_url is None:
             self.stats.add("failed")
@@ -139,7 +145,7 @@ class Dispatcher:
             )
             return False
         letter = dead_letter(original, failed_at, outcome)
-        headers = [("kn-namespace", target.trigger.namespace)]
+        headers = [*carried.items(), ("kn-namespace", target.trigger.namespace)]
         sent = self.retrying(
             lambda: self.post(target.dead_letter_url or "", letter, headers, target, from_sink),
             target.policy,

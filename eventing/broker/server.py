@@ -80,11 +80,13 @@ class EmbeddedBroker:
         sock.bind((host, port))
         config = uvicorn.Config(
             self.app,
-            log_level="warning",
+            log_config=None,  # leave the host program's logging alone
+            log_level="error",
             access_log=False,
             lifespan="off",
             http="auto",  # httptools when installed (uvicorn[standard]), else h11
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=5,
         )
         return RunningBroker(self, uvicorn.Server(config), sock)
 
