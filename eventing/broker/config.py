@@ -224,11 +224,12 @@ class _Reader:
             self.problem("spec.broker", "is required")
         subscriber = self.destination(spec.get("subscriber"), "spec.subscriber", required=True)
         delivery = self.delivery(spec.get("delivery"), "spec.delivery")
+        compiled: Filter | None = None
         try:
             compiled = compile_trigger(spec)
         except FilterError as error:
             self.problem(error.path, error.message)
-        if self.problems or subscriber is None:
+        if self.problems or subscriber is None or compiled is None:
             return None
         return TriggerSpec(
             self.namespace, self.name, str(broker), subscriber, compiled, delivery, self.where

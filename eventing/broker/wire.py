@@ -131,9 +131,12 @@ def _structured_data(
 
 
 def to_binary(event: Event) -> tuple[list[tuple[str, str]], bytes]:
-    headers = [(f"ce-{name}", value) for name, value in event.attributes.items()]
+    headers = [
+        (f"ce-{name}", value)
+        for name, value in event.attributes.items()
+        if name != "datacontenttype"  # it travels as Content-Type
+    ]
     content_type = event.attributes.get("datacontenttype")
-    headers = [h for h in headers if h[0] != "ce-datacontenttype"]
     if content_type:
         headers.append(("content-type", content_type))
     return headers, event.data or b""

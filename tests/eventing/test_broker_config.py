@@ -46,6 +46,7 @@ ROUTES = [
     ("dev.knative.apiserver.ref.add", {"kind": "Metric"}, None),
     ("dev.knative.apiserver.ref.update", EXPERIMENT, None),
     ("dev.knative.apiserver.resource.delete", EXPERIMENT, None),
+    ("tools.iter8.initialization.due", {}, "iter8-init"),  # the tick re-drives a waiting one
     ("dev.knative.sources.ping", {}, "iter8-analyze"),
     ("tools.iter8.experiment.initialized", {}, "iter8-analyze"),
     ("tools.iter8.iteration.due", {"iteration": "2"}, "iter8-analyze"),
