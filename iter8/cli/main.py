@@ -8,6 +8,7 @@ from iter8 import __version__
 from iter8.cli.analyze import analyze
 from iter8.cli.bench import bench
 from iter8.cli.broker import broker
+from iter8.cli.demo import demo
 from iter8.cli.describe import describe
 from iter8.cli.run import run
 from iter8.cli.serve import serve
@@ -27,3 +28,4 @@ cli.add_command(describe)
 cli.add_command(broker)
 cli.add_command(run)
 cli.add_command(bench)
+cli.add_command(demo)

@@ -1,0 +1,92 @@
+"""The demo's manifests: a Knative Service with two revisions and a canary experiment on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAMESPACE = "default"
+SERVICE = "demo-app"
+BASELINE, CANDIDATE = "demo-app-v1", "demo-app-v2"
+
+
+def service() -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": SERVICE, "namespace": NAMESPACE},
+        "spec": {
+            "template": {"metadata": {"name": CANDIDATE}},
+            "traffic": [
+                {"tag": "current", "revisionName": BASELINE, "percent": 100},
+                {"tag": "candidate", "revisionName": CANDIDATE, "percent": 0},
+            ],
+        },
+    }
+
+
+def canary(urls: dict[str, str], interval_seconds: int = 2, max_loops: int = 30) -> dict[str, Any]:
+    """Built-in metrics from `metrics/collect` at the start of every loop (one iteration each);
+    the error-rate objective rolls back on failure, so a bad candidate is pulled at once."""
+
+    def ref(index: int) -> dict[str, Any]:
+        return {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "name": SERVICE,
+            "namespace": NAMESPACE,
+            "fieldPath": f".spec.traffic[{index}].percent",
+        }
+
+    return {
+        "apiVersion": "iter8.tools/v2alpha2",
+        "kind": "Experiment",
+        "metadata": {"name": "demo", "namespace": NAMESPACE},
+        "spec": {
+            "target": f"{NAMESPACE}/{SERVICE}",
+            "strategy": {
+                "testingPattern": "Canary",
+                "deploymentPattern": "Progressive",
+                "weights": {"maxCandidateWeight": 100, "maxCandidateWeightIncrement": 20},
+                "actions": {
+                    "loop": [
+                        {
+                            "task": "metrics/collect",
+                            "with": {
+                                "versions": [{"name": v, "url": u} for v, u in urls.items()],
+                                "numQueries": 60,
+                                "qps": 60,
+                            },
+                        }
+                    ],
+                    "finish": [
+                        {
+                            "if": "CandidateWon()",
+                            "run": "echo 'promoted @< .Status.VersionRecommendedForPromotion >@'",
+                        },
+                        {"if": "not CandidateWon()", "run": "echo 'kept the baseline'"},
+                    ],
+                },
+            },
+            "criteria": {
+                "requestCount": "iter8-system/request-count",
+                "objectives": [
+                    {"metric": "iter8-system/mean-latency", "upperLimit": 100},
+                    {"metric": "iter8-system/latency-95th-percentile", "upperLimit": 250},
+                    {
+                        "metric": "iter8-system/error-rate",
+                        "upperLimit": "0.02",
+                        "rollback_on_failure": True,
+                    },
+                ],
+            },
+            "duration": {
+                "intervalSeconds": interval_seconds,
+                "iterationsPerLoop": 1,
+                "maxLoops": max_loops,
+            },
+            "versionInfo": {
+                "baseline": {"name": BASELINE, "weightObjRef": ref(0)},
+                "candidates": [{"name": CANDIDATE, "weightObjRef": ref(1)}],
+            },
+        },
+    }
