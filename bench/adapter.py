@@ -100,9 +100,11 @@ class AlgorithmPolicy:
     def _analysis(self) -> Analysis | None:
         if self.last is None:
             return None
+        # details go back only when the algorithm keeps state in them (as `bayesian` does): the
+        # others never read them, and copying them would only slow the simulation down
+        carried = self.last.details if "state" in self.last.details else None
         return Analysis(
-            aggregated_metrics=AnalysisBlock(data=self.last.aggregated_metrics),
-            details=self.last.details,
+            aggregated_metrics=AnalysisBlock(data=self.last.aggregated_metrics), details=carried
         )
 
     @staticmethod

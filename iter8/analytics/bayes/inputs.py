@@ -4,7 +4,9 @@ Missing data is "unknown", never "bad": a metric the backend did not give this t
 from the last observation that did arrive (metrics are cumulative since the start, so an older
 value is still valid evidence, just less of it); a metric never seen has no belief at all.
 A value's sample size is, in order: the observation's own `sample_size`, the value of the
-metric its `sampleSize` names, the value of `criteria.requestCount`, the histogram's count.
+metric its `sampleSize` names, the histogram's count; else there is none (`criteria.requestCount`
+is not borrowed: a reward such as user engagement is not per request, and a wrong n would
+invent certainty).
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def _fresh(
             observation = observations.get(key, {}).get(version)
             if observation is None or not observation.known or observation.value is None:
                 continue
-            n = _sample_size(observation, observations, version, size_key, request_key, key)
+            n = _sample_size(observation, observations, version, size_key, key)
             result.setdefault(key, {})[version] = Known(
                 float(observation.value), n, observation.histogram, iteration
             )
@@ -124,15 +126,12 @@ def _sample_size(
     observations: Observations,
     version: str,
     size_key: str | None,
-    request_key: str | None,
     key: str,
 ) -> float | None:
     if observation.sample_size is not None:
         return float(observation.sample_size)
-    for other in (size_key, request_key):
-        if other is None or other == key:
-            continue
-        source = observations.get(other, {}).get(version)
+    if size_key is not None and size_key != key:
+        source = observations.get(size_key, {}).get(version)
         if source is not None and source.known and source.value is not None:
             return float(source.value)
     if observation.histogram is not None and observation.histogram.count > 0:

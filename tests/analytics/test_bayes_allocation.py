@@ -1,0 +1,77 @@
+"""Weights: integers summing to exactly 100, within Iter8's caps, deterministic for a seed."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iter8.analytics.bayes import allocation
+
+
+@given(
+    votes=st.lists(st.floats(0, 1), min_size=2, max_size=8),
+    current=st.lists(st.integers(0, 100), min_size=8, max_size=8),
+    max_weight=st.integers(0, 100),
+    increment=st.integers(0, 100),
+    floor=st.floats(0, 10),
+    eliminated=st.lists(st.booleans(), min_size=8, max_size=8),
+)
+@settings(max_examples=300, deadline=None)
+def test_weights_sum_to_100_and_respect_caps(
+    votes: list[float],
+    current: list[int],
+    max_weight: int,
+    increment: int,
+    floor: float,
+    eliminated: list[bool],
+) -> None:
+    names = [f"v{i}" for i in range(len(votes))]
+    active = np.array([i == 0 or not eliminated[i] for i in range(len(votes))])
+    in_force = dict(zip(names, current, strict=False))
+    caps = allocation.caps(names, in_force, max_weight, increment)
+    target = allocation.split(np.array(votes), active, floor)
+    weights = allocation.round_to_100(allocation.capped(target, caps), caps)
+    assert sum(weights) == 100
+    assert all(w >= 0 for w in weights)
+    for i in range(1, len(names)):
+        assert weights[i] <= min(max_weight, in_force[names[i]] + increment)
+        if not active[i]:
+            assert weights[i] == 0
+
+
+def test_floor_keeps_every_surviving_version_measured() -> None:
+    target = allocation.split(np.array([1.0, 0.0, 0.0]), np.array([True, True, False]), 2.0)
+    assert target[1] >= 2.0 and target[2] == 0.0
+    assert target.sum() == 100.0
+
+
+def test_rounding_is_unbiased_in_total_and_stable() -> None:
+    weights = np.array([33.4, 33.3, 33.3])
+    assert allocation.round_to_100(weights, [100, 100, 100]) == [34, 33, 33]
+    caps = [100, 10, 100]
+    capped = allocation.capped(np.array([0.0, 99.6, 0.4]), caps)
+    assert allocation.round_to_100(capped, caps) == [90, 10, 0]
+
+
+def test_thompson_votes_follow_the_posterior() -> None:
+    rng = np.random.default_rng(0)
+    draws = np.stack([rng.normal(0.10, 0.01, 4000), rng.normal(0.12, 0.01, 4000)])
+    feasible = np.ones_like(draws)
+    votes = allocation.reward_votes(draws[None], feasible, np.array([True, True]), rng)
+    assert votes.sum() == 1.0
+    assert 0.89 < votes[1] < 0.94  # P(N(.12,.01) > N(.10,.01)) = Φ(√2) ≈ 0.92
+
+
+def test_infeasible_draws_back_the_baseline() -> None:
+    rng = np.random.default_rng(1)
+    feasible = np.zeros((2, 1000))
+    votes = allocation.canary_votes(feasible, np.array([True, True]), rng)
+    assert votes.tolist() == [1.0, 0.0]
+
+
+def test_pareto_votes_split_between_non_dominated_versions() -> None:
+    rng = np.random.default_rng(2)
+    rewards = np.array([[[1.0] * 10, [2.0] * 10, [0.5] * 10], [[1.0] * 10, [0.5] * 10, [0.4] * 10]])
+    votes = allocation.reward_votes(rewards, np.ones((3, 10)), np.array([True] * 3), rng)
+    assert votes.tolist() == [0.5, 0.5, 0.0]  # v3 is dominated by v1 on both rewards

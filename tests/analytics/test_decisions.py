@@ -1,0 +1,105 @@
+"""Decisions under continuous monitoring, over many seeded sequential experiments.
+
+Each experiment looks every iteration (the analyze function's cadence). The simulator is the
+benchmark's (aggregated counts per iteration, known truth), so what is tested is the algorithm
+exactly as the product runs it: status in, status out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from bench.adapter import AlgorithmPolicy
+from bench.policy import Step
+from bench.run import Record, run
+from bench.scenarios import SCENARIOS, Scenario
+from bench.world import Snapshot
+from iter8.analytics.algorithms.bayesian import ALGORITHM
+
+ALPHA = 0.05
+
+
+def scenario(name: str) -> Scenario:
+    return next(s for s in SCENARIOS if s.name == name)
+
+
+def experiments(name: str, runs: int, first_seed: int = 0) -> list[Record]:
+    chosen = scenario(name)
+    return [
+        run(chosen, lambda seed: AlgorithmPolicy(ALGORITHM, chosen, seed), seed)
+        for seed in range(first_seed, first_seed + runs)
+    ]
+
+
+def share(records: Sequence[Record], what: str) -> float:
+    return float(np.mean([getattr(r, what) for r in records]))
+
+
+class PeekingPBest(AlgorithmPolicy):
+    """The rule the brief warns about: stop as soon as P(best) ≥ 0.99, looking every iteration
+    (the bandit's own P(best), so only the stopping rule differs)."""
+
+    def step(self, iteration: int, snapshot: Snapshot) -> Step:
+        step = super().step(iteration, snapshot)
+        assert self.last is not None
+        best = self.last.details["pBest"]
+        leader = max(best, key=best.get)
+        if leader != self.names[0] and best[leader] >= 0.99:
+            return Step("promote", step.weights, leader)
+        return Step("continue" if step.action == "promote" else step.action, step.weights)
+
+
+def test_no_real_difference_promotes_at_most_alpha_with_peeking_every_iteration() -> None:
+    records = experiments("ab-no-difference", 200)
+    assert share(records, "false_promotion") <= ALPHA
+
+
+def test_the_same_test_catches_a_peeking_chance_to_win_rule() -> None:
+    """The test above can fail: P(best) ≥ 0.99 with peeking promotes far more than α."""
+    chosen = scenario("ab-no-difference")
+    records = [
+        run(chosen, lambda seed: PeekingPBest(ALGORITHM, chosen, seed), seed) for seed in range(200)
+    ]
+    assert share(records, "false_promotion") > ALPHA
+
+
+def test_identical_canary_is_promoted_and_never_a_violating_one() -> None:
+    records = experiments("canary-identical", 100, first_seed=1000)
+    assert share(records, "correct") >= 0.95
+    assert share(records, "false_promotion") == 0.0
+
+
+def test_clearly_better_candidate_is_promoted() -> None:
+    records = experiments("ab-clearly-better", 100, first_seed=2000)
+    assert share(records, "correct") >= 0.95
+    assert float(np.median([r.iterations for r in records])) <= 8  # fixed horizon: 17
+
+
+def test_candidate_clearly_violating_an_slo_is_rolled_back_quickly() -> None:
+    records = experiments("canary-errors-high", 100, first_seed=3000)
+    assert all(r.action == "rollback" for r in records)
+    assert float(np.median([r.iterations for r in records])) <= 2
+    assert share(records, "slo_violating_requests") < 600  # Flagger's rule serves ~1,000
+
+
+def test_slightly_violating_candidate_is_never_promoted() -> None:
+    records = experiments("canary-errors-slight", 100, first_seed=4000)
+    assert share(records, "false_promotion") <= 0.01
+    assert share(records, "correct") >= 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["canary-heavy-tail", "abn-4-versions", "ab-worse"])
+def test_no_false_promotions_elsewhere(name: str) -> None:
+    records = experiments(name, 200, first_seed=5000)
+    assert share(records, "false_promotion") <= 0.01
+
+
+@pytest.mark.slow
+def test_canary_no_difference_false_promotions_and_misses() -> None:
+    records = experiments("canary-dropped-queries", 200, first_seed=6000)
+    assert share(records, "false_promotion") == 0.0
+    assert share(records, "correct") >= 0.9  # unknown data is not counted as failure
