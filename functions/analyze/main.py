@@ -45,7 +45,7 @@ log = logging.getLogger("iter8.functions.analyze")
 
 @functions_framework.http
 def analyze(request: Request) -> Response:
-    return serve(request, handle)
+    return serve(request, handle, PHASE)
 
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:

@@ -43,7 +43,7 @@ PHASE = "init"
 
 @functions_framework.http
 def init(request: Request) -> Response:
-    return serve(request, handle)
+    return serve(request, handle, PHASE)
 
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:

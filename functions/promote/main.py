@@ -35,7 +35,7 @@ OUTCOMES = {
 
 @functions_framework.http
 def promote(request: Request) -> Response:
-    return serve(request, handle)
+    return serve(request, handle, PHASE)
 
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:

@@ -28,7 +28,7 @@ PHASE = "route"
 
 @functions_framework.http
 def route(request: Request) -> Response:
-    return serve(request, handle)
+    return serve(request, handle, PHASE)
 
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:

@@ -1,0 +1,92 @@
+"""The functions as Knative calls them: functions-framework apps, HTTP in and out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import functions_framework
+import pytest
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import CloudEvent, from_http
+
+from functions.observability import JsonFormatter, event_context
+from functions.runtime import use_runtime
+from iter8.embedded.processes import FUNCTIONS_DIR
+from iter8.events import EventType
+from tests.functions.harness import Clock, add_event, canary, make_runtime, setup
+
+
+@pytest.fixture
+def client(tmp_path: Path):  # type: ignore[no-untyped-def]
+    runtime = make_runtime(tmp_path / "store.db", Clock())
+    setup(runtime, canary())
+    use_runtime(runtime)
+    app = functions_framework.create_app("init", str(FUNCTIONS_DIR / "init" / "main.py"), "http")
+    yield app.test_client()
+    use_runtime(None)
+
+
+def test_a_reply_is_a_binary_cloudevent(client) -> None:  # type: ignore[no-untyped-def]
+    headers, body = to_binary(add_event(canary()))
+    response = client.post("/", headers=headers, data=body)
+    assert response.status_code == 200
+    reply = from_http(dict(response.headers), response.get_data())
+    assert reply["type"] == EventType.INITIALIZED
+    assert reply["source"] == "/iter8/init" and reply["subject"] == "default/exp"
+    assert reply["experiment"] == "default/exp" and reply["iteration"] == "0"
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_structured_mode_is_accepted_and_nothing_to_do_is_202_with_no_body(client) -> None:  # type: ignore[no-untyped-def]
+    headers, body = to_structured(add_event(canary()))
+    assert client.post("/", headers=headers, data=body).status_code == 200
+    again = client.post("/", headers=headers, data=body)  # the same add again: nothing to do
+    assert again.status_code == 202 and again.get_data() == b""
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Content-Type": "application/json"}, b'{"hello": 1}'),
+        ({"ce-specversion": "1.0", "ce-type": "x"}, b"{}"),
+        ({"Content-Type": "application/cloudevents+json"}, b"not json"),
+    ],
+)
+def test_what_is_not_a_cloudevent_is_400(client, headers: dict[str, str], body: bytes) -> None:  # type: ignore[no-untyped-def]
+    assert client.post("/", headers=headers, data=body).status_code == 400
+
+
+def test_an_event_naming_no_experiment_is_400_not_retried(client) -> None:  # type: ignore[no-untyped-def]
+    event = CloudEvent({"type": str(EventType.INITIALIZATION_DUE), "source": "/t"}, {"name": ""})
+    headers, body = to_binary(event)
+    response = client.post("/", headers=headers, data=body)
+    assert response.status_code == 400 and b"data." in response.get_data()
+
+
+def test_probes_and_metrics(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    headers, body = to_binary(add_event(canary()))
+    client.post("/", headers=headers, data=body)
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert (
+        'iter8_events_total{outcome="replied",phase="init",type="dev.knative.apiserver.ref.add"}'
+        in metrics
+    )
+    assert "iter8_handler_seconds_bucket" in metrics
+    assert client.get("/nothing").status_code == 404
+    assert client.put("/").status_code == 405
+
+
+def test_log_lines_are_json_with_the_event_context() -> None:
+    record = logging.LogRecord(
+        "iter8.functions", logging.INFO, __file__, 1, "handled %s", ("x",), None
+    )
+    with event_context(event="id-1", experiment="default/exp", iteration="3", type="t"):
+        line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "handled x" and line["level"] == "info"
+    assert (line["event"], line["experiment"], line["iteration"]) == ("id-1", "default/exp", "3")
+    outside = json.loads(JsonFormatter().format(record))
+    assert "experiment" not in outside
