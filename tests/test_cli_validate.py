@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -90,3 +91,34 @@ def test_the_console_script_validates_the_samples() -> None:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout == ""
+
+
+@pytest.mark.kube
+def test_kubeconfig_resolves_metrics_from_the_cluster(
+    tmp_path: Path,
+    kube_config: str,
+    kube_client: object,
+    kube_namespace: str,
+    iter8_crds: list[str],
+) -> None:
+    from iter8.store import METRICS
+    from iter8.store.kubernetes import KubernetesStore
+
+    manifest = valid_canary()
+    manifest["metadata"]["namespace"] = kube_namespace
+    manifest["spec"]["criteria"]["objectives"][0]["metric"] = "latency"  # bare: the namespace's
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    code, output = run(str(path), "--kubeconfig", kube_config)
+    assert code == 2 and f"metric {kube_namespace}/latency not found" in output
+    store = KubernetesStore(kube_client)  # type: ignore[arg-type]
+    store.create(
+        METRICS,
+        {
+            "apiVersion": "iter8.tools/v2alpha2",
+            "kind": "Metric",
+            "metadata": {"name": "latency", "namespace": kube_namespace},
+            "spec": {"mock": [{"name": "v1", "level": "3"}, {"name": "v2", "level": "4"}]},
+        },
+    )
+    assert run(str(path), "--kubeconfig", kube_config) == (0, "")

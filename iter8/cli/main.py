@@ -1,31 +1,39 @@
-"""`iter8`: the entry point; each sub-command lives in a module of its own."""
+"""`iter8`: the entry point; each sub-command lives in a module of its own, imported only when it
+runs, so that `iter8 validate` never loads the broker or numpy."""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from iter8 import __version__
-from iter8.cli.analyze import analyze
-from iter8.cli.bench import bench
-from iter8.cli.broker import broker
-from iter8.cli.demo import demo
-from iter8.cli.describe import describe
-from iter8.cli.run import run
-from iter8.cli.serve import serve
-from iter8.cli.validate import validate
+
+COMMANDS = {
+    "analyze": "iter8.cli.analyze",
+    "bench": "iter8.cli.bench",
+    "broker": "iter8.cli.broker",
+    "demo": "iter8.cli.demo",
+    "describe": "iter8.cli.describe",
+    "run": "iter8.cli.run",
+    "serve": "iter8.cli.serve",
+    "validate": "iter8.cli.validate",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Sub-commands named in COMMANDS are imported on first use (module attribute = the name)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            self.add_command(getattr(importlib.import_module(COMMANDS[name]), name), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="iter8")
 def cli() -> None:
     """Progressive delivery and live experiments, Iter8 v2 compatible, as serverless functions."""
-
-
-cli.add_command(validate)
-cli.add_command(analyze)
-cli.add_command(serve)
-cli.add_command(describe)
-cli.add_command(broker)
-cli.add_command(run)
-cli.add_command(bench)
-cli.add_command(demo)
