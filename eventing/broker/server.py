@@ -1,28 +1,23 @@
-"""The embedded broker on a real HTTP server bound to 127.0.0.1.
+"""The embedded broker on a real HTTP server bound to 127.0.0.1, run on a background thread.
 
-The server is uvicorn (installed with functions-framework) running the ASGI ingress on a
-background thread, with the blocking deliveries on a thread pool. uvicorn keeps connections alive
-(Werkzeug's threaded server closes each one), and deliveries use a shared `httpx.Client`, which
-sends about twice as many events per second as `httpx.AsyncClient` on this kind of machine.
+The server is the standard library's threaded HTTP/1.1 server (see `httpserver` for why);
+deliveries go out through httpx from the thread that received the event (`sender`).
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from eventing.broker import ttl
 from eventing.broker.clock import Clock
 from eventing.broker.config import Config, load, read_files
 from eventing.broker.engine import Engine
-from eventing.broker.ingress import IngressApp
+from eventing.broker.httpserver import IngressServer
+from eventing.broker.ingress import Ingress
 from eventing.broker.resolve import Resolver
 from eventing.broker.sender import Sender
 from iter8.manifests import Document
@@ -32,7 +27,6 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 DEFAULT_MANIFESTS = (CONFIG_DIR / "broker.yaml", CONFIG_DIR / "triggers.yaml")
-START_TIMEOUT = 10.0
 
 
 class EmbeddedBroker:
@@ -64,7 +58,7 @@ class EmbeddedBroker:
             max_ttl=max_ttl,
             sender=sender,
         )
-        self.app = IngressApp(self.engine)
+        self.ingress = Ingress(self.engine)
 
     @classmethod
     def from_files(
@@ -74,41 +68,25 @@ class EmbeddedBroker:
 
     def serve(self, port: int = 0, host: str = HOST) -> RunningBroker:
         """Start serving on a background thread; port 0 picks a free one."""
-        # proto IPPROTO_TCP, or asyncio would not set TCP_NODELAY on accepted connections.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,  # leave the host program's logging alone
-            log_level="error",
-            access_log=False,
-            lifespan="off",
-            http="auto",  # httptools when installed (uvicorn[standard]), else h11
-            timeout_keep_alive=30,
-            timeout_graceful_shutdown=5,
-        )
-        return RunningBroker(self, uvicorn.Server(config), sock)
+        return RunningBroker(self, IngressServer((host, port), self.ingress))
 
 
 class RunningBroker:
     """A serving broker: its URLs, its counters, and `stop()` (also a context manager)."""
 
-    def __init__(self, broker: EmbeddedBroker, server: uvicorn.Server, sock: socket.socket) -> None:
+    def __init__(self, broker: EmbeddedBroker, server: IngressServer) -> None:
         self.broker, self._server = broker, server
-        host, self.port = sock.getsockname()[:2]
+        host, self.port = server.server_address[:2]
         self.url = f"http://{host}:{self.port}"
         self.engine = broker.engine
         self.engine.base_url = self.url
         self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="broker-ingress", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="broker-ingress",
+            daemon=True,
         )
         self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the broker could not start on {self.url}")
-            time.sleep(0.005)
 
     def broker_url(self, namespace: str, name: str) -> str:
         """The ingress address of one broker (what `K_SINK` would hold)."""
@@ -127,9 +105,8 @@ class RunningBroker:
         return self.engine.wait_idle(timeout)
 
     def stop(self) -> None:
-        self._server.should_exit = True
+        self._server.stop()
         self.engine.close()
-        self.broker.app.close()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> RunningBroker:
