@@ -44,6 +44,15 @@ class FunctionProcess:
                 self.process.wait()
 
 
+def stop_all(processes: list[FunctionProcess], timeout: float = 5) -> None:
+    """Ask every process to end first, then wait for each: they shut down side by side."""
+    for item in processes:
+        if item.process.poll() is None:
+            item.process.terminate()
+    for item in processes:
+        item.stop(timeout)
+
+
 def command(phase: str, port: int) -> list[str]:
     """`functions-framework` serving `functions/<phase>/main.py` on 127.0.0.1."""
     if phase not in PHASES:

@@ -7,6 +7,7 @@ as a cluster wires them — the broker reads the same Broker and Trigger manifes
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +35,8 @@ class StackOptions:
     claim_timeout: timedelta = timedelta(seconds=120)
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="iter8-logs-")))
     async_broker: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)  # more environment for the functions
+    triggers: Sequence[Path] = ()  # more Trigger manifests for the broker, beside eventing/config
 
 
 class EmbeddedStack:
@@ -43,6 +46,7 @@ class EmbeddedStack:
         self.broker: RunningBroker | None = None
         self.sinks: list[SinkServer] = []
         self.sources: list[ApiServerSource | PingSource] = []
+        self.env: dict[str, str] = {}  # what the function processes were started with
         self._logs: list[TextIO] = []
 
     def start(self) -> Self:
@@ -66,7 +70,7 @@ class EmbeddedStack:
         self.sinks = [notifier, dead_letters]
         urls = {f"iter8-{phase}": f"http://127.0.0.1:{port}" for phase, port in ports.items()}
         urls |= {"iter8-notifier": notifier.url, "iter8-deadletter": dead_letters.url}
-        manifests = [*DEFAULT_MANIFESTS, NOTIFICATIONS]
+        manifests = [*DEFAULT_MANIFESTS, NOTIFICATIONS, *options.triggers]
         self.broker = EmbeddedBroker.from_files(
             manifests, SubscriberMap(urls), async_mode=options.async_broker
         ).serve()
@@ -81,6 +85,7 @@ class EmbeddedStack:
             env["KUBECONFIG"] = options.kubeconfig
         if options.seed is not None:
             env["ITER8_SEED"] = str(options.seed)
+        self.env = env = {**env, **options.env}
         self.functions = [
             processes.start(phase, env, port, options.log_dir / f"{phase}.log")
             for phase, port in ports.items()
@@ -97,12 +102,21 @@ class EmbeddedStack:
         assert self.broker is not None
         return self.broker.broker_url(*BROKER)
 
+    def restart(self, phase: str) -> processes.FunctionProcess:
+        """Start `phase` again on its port (after it exited), as Knative replaces a dead pod."""
+        index = next(i for i, f in enumerate(self.functions) if f.phase == phase)
+        old = self.functions[index]
+        old.stop()
+        new = processes.start(phase, self.env, old.port, self.options.log_dir / f"{phase}.log")
+        self.functions[index] = new
+        processes.wait_until_serving([new])
+        return new
+
     def stop(self) -> None:
         """Stop what this stack started, newest first; each part only by its own handle."""
         for source in reversed(self.sources):
             source.stop()
-        for function in self.functions:
-            function.stop()
+        processes.stop_all(self.functions)
         if self.broker is not None:
             self.broker.stop()
         for sink in self.sinks:
