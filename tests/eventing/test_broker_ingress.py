@@ -229,3 +229,42 @@ def test_garbage_on_the_socket_never_gets_a_5xx(broker: RunningBroker, raw: byte
 
 def test_still_serving_after_the_fuzzing(url: str) -> None:
     assert post(url, event()).status_code == 202
+
+
+# --- the HTTP server underneath -------------------------------------------------------------------
+
+
+def test_connections_are_kept_alive(url: str) -> None:
+    with httpx.Client() as client:
+        headers, body = to_binary(event())
+        first = client.post(url, headers=headers, content=body)
+        second = client.post(url, headers=headers, content=body)
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert "close" not in first.headers.get("connection", "")
+
+
+def test_an_unread_body_closes_the_connection(broker: RunningBroker) -> None:
+    response = httpx.post(broker.url + "/", content=b"x" * 100)
+    assert response.status_code == 404
+    assert response.headers["connection"] == "close"
+
+
+def test_unknown_transfer_encoding_is_400(broker: RunningBroker) -> None:
+    request = (
+        b"POST /test/default HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\nce-id: 1\r\n"
+        b"ce-source: /s\r\nce-type: t\r\nTransfer-Encoding: gzip\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as conn:
+        conn.sendall(request)
+        assert conn.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
+def test_stop_ends_kept_alive_connections(sink: Subscriber) -> None:
+    with running_broker(BROKER + trigger("all", "sink"), {"sink": sink}) as running:
+        url = running.broker_url("test", "default")
+        client = httpx.Client()
+        headers, body = to_binary(event())
+        assert client.post(url, headers=headers, content=body).status_code == 202
+    with pytest.raises(httpx.TransportError):
+        client.post(url, headers=headers, content=body)
+    client.close()
