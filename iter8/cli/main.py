@@ -15,6 +15,7 @@ COMMANDS = {
     "broker": "iter8.cli.broker",
     "demo": "iter8.cli.demo",
     "describe": "iter8.cli.describe",
+    "manifests": "iter8.cli.manifests",
     "run": "iter8.cli.run",
     "serve": "iter8.cli.serve",
     "validate": "iter8.cli.validate",
