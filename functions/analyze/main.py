@@ -91,7 +91,7 @@ def _iterate(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent
         status.analysis.aggregated_builtin_hists = AnalysisBlock(
             provenance="metrics/collect",
             timestamp=timestamp(now),
-            data=hists.model_dump(mode="json"),
+            data=hists.to_wire(),
         )
     winner = result.winner_assessment
     status.version_recommended_for_promotion = (
