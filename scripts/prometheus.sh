@@ -72,13 +72,17 @@ cmd_start() {
   rm -rf "$STATE/data"
   # No scrape targets: tests write their samples through the remote-write receiver.
   printf 'global:\n  scrape_interval: 1m\nscrape_configs: []\n' >"$STATE/prometheus.yml"
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/prometheus.pid" "$bin" \
+  # setsid runs in place (a background job is no group leader), so $! is prometheus's own pid;
+  # recording it here, before the wait, leaves no window in which the pid file is missing.
+  setsid "$bin" \
     --config.file="$STATE/prometheus.yml" --storage.tsdb.path="$STATE/data" \
     --web.listen-address="127.0.0.1:$PORT" --web.enable-remote-write-receiver \
     </dev/null >"$STATE/prometheus.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$STATE/prometheus.pid"
   local deadline=$((SECONDS + 30))
   until ready; do
-    our_pid >/dev/null || { tail -n 20 "$STATE/prometheus.log" >&2; die "prometheus exited"; }
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$STATE/prometheus.log" >&2; die "prometheus exited"; }
     [ $SECONDS -lt $deadline ] || { tail -n 20 "$STATE/prometheus.log" >&2; die "not ready"; }
     sleep 0.1
   done
