@@ -143,3 +143,35 @@ def to_json(
         ],
         "targets": [asdict(t) for t in found],
     }
+
+
+def markdown(data: Mapping[str, Any]) -> str:
+    """The decision tables of a `to_json` document, as Markdown for bench/README.md."""
+    cells = {(c["algorithm"], c["scenario"]): c for c in data["cells"]}
+    algorithms = list(dict.fromkeys(c["algorithm"] for c in data["cells"]))
+    lines = [
+        "| scenario | algorithm | false promotions % | correct % | median iterations (p90) "
+        "| median iterations, correct runs | inferior traffic % | inferior requests "
+        "| SLO-violating requests |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in data["scenarios"]:
+        for index, algorithm in enumerate(algorithms):
+            label = f"{scenario['name']}" if index == 0 else ""
+            c = cells.get((algorithm, scenario["name"]))
+            if c is None:
+                lines.append(f"| {label} | {algorithm} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |")
+                continue
+            correct = c["median_iterations_correct"]
+            lines.append(
+                f"| {label} | {algorithm} | {c['false_promotion_pct']:.1f} | {c['correct_pct']:.1f} "
+                f"| {c['median_iterations']:g} ({c['p90_iterations']:g}) "
+                f"| {'—' if correct is None else f'{correct:g}'} | {c['inferior_traffic_pct']:.1f} "
+                f"| {c['inferior_requests']:,.0f} | {c['slo_violating_requests']:,.0f} |"
+            )
+    lines += ["", "| target (bayesian) | measured | goal | met |", "|---|---|---|---|"]
+    lines += [
+        f"| {t['name']} | {t['measured']} | {t['goal']} | {'yes' if t['met'] else '**no**'} |"
+        for t in data["targets"]
+    ]
+    return "\n".join(lines) + "\n"

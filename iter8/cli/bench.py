@@ -58,6 +58,12 @@ def bench() -> None:
     default=None,
     help="Write the figures as JSON here.",
 )
+@click.option(
+    "--markdown",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the tables as Markdown here.",
+)
 def decisions(
     runs: int,
     seed: int,
@@ -65,11 +71,13 @@ def decisions(
     scenarios: tuple[str, ...],
     algorithms: tuple[str, ...],
     output: str | None,
+    markdown: str | None,
 ) -> None:
     """Simulate experiments with known truth; compare every algorithm's decisions."""
     _bench()
     from bench.decisions import ALGORITHMS, available, run_all, tasks
     from bench.scenarios import SCENARIOS
+    from bench.summary import markdown as to_markdown
     from bench.summary import summarize, targets, to_json
 
     chosen = [s for s in SCENARIOS if not scenarios or s.name in scenarios]
@@ -92,16 +100,15 @@ def decisions(
     console.print(_decision_table(cells, chosen, wanted, runs))
     console.print(_target_table(found))
     console.print(f"{runs} runs per cell, seed {seed}, {workers} workers, {elapsed:.0f} s")
-    if output:
-        meta = {
-            "runs": runs,
-            "seed": seed,
-            "workers": workers,
-            "seconds": round(elapsed, 1),
-            **_machine(),
-        }
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(json.dumps(to_json(cells, chosen, found, meta), indent=1) + "\n")
+    meta = {"runs": runs, "seed": seed, "workers": workers, "seconds": round(elapsed, 1)}
+    document = to_json(cells, chosen, found, {**meta, **_machine()})
+    for path, text in (
+        (output, json.dumps(document, indent=1) + "\n"),
+        (markdown, to_markdown(document)),
+    ):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
 
 
 @bench.command()

@@ -247,3 +247,17 @@ def test_ab_no_difference_ends_without_promotion() -> None:
     result = analyze(exp, data({"v1": (20000, 0.004, 0.100), "v2": (20000, 0.004, 0.100)}))
     assert result.decision.action == "rollback"
     assert "futile" in result.decision.reason
+
+
+def test_relative_objective_rolls_back_a_candidate_worse_than_the_baseline() -> None:
+    """Both meet the absolute 1% limit; the candidate's errors are 2.2× the baseline's."""
+    exp = experiment("Canary")
+    manifest = exp.to_wire()
+    manifest["spec"]["criteria"]["relativeObjectives"] = [{"metric": ERRORS, "upperLimit": "1.5"}]
+    exp = Experiment.from_wire(manifest)
+    result = analyze(exp, data({"v1": (20000, 0.004, 0.1), "v2": (20000, 0.009, 0.1)}))
+    assert result.decision.action == "rollback"
+    assert "× baseline" in result.decision.reason
+    assert len(result.version_assessments["v2"]) == 2  # v2's shape: spec objectives only
+    same = analyze(exp, data({"v1": (100000, 0.004, 0.1), "v2": (100000, 0.004, 0.1)}))
+    assert same.decision.action == "promote"

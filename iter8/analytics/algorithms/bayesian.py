@@ -27,6 +27,7 @@ from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.draws import draw
 from iter8.analytics.bayes.inputs import gather
 from iter8.analytics.bayes.objectives import Check, Limits, check, holds_mask, soft_mask
+from iter8.analytics.bayes.relative import check_relative, relative_limits, relative_mask
 from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
 from iter8.analytics.bayes.state import ALGORITHM_NAME, Carried, previous
@@ -39,6 +40,7 @@ Draws = dict[str, dict[str, np.ndarray]]
 @dataclass(frozen=True)
 class Criteria:
     objectives: list[Limits]
+    relative: list[Limits]  # candidates against the baseline (`bayes.relative`)
     rewards: list[tuple[str, bool]]  # (key, higher is better)
     request_key: str | None
     keys: list[str]  # every metric the criteria name, resolved
@@ -58,7 +60,9 @@ def criteria_of(experiment: Experiment) -> Criteria:
     ]
     request = criteria.request_count if criteria else None
     request_key = assessment.metric_key(request, experiment) if request else None
-    return Criteria(objectives, rewards, request_key, assessment.criteria_keys(experiment))
+    relative = relative_limits(experiment)
+    keys = list(dict.fromkeys([*assessment.criteria_keys(experiment), *(r.key for r in relative)]))
+    return Criteria(objectives, relative, rewards, request_key, keys)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,19 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         ]
         for v in names
     }
-    masks = _feasibility(names, criteria.objectives, draws, settings)
+    for v in names[1:]:
+        checks[v] += [
+            check_relative(
+                _pair(gathered.beliefs, draws, r.key, v),
+                _pair(gathered.beliefs, draws, r.key, names[0]),
+                r,
+                settings.alpha,
+                settings.tau,
+                settings.min_samples,
+            )
+            for r in criteria.relative
+        ]
+    masks = _feasibility(names, criteria, draws, settings)
     feasible = {
         v: (float(masks[i].mean()) if any(c.probability is not None for c in checks[v]) else None)
         for i, v in enumerate(names)
@@ -213,18 +229,28 @@ def _max_iterations(experiment: Experiment) -> int:
     return duration.iterations_per_loop * duration.max_loops
 
 
+def _pair(
+    beliefs: Mapping[str, Mapping[str, Belief]], draws: Draws, key: str, version: str
+) -> tuple[Belief, np.ndarray] | None:
+    belief, sample = beliefs.get(key, {}).get(version), draws.get(key, {}).get(version)
+    return None if belief is None or sample is None else (belief, sample)
+
+
 def _feasibility(
-    names: Sequence[str], objectives: Sequence[Limits], draws: Draws, settings: Settings
+    names: Sequence[str], criteria: Criteria, draws: Draws, settings: Settings
 ) -> np.ndarray:
     """versions × draws: P(every objective holds) in each draw (1 where a metric is unknown:
     unknown is not bad)."""
     masks = np.ones((len(names), settings.draws))
     for i, v in enumerate(names):
-        for o in objectives:
+        for o in criteria.objectives:
             sample = draws.get(o.key, {}).get(v)
-            if sample is None:
-                continue
-            masks[i] *= holds_mask(sample, o)
+            if sample is not None:
+                masks[i] *= holds_mask(sample, o)
+        for r in criteria.relative if i > 0 else []:
+            sample, base = draws.get(r.key, {}).get(v), draws.get(r.key, {}).get(names[0])
+            if sample is not None and base is not None:
+                masks[i] *= relative_mask(sample, base, r)
     return masks
 
 
@@ -351,13 +377,15 @@ def _current(experiment: Experiment, names: Sequence[str]) -> dict[str, int]:
 def _assessments(
     names: Sequence[str], checks: Mapping[str, Sequence[Check]]
 ) -> dict[str, list[bool]]:
-    """v2's booleans: an objective is met unless proven failing, and P(holds) ≥ ½; no data: not met."""
-    if not any(checks.values()):
+    """v2's booleans, one per spec objective: met unless proven failing, and P(holds) ≥ ½; no
+    data: not met. (Relative objectives are in `details` only: v2 has no place for them.)"""
+    if not any(not c.limits.relative for v in names for c in checks[v]):
         return {}
     return {
         v: [
             c.verdict != "fails" and c.probability is not None and c.probability >= 0.5
             for c in checks[v]
+            if not c.limits.relative
         ]
         for v in names
     }

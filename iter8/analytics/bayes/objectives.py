@@ -33,10 +33,12 @@ class Limits:
     lower: float | None
     upper: float | None
     rollback: bool  # rollback_on_failure, as defaulted
+    relative: bool = False  # limits are ratios to the baseline's value (`bayes.relative`)
 
     def describe(self) -> str:
-        text = self.key if self.upper is None else f"{self.key} ≤ {self.upper:g}"
-        return text if self.lower is None else f"{self.lower:g} ≤ {text}"
+        unit = " × baseline" if self.relative else ""
+        text = self.key if self.upper is None else f"{self.key} ≤ {self.upper:g}{unit}"
+        return text if self.lower is None else f"{self.lower:g}{unit} ≤ {text}"
 
 
 @dataclass(frozen=True)
