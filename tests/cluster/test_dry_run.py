@@ -161,7 +161,7 @@ def test_a_broken_manifest_is_refused_naming_the_field(
     above does; the others send only the broken object, to keep the run short."""
     ensure_namespace(kube_client, "iter8-system")
     objects = copy.deepcopy(build())
-    before = by_id(objects)
+    before = by_id(copy.deepcopy(objects))
     breaks, field = BROKEN[broken]
     breaks(objects)
     if broken != next(iter(BROKEN)):
