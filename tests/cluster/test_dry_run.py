@@ -20,7 +20,6 @@ from iter8.store.kubernetes import KubernetesStore
 from iter8.store.resources import NAMESPACES
 from tests.cluster.tools import (
     CONFIG,
-    KNATIVE_CRDS,
     OVERLAY_NAMES,
     OVERLAYS,
     applied_items,
@@ -31,19 +30,10 @@ from tests.cluster.tools import (
     load_all,
     run,
 )
-from tests.compat import knative_crd
-from tests.kube import apply_crds, load_yaml
 
 pytestmark = pytest.mark.kube
 
 Object = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def knative_crds(kube_client: client.ApiClient, iter8_crds: list[str]) -> list[str]:
-    """The real Knative CRDs the manifests use (and the project's own), Established."""
-    docs = [doc for name in KNATIVE_CRDS for doc in load_yaml(knative_crd(name))]
-    return [*iter8_crds, *apply_crds(kube_client, docs)]
 
 
 def ensure_namespace(kube_client: client.ApiClient, name: str) -> None:
