@@ -178,19 +178,20 @@ def install(
     for name in (installed.namespace, installed.apps):
         admin.create(NAMESPACES, {"metadata": {"name": name}})
     objects = _rbac_objects(installed.namespace, f"-{token}")
-    for obj in objects:
-        admin.create(resource_for(obj["apiVersion"], obj["kind"]), obj)
-    _wait_until_effective(installed)
-    yield installed
-    for obj in objects:  # cluster-wide objects outlive the namespaces: delete them one by one
-        if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+    try:
+        for obj in objects:
+            admin.create(resource_for(obj["apiVersion"], obj["kind"]), obj)
+        _wait_until_effective(installed)
+        yield installed
+    finally:  # cluster-wide objects outlive the namespaces: delete them one by one
+        for obj in objects:
+            if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                with contextlib.suppress(StoreError):
+                    kind = resource_for(obj["apiVersion"], obj["kind"])
+                    admin.delete(kind, "", obj["metadata"]["name"])
+        for name in (installed.namespace, installed.apps):
             with contextlib.suppress(StoreError):
-                admin.delete(
-                    resource_for(obj["apiVersion"], obj["kind"]), "", obj["metadata"]["name"]
-                )
-    for name in (installed.namespace, installed.apps):
-        with contextlib.suppress(StoreError):
-            admin.delete(NAMESPACES, "", name)
+                admin.delete(NAMESPACES, "", name)
 
 
 def _wait_until_effective(installed: Install) -> None:
