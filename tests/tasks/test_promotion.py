@@ -200,16 +200,6 @@ def test_helm_missing_is_a_clear_failure(store: SqliteStore, tmp_path: Path) -> 
     assert result.message == "task 0 (helm/upgrade) failed: helm not found on PATH"
 
 
-def test_real_helm_reports_its_own_failure(store: SqliteStore, tmp_path: Path) -> None:
-    if shutil.which("helm") is None:
-        pytest.skip("helm is not installed: the real-binary test needs it on PATH")
-    context = make_context(store, tmp_path)
-    context.env = {**os.environ, "KUBECONFIG": str(tmp_path / "no-such-kubeconfig")}
-    spec = {"task": "helm/upgrade", "with": {"release": "r", "chart": str(tmp_path / "no-chart")}}
-    result = run_action(tasks(spec), context)
-    assert not result.ok and "helm upgrade exited with status" in result.message
-
-
 # -- common/exec --------------------------------------------------------------------------
 
 
