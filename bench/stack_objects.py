@@ -1,0 +1,101 @@
+"""What the stack benchmarks run: canary experiments on Knative Services with mock metrics.
+
+Each experiment has its own Service (one active experiment per target), so N experiments run at
+once; they share one mock Metric (v2 better, so iter8-v2 shifts traffic every iteration).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from iter8.store import EXPERIMENTS, METRICS, AlreadyExists, Store
+from iter8.store.resources import KNATIVE_SERVICES
+
+NAMESPACE = "default"
+METRIC = "latency"
+ALGORITHM = "iter8-v2"
+
+
+def service(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "template": {"metadata": {"name": f"{name}-v2"}},
+            "traffic": [
+                {"tag": "current", "revisionName": f"{name}-v1", "percent": 100},
+                {"tag": "candidate", "revisionName": f"{name}-v2", "percent": 0},
+            ],
+        },
+    }
+
+
+def mock_metric() -> dict[str, Any]:
+    """Mock levels: fetching them costs no I/O, so an iteration is the code's own overhead."""
+    return {
+        "apiVersion": "iter8.tools/v2alpha2",
+        "kind": "Metric",
+        "metadata": {"name": METRIC, "namespace": NAMESPACE},
+        "spec": {
+            "type": "Gauge",
+            "mock": [{"name": "v1", "level": "100"}, {"name": "v2", "level": "50"}],
+        },
+    }
+
+
+def canary(name: str, app: str, iterations: int, algorithm: str = ALGORITHM) -> dict[str, Any]:
+    """A Canary on Service `app`: `iterations` iterations one second apart, promote at the end."""
+    ref = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": app}
+    return {
+        "apiVersion": "iter8.tools/v2alpha2",
+        "kind": "Experiment",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "annotations": {"iter8.tools/algorithm": algorithm},
+        },
+        "spec": {
+            "target": f"{NAMESPACE}/{app}",
+            "strategy": {"testingPattern": "Canary"},
+            "criteria": {"objectives": [{"metric": f"{NAMESPACE}/{METRIC}", "upperLimit": 200}]},
+            "duration": {"intervalSeconds": 1, "iterationsPerLoop": iterations, "maxLoops": 1},
+            "versionInfo": {
+                "baseline": {
+                    "name": "v1",
+                    "weightObjRef": {**ref, "fieldPath": ".spec.traffic[0].percent"},
+                },
+                "candidates": [
+                    {"name": "v2", "weightObjRef": {**ref, "fieldPath": ".spec.traffic[1].percent"}}
+                ],
+            },
+        },
+    }
+
+
+def names(count: int) -> list[str]:
+    width = len(str(max(count - 1, 0)))
+    return [f"exp-{i:0{width}d}" for i in range(count)]
+
+
+def create_targets(store: Store, count: int) -> None:
+    """The shared Metric and one Service per experiment (`app-<i>`)."""
+    with contextlib.suppress(AlreadyExists):
+        store.create(METRICS, mock_metric())
+    for name in names(count):
+        store.create(KNATIVE_SERVICES, service(app_of(name)))
+
+
+def create_experiments(
+    store: Store, count: int, iterations: int, algorithm: str = ALGORITHM
+) -> list[str]:
+    created = []
+    for name in names(count):
+        store.create(EXPERIMENTS, canary(name, app_of(name), iterations, algorithm))
+        created.append(name)
+    return created
+
+
+def app_of(experiment: str) -> str:
+    return "app-" + experiment.removeprefix("exp-")
