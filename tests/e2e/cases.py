@@ -65,13 +65,15 @@ def _algo(algorithm: str) -> str | None:
 
 
 def conformance(algorithm: str, app_url: str, out: Path) -> Case:
-    """One version, measured by `metrics/collect` each iteration; it meets its latency SLOs."""
+    """One version, measured by `metrics/collect` each iteration; it meets its latency SLOs by
+    far (a 2 ms app against 250 ms and 2 s: a loaded test machine stretches the tail, and the
+    Bayesian test must still prove the percentile within three iterations)."""
     name = f"conformance-{algorithm}"
     criteria = {
         "requestCount": "iter8-system/request-count",
         "objectives": [
             {"metric": "iter8-system/mean-latency", "upperLimit": 250},
-            {"metric": "iter8-system/latency-95th-percentile", "upperLimit": 500},
+            {"metric": "iter8-system/latency-95th-percentile", "upperLimit": 2000},
         ],
     }
     actions = {"loop": [collect({"v1": app_url})], "finish": [_echo(out, "WinnerFound()")]}

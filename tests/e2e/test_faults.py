@@ -13,6 +13,7 @@ replayed by its watch.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -217,7 +218,9 @@ def crashing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness
     markers = root / "markers"
     markers.mkdir()
     env = {
-        "PYTHONPATH": str(CRASH_HOOK),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(CRASH_HOOK), os.environ.get("PYTHONPATH")) if p
+        ),
         "E2E_CRASH": ",".join(f"{phase}:{n}" for phase, n in CRASHES.items()),
         "E2E_CRASH_DIR": str(markers),
     }

@@ -55,6 +55,10 @@ KUBECTL_APPLY = re.compile(r"kubectl\b.*\bapply\s+-f\s+(?P<url>https?://\S+?)\"?
 APPLIED = "e2e.iter8.tools/applied"
 RUN_TIMEOUT = 150  # seconds, for `iter8 run --timeout`; the test allows a little more
 
+# Four `iter8 run`s side by side (four stacks of four function processes) take about 50 s on
+# 2 cores, most of it starting the processes; the first test waits for all of that.
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Launch:
