@@ -16,7 +16,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,11 @@ def canary(name: str, iterations: int) -> list[dict[str, Any]]:
 
 
 def check_ended_once(
-    harness: Harness, ref: ExperimentRef, since: str, iterations: int, lost: set[int] = frozenset()
+    harness: Harness,
+    ref: ExperimentRef,
+    since: str,
+    iterations: int,
+    lost: Collection[int] = (),
 ) -> None:
     """Promoted, with each iteration analysed once, completed once and applied once.
 

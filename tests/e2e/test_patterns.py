@@ -157,6 +157,7 @@ def test_rollback_sends_all_traffic_back_to_the_baseline(
     assert case.start == {"v1": 80, "v2": 20}  # the candidate had traffic before
     status = final.status
     assert status is not None and status.analysis is not None
+    assert status.analysis.decision is not None
     assert "rollback_on_failure" in status.analysis.decision["reason"]
     assert status.message is not None and "rolled back" in status.message
 
