@@ -54,6 +54,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--broker", choices=("sync", "async", "both"), default="sync")
     parser.add_argument("--algorithm", default=stack_inprocess.objects.ALGORITHM)
     parser.add_argument("--only", choices=("overhead", "load"), default=None)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="load: more environment for the function processes (repeatable)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="write the figures as JSON")
     return parser.parse_args(argv)
 
@@ -72,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(overhead_table(figures["overhead"], args))
     if args.only in (None, "load"):
         modes = {"sync": [False], "async": [True], "both": [False, True]}[args.broker]
+        env = dict(item.split("=", 1) for item in args.env)
         results = []
         for async_broker in modes:
             console.print(
@@ -79,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'async' if async_broker else 'sync'} broker …"
             )
             results.append(
-                stack_load.run(args.experiments, args.iterations, async_broker=async_broker)
+                stack_load.run(
+                    args.experiments, args.iterations, async_broker=async_broker, env=env
+                )
             )
         figures["load"] = [load_figures(r) for r in results]
         console.print(load_table(results))

@@ -65,6 +65,9 @@ class Recorder:
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
         self.writes: list[Write] = []
+        self.completed: set[str] = set()  # experiments whose stage was last seen Completed
+        self.iterations = 0  # completed iterations, summed over the experiments, as last seen
+        self._last: dict[str, int] = {}
         self.error: str | None = None
         self._stopping = threading.Event()
         _, self._rv = store.list(EXPERIMENTS)
@@ -84,9 +87,19 @@ class Recorder:
                     self._rv = str(meta["resourceVersion"])
                     status = event.object.get("status") or {}
                     self.writes.append(Write(meta["name"], int(self._rv), status))
+                    self._count(meta["name"], status)
             except Expired as error:  # fell behind the store's history: the proof is incomplete
                 self.error = f"the recorder fell behind: {error}"
                 return
+
+    def _count(self, name: str, status: dict[str, Any]) -> None:
+        done = int(status.get("completedIterations") or 0)
+        self.iterations += done - self._last.get(name, 0)
+        self._last[name] = done
+        if status.get("stage") == "Completed":
+            self.completed.add(name)
+        else:
+            self.completed.discard(name)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -131,6 +144,7 @@ def run(
     iterations: int,
     *,
     async_broker: bool = False,
+    env: dict[str, str] | None = None,
     timeout: float | None = None,
     directory: Path | None = None,
     progress: Any = None,
@@ -146,6 +160,7 @@ def run(
         seed=1,
         log_dir=directory / "logs",
         async_broker=async_broker,
+        env=env or {},
     )
     timeout = timeout if timeout is not None else 60 + 4 * iterations * INTERVAL + experiments / 5
     recorder = Recorder(store)
@@ -156,14 +171,15 @@ def run(
         started = time.monotonic()
         names = objects.create_experiments(store, experiments, iterations)
         completed = 0
-        while time.monotonic() - started < timeout:
-            items, _ = store.list(EXPERIMENTS)
-            completed = sum((i.get("status") or {}).get("stage") == "Completed" for i in items)
+        while time.monotonic() - started < timeout and recorder.error is None:
+            # From the recorder's writes: listing 200 experiments here would cost CPU the
+            # stack needs.
+            completed = len(recorder.completed)
             if progress is not None:
-                progress(completed, sum(_completed_iterations(i) for i in items))
+                progress(completed, recorder.iterations)
             if completed == experiments:
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
         seconds = time.monotonic() - started
         cpu_after = {phase: _cpu(pid) for phase, pid in pids.items()} | {"bench": _own_cpu()}
         time.sleep(0.5)  # the notifier writes its log from a worker
@@ -270,10 +286,6 @@ def _event_log(path: Path) -> Counter[tuple[str, str, int]]:
         if match:
             counts[(match["experiment"], match["event"], int(match["iteration"]))] += 1
     return counts
-
-
-def _completed_iterations(item: dict[str, Any]) -> int:
-    return int((item.get("status") or {}).get("completedIterations") or 0)
 
 
 def percentile(values: list[float], q: float) -> float:
