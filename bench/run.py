@@ -35,8 +35,10 @@ def run(scenario: Scenario, make_policy: Callable[[int], Policy], seed: int) -> 
     served = np.zeros(len(scenario.arms))
     action, chosen, iteration = "no-winner", scenario.versions[0], 0
     cap = max(scenario.max_iterations, _horizon(policy))
-    for iteration in range(1, cap + 1):
-        served += world.serve(weights)
+    while iteration < cap:
+        span = _quiet(policy, iteration + 1)
+        served += world.serve(weights, span)
+        iteration += span
         step = policy.step(iteration, world.snapshot())
         weights = step.weights
         if step.action != "continue":
@@ -49,6 +51,13 @@ def run(scenario: Scenario, make_policy: Callable[[int], Policy], seed: int) -> 
 
 def _horizon(policy: Policy) -> int:
     return int(getattr(policy, "horizon", 0))
+
+
+def _quiet(policy: Policy, iteration: int) -> int:
+    """Intervals from `iteration` on that the policy will neither look at nor re-weight (the
+    fixed-horizon test until its horizon): simulated in one draw."""
+    quiet = getattr(policy, "quiet", None)
+    return max(1, int(quiet(iteration))) if quiet is not None else 1
 
 
 def score(

@@ -121,7 +121,8 @@ def _ab(*conversions: float) -> tuple[Arm, ...]:
 
 def fixed_horizon_iterations(scenario: Scenario) -> int:
     """The fixed design: enough requests per version to detect errors of 1.2% against the 1%
-    limit (one-sided α = 0.05, power 0.8), at an equal split (decision-anchors.md: 17, 652)."""
+    limit (one-sided α = 0.05, power 0.8), at an equal split (decision-anchors.md: 17 at 2,000
+    requests per iteration, 652 at 50)."""
     limit, slightly = ERROR_LIMIT, 0.012
     z_alpha, z_beta = norm.ppf(0.95), norm.ppf(0.8)
     per_version = (
@@ -174,9 +175,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         "canary-low-traffic",
         "Canary",
         (Arm(), Arm()),
-        "50 requests per iteration, good candidate",
-        traffic=50,
-        max_iterations=150,
+        "100 requests per iteration, good candidate",
+        traffic=100,
+        max_iterations=100,
     ),
     Scenario(
         "canary-dropped-queries",

@@ -50,11 +50,12 @@ class World:
         self._conversions = np.array([a.conversion for a in scenario.arms])
         self._buckets = np.array([a.latency.bucket_probabilities for a in scenario.arms])
 
-    def serve(self, weights: Sequence[int]) -> np.ndarray:
-        """One interval of traffic at `weights` (percent); returns requests per version."""
+    def serve(self, weights: Sequence[int], intervals: int = 1) -> np.ndarray:
+        """`intervals` intervals of traffic at `weights` (percent), drawn at once (a sum of
+        multinomials with one split is one multinomial); returns requests per version."""
         share = np.asarray(weights, dtype=float)
         share = share / share.sum()
-        served = self.rng.multinomial(self.scenario.traffic, share).astype(float)
+        served = self.rng.multinomial(self.scenario.traffic * intervals, share).astype(float)
         self.requests += served
         self.errors += self.rng.binomial(served.astype(np.int64), self._errors)
         self.conversions += self.rng.binomial(served.astype(np.int64), self._conversions)

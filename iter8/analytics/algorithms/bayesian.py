@@ -330,6 +330,8 @@ def _weights(
         names, current, limits.max_candidate_weight or 0, limits.max_candidate_weight_increment or 0
     )
     target = allocation.split(votes, active, settings.exploration_floor)
+    if pattern not in ("Canary", "Conformance"):
+        target = allocation.with_baseline_floor(target, settings.baseline_floor)
     bounded = allocation.capped(target, caps)
     rounded = allocation.round_to_100(bounded, caps)
     details = {

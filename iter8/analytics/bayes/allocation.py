@@ -87,6 +87,17 @@ def split(votes: np.ndarray, active: np.ndarray, floor: float) -> np.ndarray:
     )
 
 
+def with_baseline_floor(weights: np.ndarray, floor: float) -> np.ndarray:
+    """The baseline raised to `floor` percent, the others scaled down to make room."""
+    if weights[0] >= floor or floor <= 0:
+        return weights
+    result = weights.copy()
+    rest = result[1:].sum()
+    result[1:] *= (100.0 - floor) / rest if rest > 0 else 0.0
+    result[0] = 100.0 - result[1:].sum()
+    return result
+
+
 def caps(
     names: Sequence[str], current: Mapping[str, int], max_weight: int, max_increment: int
 ) -> list[int]:

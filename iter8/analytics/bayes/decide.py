@@ -6,7 +6,9 @@ needs it to be unlikely to be proven soon; a wrong rollback costs a missed promo
 incident. Per testing pattern:
 * Conformance: promote the baseline once every objective is proven to hold; roll back once one
   is proven to fail, or P(it holds) < `futility_probability` once the data hold
-  `futility_events` bad events at the limit's rate (e.g. 5 errors' worth of requests).
+  `futility_events` bad events at the limit's rate (e.g. 8 errors' worth of requests), or
+  P(it holds) < `late_futility_probability` after `late_futility_events` (a candidate that
+  hovers near its limit is dropped instead of being exposed for the whole experiment).
 * Canary: promote the first candidate whose objectives are all proven to hold; eliminate a
   candidate proven to fail an objective or futile as above; roll back when none is left.
 * A/B, A/B/N: promote a candidate proven feasible and proven better than the baseline on
@@ -118,13 +120,16 @@ def _slo_elimination(evidence: Evidence, version: str, settings: Settings) -> st
         )
     for c in checks:
         p = c.probability
-        if p is None or p >= settings.futility_probability:
+        if p is None or c.n < settings.min_samples:
             continue
-        if c.expected_events >= settings.futility_events and c.n >= settings.min_samples:
-            return (
-                f"futile: P({c.limits.describe()}) {p:.3f} < {settings.futility_probability:g} "
-                f"after {c.n:,.0f} requests"
-            )
+        for bar, events in (
+            (settings.futility_probability, settings.futility_events),
+            (settings.late_futility_probability, settings.late_futility_events),
+        ):
+            if p < bar and c.expected_events >= events:
+                return (
+                    f"futile: P({c.limits.describe()}) {p:.3f} < {bar:g} after {c.n:,.0f} requests"
+                )
     return None
 
 
@@ -227,7 +232,8 @@ def _reward_elimination(
         return f"proven worse than baseline {baseline} on the reward ({_cmp(comparisons, baseline, candidate)})"
     comparison = comparisons.get((candidate, baseline))
     n = evidence.requests.get(candidate)
-    if comparison is None or (n is not None and n < settings.min_samples):
+    enough = max(settings.min_samples, settings.reward_futility_samples)
+    if comparison is None or (n is not None and n < enough):
         return None
     if comparison.gain_probability < settings.reward_futility_probability:
         return (

@@ -62,8 +62,11 @@ def gamma_draws(shapes: np.ndarray, rng: np.random.Generator, size: int) -> np.n
         return rng.standard_gamma(shapes, size=(size, len(shapes)))
     result = np.empty((size, len(shapes)))
     k = shapes[large]
-    cube = 1.0 - 1.0 / (9.0 * k) + rng.standard_normal((size, len(k))) / (3.0 * np.sqrt(k))
-    result[:, large] = k * np.maximum(cube, 0.0) ** 3
+    cube = rng.standard_normal((size, len(k)))
+    cube *= 1.0 / (3.0 * np.sqrt(k))
+    cube += 1.0 - 1.0 / (9.0 * k)
+    np.maximum(cube, 0.0, out=cube)
+    result[:, large] = k * cube * cube * cube
     if not large.all():
         result[:, ~large] = rng.standard_gamma(shapes[~large], size=(size, int((~large).sum())))
     return result
