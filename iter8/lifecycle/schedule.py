@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from iter8.api.defaults import max_iterations, with_defaults
+from iter8.api.defaults import duration_with_defaults, max_iterations
 from iter8.api.experiment import Experiment
 from iter8.lifecycle.status import parse_time
 
@@ -17,9 +17,9 @@ EARLY_TOLERANCE = timedelta(milliseconds=100)
 
 
 def interval(experiment: Experiment) -> timedelta:
-    duration = with_defaults(experiment).spec.duration
-    assert duration is not None and duration.interval_seconds is not None
-    return timedelta(seconds=duration.interval_seconds)
+    seconds = duration_with_defaults(experiment).interval_seconds
+    assert seconds is not None
+    return timedelta(seconds=seconds)
 
 
 def next_due(experiment: Experiment) -> datetime | None:
