@@ -79,6 +79,10 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
             if v.name in applied
         ]
     status.in_progress = None
+    if status.analysis and status.analysis.iteration:  # the concluding iteration counts, as in v2
+        status.completed_iterations = max(
+            status.completed_iterations or 0, status.analysis.iteration
+        )
     status.version_recommended_for_promotion = keep
     now = runtime.now()
     if failure is not None:

@@ -79,7 +79,7 @@ def check_ended_once(
     assert status.analysis is not None and status.analysis.decision is not None
     assert status.analysis.decision["action"] == "promote"
     assert status.analysis.decision["version"] == "v2"
-    assert status.completed_iterations == iterations - 1  # the last one concluded
+    assert status.completed_iterations == iterations  # the last one concluded, and counts
     assert status.analysis.iteration == iterations
 
     # the experiment's own history: completedIterations moves up one at a time, and each

@@ -72,7 +72,7 @@ def check_outcome(launched: Launched, name: str) -> tuple[Case, Experiment, list
     assert analysis is not None and analysis.decision is not None
     assert analysis.decision["action"] == case.action, analysis.decision
     assert analysis.decision.get("version") == case.keep, analysis.decision
-    assert analysis.iteration == (status.completed_iterations or 0) + 1  # the last one concluded
+    assert analysis.iteration == status.completed_iterations  # the last one concluded, and counts
     for block in ("aggregated_metrics", "version_assessments", "winner_assessment", "weights"):
         assert getattr(analysis, block) is not None, f"status.analysis.{block} is missing"
     assert analysis.aggregated_metrics is not None and analysis.aggregated_metrics.data
@@ -91,7 +91,7 @@ def check_outcome(launched: Launched, name: str) -> tuple[Case, Experiment, list
     terminal = [e for e in events if e.event.startswith("experiment.")]
     assert [e.event for e in terminal] == [case.event], events
     applied = [e for e in events if e.event == "weights.applied"]
-    assert [e.iteration for e in applied] == list(range(1, (status.completed_iterations or 0) + 1))
+    assert [e.iteration for e in applied] == list(range(1, status.completed_iterations or 0))
     for event in applied:
         assert sum(event.weights.values()) == 100, event
     return case, final, events

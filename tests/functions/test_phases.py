@@ -85,7 +85,7 @@ def test_a_canary_runs_from_add_to_promoted(runtime: Runtime, clock: Clock) -> N
     seen = run_to_end(runtime, clock)
     final = experiment(runtime).status
     assert final.stage == "Completed" and not is_true(final, "Failed")
-    assert final.completed_iterations == 2  # the third iteration concluded instead of routing
+    assert final.completed_iterations == 3  # the third concluded instead of routing, and counts
     assert seen.count(EventType.WEIGHTS_APPLIED) == 2
     assert seen[-1] == EventType.PROMOTED
     assert final.version_recommended_for_promotion == "v2"
