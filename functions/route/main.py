@@ -94,4 +94,12 @@ def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent |
     )
     done = state.write_status(runtime.store, snapshot, status)
     split = [w.to_wire() for w in status.current_weight_distribution or []]
-    return experiment_event(EventType.WEIGHTS_APPLIED, PHASE, done.ref, iteration, weights=split)
+    # `routed: false` (Conformance, FixedSplit): the iteration completed, no split was changed
+    return experiment_event(
+        EventType.WEIGHTS_APPLIED,
+        PHASE,
+        done.ref,
+        iteration,
+        weights=split,
+        routed=routes_traffic(experiment),
+    )
