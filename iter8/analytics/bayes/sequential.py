@@ -5,9 +5,12 @@ inequality P(sup_t E_t ≥ 1/α) ≤ α, so stopping the first time log E ≥ lo
 however often we look (peers.md §6.2c: P(best) ≥ 0.99 with peeking errs ~23%).
 
 * Rate vs a limit L (exact, Bernoulli): a mixture of likelihood ratios q vs L over q on one
-  side of L, with a Beta prior of mean L and standard deviation ≈ L (so slightly-off rates get
-  weight) truncated to that side. Each ratio with q < L is a supermartingale under every p ≥ L
-  (and symmetrically), so the mixture tests the composite null. Closed form by conjugacy.
+  side of L. Each ratio with q < L is a supermartingale under every p ≥ L (and symmetrically),
+  so any mixture tests the composite null. Below L (proving an objective holds) the mixture is
+  q = u·L with u ~ Beta(3, 3) on a 64-point grid: healthy versions sit at a fraction of their
+  limit, and this proves 0.5% < 1% after ~2,300 requests where a flat mixture needs ~2,700.
+  Above L: a Beta prior of mean L and standard deviation ≈ L truncated to q > L (closed form by
+  conjugacy), so rates a little over the limit get weight.
 * A normal estimate vs 0 (means, differences of rates or means, Johari et al.'s mSPRT made
   one-sided): a half-normal mixture N(0, τ²) over positive effects of the Gaussian likelihood
   ratio in information time. Valid asymptotically (plug-in variances), also under adaptive
@@ -19,10 +22,16 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from scipy.special import betainc, betaincc, betaln, log_ndtr
+import numpy as np
+from scipy.special import betaincc, betaln, log_ndtr, logsumexp
 
 Side = Literal["below", "above"]
 LOG2 = math.log(2.0)
+
+
+_GRID = (np.arange(64) + 0.5) / 64
+_LOG_WEIGHTS = np.log(_GRID**2 * (1 - _GRID) ** 2 / (_GRID**2 * (1 - _GRID) ** 2).sum())
+_LOG_GRID = np.log(_GRID)
 
 
 def log_e_rate(events: float, n: float, limit: float, side: Side) -> float:
@@ -35,12 +44,16 @@ def log_e_rate(events: float, n: float, limit: float, side: Side) -> float:
             return -math.inf
         witnessed = events > 0 if side == "above" else events < n
         return math.inf if witnessed else 0.0
+    if side == "below":
+        q = limit * _GRID
+        terms = events * _LOG_GRID + (n - events) * (np.log1p(-q) - math.log1p(-limit))
+        return float(logsumexp(_LOG_WEIGHTS + terms))
     small = min(limit, 1.0 - limit)
     concentration = max(2.0, (1.0 - small) / small - 1.0)
     a, b = limit * concentration, (1.0 - limit) * concentration
     a_post, b_post = a + events, b + n - events
-    tail = betainc if side == "below" else betaincc
-    posterior_side, prior_side = float(tail(a_post, b_post, limit)), float(tail(a, b, limit))
+    posterior_side = float(betaincc(a_post, b_post, limit))
+    prior_side = float(betaincc(a, b, limit))
     if posterior_side <= 0.0:
         return -math.inf
     marginal = float(betaln(a_post, b_post) - betaln(a, b))
