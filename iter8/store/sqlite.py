@@ -87,6 +87,7 @@ class SqliteStore:
         busy_timeout: float = 60.0,
     ) -> None:
         self.path = os.fspath(path)
+        self._real_path = os.path.realpath(self.path)  # the key of this file's writer mutex
         self._history = history
         self._poll_interval = poll_interval
         self._busy_timeout = busy_timeout
@@ -282,14 +283,49 @@ class SqliteStore:
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
         db = self._db()
-        db.execute(begin)
+        if begin != "BEGIN IMMEDIATE":
+            db.execute(begin)
+            with self._open(db):
+                yield db
+            return
+        # Writers of this process queue on a mutex (woken at once when it is free); only the
+        # one at its head competes with other processes for the file's write lock.
+        with _write_lock(self._real_path):
+            self._begin_immediate(db)
+            with self._open(db):
+                yield db
+
+    @contextmanager
+    def _open(self, db: sqlite3.Connection) -> Iterator[None]:
         try:
-            yield db
+            yield
         except BaseException:
             if db.in_transaction:  # SQLite may have rolled back already (a full disk, say)
                 db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _begin_immediate(self, db: sqlite3.Connection) -> None:
+        """Take the write lock, polling every 0.2-2 ms while another process holds it.
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms…
+        between tries, so under contention a writer slept long after the lock was free.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.0002
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if not _is_busy(error) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.002)
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
     def _db(self) -> sqlite3.Connection:
         """This thread's connection: a sqlite3 connection may cross neither threads nor forks."""
@@ -318,6 +354,35 @@ class SqliteStore:
         self._local = threading.local()
         for db in mine:
             db.close()
+
+
+_write_locks: dict[tuple[int, str], threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _write_locks_guard
+    _write_locks_guard = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _write_lock(real_path: str) -> threading.Lock:
+    """One mutex per database file and process (a forked child makes its own)."""
+    key = (os.getpid(), real_path)
+    with _write_locks_guard:
+        lock = _write_locks.get(key)
+        if lock is None:
+            lock = _write_locks[key] = threading.Lock()
+        return lock
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
 
 
 def _check_precondition(resource: Resource, obj: Object, resource_version: str) -> None:
