@@ -224,6 +224,16 @@ def load_figures(result: LoadResult) -> dict[str, Any]:
             "p50": percentile(firsts, 0.5),
             "max": max(firsts, default=float("nan")),
         },
+        "delivery_ms": {
+            kind: {
+                "n": len(values),
+                "p50": percentile(values, 0.5) * MS,
+                "p90": percentile(values, 0.9) * MS,
+                "max": max(values) * MS,
+            }
+            for kind, values in sorted(result.hops.items())
+        },
+        "ticks": result.ticks,
         "cpu_ms_per_iteration": {k: round(v * MS / iterations, 2) for k, v in result.cpu.items()},
         "cpu_seconds": {k: round(v, 2) for k, v in result.cpu.items()},
     }
@@ -254,6 +264,26 @@ def load_table(results: list[LoadResult]) -> Table:
     row("lag max, s", lambda f: f"{f['lag_s']['max']:.3f}")
     row("lag > 1 tick (of n)", lambda f: f"{f['lag_s']['over_one_tick']} of {f['lag_s']['n']}")
     row("iteration 1 after init p50, s", lambda f: f"{f['first_iteration_s']['p50']:.3f}")
+    row(
+        "ticks sent / skipped / dropped",
+        lambda f: "{sent} / {skipped} / {dropped}".format(**f["ticks"]),
+    )
+    table.add_section()
+    names = {
+        "ping": "a tick (ping → analyze, all its chains)",
+        "due": "iteration.due → analyze",
+        "completed": "analysis.completed → route",
+        "applied": "weights.applied → notifier",
+    }
+    for kind, label in names.items():
+        row(
+            f"delivery p50 / p90, ms: {label}",
+            lambda f, k=kind: (
+                "{p50:.0f} / {p90:.0f}".format(**f["delivery_ms"][k])
+                if k in f["delivery_ms"]
+                else "—"
+            ),
+        )
     table.add_section()
     for component in figures[0]["cpu_ms_per_iteration"] if figures else []:
         label = (

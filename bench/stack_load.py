@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import stack_objects as objects
+from bench.stack_http import HopTimer
+from eventing.sources.ping import PingSource
 from iter8.embedded.stack import EmbeddedStack, StackOptions
 from iter8.lifecycle.status import parse_time
 from iter8.store import EXPERIMENTS, Expired
@@ -123,6 +125,8 @@ class LoadResult:
     completed: int
     checks: list[ExperimentCheck]
     cpu: dict[str, float]  # CPU seconds per component while the experiments ran
+    hops: dict[str, list[float]]  # seconds per delivery, by event (ping: a whole tick)
+    ticks: dict[str, int]  # the PingSource's sent, skipped and dropped ticks
     recorder_error: str | None = None
 
     @property
@@ -165,6 +169,8 @@ def run(
     timeout = timeout if timeout is not None else 60 + 4 * iterations * INTERVAL + experiments / 5
     recorder = Recorder(store)
     with EmbeddedStack(store, options) as stack:
+        timer = HopTimer(stack)
+        pings = next(source for source in stack.sources if isinstance(source, PingSource))
         pids = {f.phase: f.process.pid for f in stack.functions}
         cpu_before = {phase: _cpu(pid) for phase, pid in pids.items()} | {"bench": _own_cpu()}
         recorder.start()
@@ -184,6 +190,10 @@ def run(
         cpu_after = {phase: _cpu(pid) for phase, pid in pids.items()} | {"bench": _own_cpu()}
         time.sleep(0.5)  # the notifier writes its log from a worker
         final, _ = store.list(EXPERIMENTS)
+        ticks = {"sent": pings.sent, "skipped": pings.skipped, "dropped": pings.dropped}
+        hops: dict[str, list[float]] = defaultdict(list)
+        for kind, spent in timer.take()[0]:
+            hops[kind].append(spent)
     recorder.stop()
     store.close()
     events = _event_log(options.log_dir / "events.log")
@@ -197,7 +207,16 @@ def run(
     ]
     cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     return LoadResult(
-        experiments, iterations, async_broker, seconds, completed, checks, cpu, recorder.error
+        experiments,
+        iterations,
+        async_broker,
+        seconds,
+        completed,
+        checks,
+        cpu,
+        dict(hops),
+        ticks,
+        recorder.error,
     )
 
 
