@@ -69,7 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run, print the tables, write the JSON; 0 if no iteration was missed or doubled."""
     args = parse(argv)
     # A SIGTERM unwinds like Ctrl-C, so the stack stops its function processes.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=120)
     figures: dict[str, Any] = {"machine": machine(), "args": _jsonable(vars(args))}
     ok = True
