@@ -147,6 +147,19 @@ def analyze(calls: int, algorithms: tuple[str, ...], output: str | None) -> None
         Path(output).write_text(json.dumps(data, indent=1) + "\n")
 
 
+@bench.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def stack(ctx: click.Context) -> None:
+    """The embedded stack: one iteration's overhead, many experiments at once (options: --help)."""
+    _bench()
+    from bench.stack import main
+
+    sys.exit(main(ctx.args))
+
+
 def _decision_table(
     cells: dict[Any, Any], scenarios: list[Any], algorithms: list[str], runs: int
 ) -> Table:
