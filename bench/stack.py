@@ -1,8 +1,9 @@
 """Benchmark of the embedded stack: one iteration's overhead, and many experiments at once.
 
     python -m bench.stack [--runs 3] [--inprocess-iterations 200] [--http-iterations 60]
-                          [--experiments 200] [--iterations 10] [--broker sync|async|both]
-                          [--only overhead|load] [--output bench/results/stack.json]
+                          [--experiments 200] [--iterations 10] [--load-runs 1]
+                          [--broker sync|async|both] [--env NAME=VALUE] [--only overhead|load]
+                          [--output bench/results/stack.json]
 
 (also `iter8 bench stack …`). Two measurements:
 
@@ -37,6 +38,7 @@ from rich.table import Table
 
 from bench import stack_http, stack_inprocess, stack_load
 from bench.stack_load import LoadResult, percentile
+from bench.stack_objects import ALGORITHM
 
 TARGET_MS = 50.0
 MS = 1000.0
@@ -51,8 +53,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-iterations", type=int, default=60)
     parser.add_argument("--experiments", type=int, default=200, help="load: at once")
     parser.add_argument("--iterations", type=int, default=10, help="load: per experiment")
+    parser.add_argument("--load-runs", type=int, default=1, help="repeat the load run")
     parser.add_argument("--broker", choices=("sync", "async", "both"), default="sync")
-    parser.add_argument("--algorithm", default=stack_inprocess.objects.ALGORITHM)
+    parser.add_argument("--algorithm", default=ALGORITHM)
     parser.add_argument("--only", choices=("overhead", "load"), default=None)
     parser.add_argument(
         "--env",
@@ -89,15 +92,16 @@ def _run(args: argparse.Namespace) -> int:
         env = dict(item.split("=", 1) for item in args.env)
         results = []
         for async_broker in modes:
-            console.print(
-                f"load: {args.experiments} experiments × {args.iterations} iterations, "
-                f"{'async' if async_broker else 'sync'} broker …"
-            )
-            results.append(
-                stack_load.run(
-                    args.experiments, args.iterations, async_broker=async_broker, env=env
+            for run in range(args.load_runs):
+                console.print(
+                    f"load run {run + 1}/{args.load_runs}: {args.experiments} experiments × "
+                    f"{args.iterations} iterations, {'async' if async_broker else 'sync'} broker …"
                 )
-            )
+                results.append(
+                    stack_load.run(
+                        args.experiments, args.iterations, async_broker=async_broker, env=env
+                    )
+                )
         figures["load"] = [load_figures(r) for r in results]
         console.print(load_table(results))
         for result in results:
@@ -211,6 +215,7 @@ def overhead_table(summary: dict[str, Any], args: argparse.Namespace) -> Table:
 def load_figures(result: LoadResult) -> dict[str, Any]:
     lags = result.lags
     firsts = [c.first for c in result.checks if c.first is not None]
+    starts = [c.started for c in result.checks if c.started is not None]
     iterations = result.iterations_run
     return {
         "experiments": result.experiments,
@@ -226,6 +231,10 @@ def load_figures(result: LoadResult) -> dict[str, Any]:
             "p90": percentile(lags, 0.9),
             "max": max(lags, default=float("nan")),
             "over_one_tick": sum(lag > stack_load.INTERVAL for lag in lags),
+        },
+        "initialised_after_create_s": {
+            "p50": percentile(starts, 0.5),
+            "max": max(starts, default=float("nan")),
         },
         "first_iteration_s": {
             "p50": percentile(firsts, 0.5),
@@ -250,10 +259,8 @@ def load_table(results: list[LoadResult]) -> Table:
     table = Table(title="Experiments at once, 1-second intervals, on the embedded stack (SQLite)")
     table.add_column("")
     for result in results:
-        table.add_column(
-            f"{result.experiments} × {result.iterations}, {'async' if result.async_broker else 'sync'} broker",
-            justify="right",
-        )
+        broker = "async" if result.async_broker else "sync"
+        table.add_column(f"{result.experiments} × {result.iterations}, {broker}", justify="right")
     figures = [load_figures(r) for r in results]
 
     def row(label: str, cell: Any) -> None:
@@ -270,6 +277,10 @@ def load_table(results: list[LoadResult]) -> Table:
     row("lag p90, s", lambda f: f"{f['lag_s']['p90']:.3f}")
     row("lag max, s", lambda f: f"{f['lag_s']['max']:.3f}")
     row("lag > 1 tick (of n)", lambda f: f"{f['lag_s']['over_one_tick']} of {f['lag_s']['n']}")
+    row(
+        "initialised after create p50 / max, s",
+        lambda f: "{p50:.2f} / {max:.2f}".format(**f["initialised_after_create_s"]),
+    )
     row("iteration 1 after init p50, s", lambda f: f"{f['first_iteration_s']['p50']:.3f}")
     row(
         "ticks sent / skipped / dropped",

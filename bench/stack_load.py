@@ -31,7 +31,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,7 @@ class ExperimentCheck:
     problems: list[str] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)  # iterations 2.. (tick-driven), seconds
     first: float | None = None  # iteration 1 (runs on `initialized`): claim − start, seconds
+    started: float | None = None  # from the bench's create to init's first status write, s
 
 
 @dataclass
@@ -176,7 +177,7 @@ def run(
         cpu_before = {phase: _cpu(pid) for phase, pid in pids.items()} | {"bench": _own_cpu()}
         recorder.start()
         started = time.monotonic()
-        names = objects.create_experiments(store, experiments, iterations)
+        created = objects.create_experiments(store, experiments, iterations)
         completed = 0
         while time.monotonic() - started < timeout and recorder.error is None:
             # From the recorder's writes: listing 200 experiments here would cost CPU the
@@ -203,8 +204,8 @@ def run(
         by_name[write.name].append(write)
     finals = {item["metadata"]["name"]: item.get("status") or {} for item in final}
     checks = [
-        check(name, iterations, by_name.get(name, []), finals.get(name, {}), events)
-        for name in names
+        check(name, iterations, by_name.get(name, []), finals.get(name, {}), events, at)
+        for name, at in created.items()
     ]
     cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     return LoadResult(
@@ -227,6 +228,7 @@ def check(
     writes: list[Write],
     final: dict[str, Any],
     events: Counter[tuple[str, str, int]],
+    created: datetime | None = None,
 ) -> ExperimentCheck:
     """Every invariant of one experiment, from its writes, its final status and the event log."""
     result = ExperimentCheck(name)
@@ -272,6 +274,9 @@ def check(
     if terminal != 1:
         problems.append(f"{terminal} terminal events")
 
+    init = next((w.status["initTime"] for w in writes if w.status.get("initTime")), None)
+    if created is not None and init is not None:
+        result.started = (parse_time(init) - created).total_seconds()
     for write in writes:  # the claim's write still carries the previous lastUpdateTime
         claim = write.status.get("inProgress") or {}
         if not (claim.get("phase") == "analyze" and claim.get("by") == "analyze"):

@@ -7,6 +7,7 @@ once; they share one mock Metric (v2 better, so iter8-v2 shifts traffic every it
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 from iter8.store import EXPERIMENTS, METRICS, AlreadyExists, Store
@@ -89,11 +90,12 @@ def create_targets(store: Store, count: int) -> None:
 
 def create_experiments(
     store: Store, count: int, iterations: int, algorithm: str = ALGORITHM
-) -> list[str]:
-    created = []
+) -> dict[str, datetime]:
+    """Create them one after the other; when each was created."""
+    created = {}
     for name in names(count):
         store.create(EXPERIMENTS, canary(name, app_of(name), iterations, algorithm))
-        created.append(name)
+        created[name] = datetime.now(UTC)
     return created
 
 
