@@ -121,7 +121,7 @@ def measure(
         store=f"sqlite:{path}", tick=timedelta(hours=1), seed=1, log_dir=directory / "logs"
     )
     result = HttpResult(algorithm, experiments)
-    per_experiment = samples // experiments + 3  # so none concludes during the bench
+    per_experiment = samples + 3  # so none concludes during the bench, discards included
     with EmbeddedStack(store, options) as stack, httpx.Client(timeout=60) as client:
         timer = HopTimer(stack)
         for name in objects.names(experiments):  # spaced, so their iterations take turns
