@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from iter8.analytics.bayes.beliefs import make_belief, statistic
+from iter8.analytics.bayes.beliefs import buckets_of, make_belief, statistic
 from iter8.analytics.bayes.draws import draw, gamma_draws, interval
 from iter8.analytics.bayes.sequential import confidence_radius, log_e_normal, log_e_rate
 from iter8.analytics.observations import Bucket, Histogram
@@ -62,7 +62,7 @@ def test_percentile_intervals_cover_the_truth(q: float) -> None:
     hits = 0
     for _ in range(RUNS):
         counts = rng.multinomial(3000, probabilities).astype(float)
-        belief = make_belief("percentile", 0.0, None, histogram(counts), q, 1.0, 0.1, 1.0)
+        belief = make_belief("percentile", 0.0, None, buckets_of(histogram(counts)), q, 1, 0.1, 1)
         hits += covered(truth, draw(belief, rng, 2000))
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 
@@ -78,7 +78,8 @@ def test_mean_intervals_from_histogram_cover_the_truth() -> None:
         bucket = rng.choice(len(probabilities), size=1000, p=probabilities)
         values = rng.uniform(EDGES[bucket], EDGES[bucket + 1])
         counts = np.bincount(bucket, minlength=len(probabilities)).astype(float)
-        belief = make_belief("mean", float(values.mean()), 1000, histogram(counts), 0, 1, 0.1, 1)
+        buckets = buckets_of(histogram(counts))
+        belief = make_belief("mean", float(values.mean()), 1000, buckets, 0, 1, 0.1, 1)
         hits += covered(truth, draw(belief, rng, 2000))
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 

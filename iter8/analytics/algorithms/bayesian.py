@@ -24,7 +24,7 @@ from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
 from iter8.analytics.bayes import allocation, decide, report, srm
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.draws import draw
+from iter8.analytics.bayes.draws import draw_all
 from iter8.analytics.bayes.inputs import gather
 from iter8.analytics.bayes.objectives import Check, Limits, check, holds_mask, soft_mask
 from iter8.analytics.bayes.relative import check_relative, relative_limits, relative_mask
@@ -97,11 +97,16 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         settings,
     )
     rng = np.random.default_rng(given.seed)
-    draws: Draws = {
-        key: {v: draw(b, rng, settings.draws) for v, b in per.items()}
-        for key, per in gathered.beliefs.items()
-        if key != criteria.request_key
-    }
+    draws: Draws = draw_all(
+        [
+            (key, v, b)
+            for key, per in gathered.beliefs.items()
+            if key != criteria.request_key
+            for v, b in per.items()
+        ],
+        rng,
+        settings.draws,
+    )
     checks = {
         v: [
             check(

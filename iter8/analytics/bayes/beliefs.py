@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -38,6 +39,7 @@ from iter8.analytics.observations import Histogram
 from iter8.api.metric import Metric
 
 Kind = Literal["rate", "mean", "percentile", "value", "exact"]
+Buckets = tuple[np.ndarray, np.ndarray, np.ndarray]  # lowers, uppers, counts; sorted
 KINDS: tuple[Kind, ...] = ("rate", "mean", "percentile", "value", "exact")
 STATISTIC_ANNOTATION = "iter8.tools/statistic"
 PERCENTILE_ANNOTATION = "iter8.tools/percentile"
@@ -108,7 +110,7 @@ def make_belief(
     kind: Kind,
     value: float,
     n: float | None,
-    histogram: Histogram | None,
+    buckets: Buckets | None,
     quantile: float,
     magnitude: float,
     fallback_relative_sd: float,
@@ -124,7 +126,8 @@ def make_belief(
     if kind == "rate":
         clipped = min(max(value, 0.0), 1.0)
         return Belief("rate", clipped, n=size, events=clipped * size)
-    lowers, uppers, counts = _buckets(histogram)
+    empty = np.zeros(0)
+    lowers, uppers, counts = buckets if buckets is not None else (empty, empty, empty)
     if kind == "percentile" and counts.sum() > 0:
         point = float(percentile_of(lowers, uppers, counts[None, :], quantile)[0])
         return Belief(
@@ -146,14 +149,14 @@ def make_belief(
     return Belief("mean", value, n=size, unit_sd=sd)
 
 
-def _buckets(histogram: Histogram | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def buckets_of(histogram: Histogram | None) -> Buckets | None:
+    """A histogram as sorted arrays; an open top bucket reaches twice its lower edge (there is
+    no width to interpolate in otherwise). None for no histogram or no buckets."""
     if histogram is None or not histogram.buckets:
-        empty = np.zeros(0)
-        return empty, empty, empty
+        return None
     ordered = sorted(histogram.buckets, key=lambda b: (b.lower, b.upper))
     lowers = np.array([b.lower for b in ordered], dtype=float)
     uppers = np.array([b.upper for b in ordered], dtype=float)
-    # an open top bucket has no width to interpolate in: treat it as reaching twice its lower edge
     open_top = ~np.isfinite(uppers)
     uppers[open_top] = np.where(lowers[open_top] > 0, 2 * lowers[open_top], 1.0)
     counts = np.array([b.count for b in ordered], dtype=float)
@@ -176,13 +179,25 @@ def percentile_of(
     lowers: np.ndarray, uppers: np.ndarray, probabilities: np.ndarray, quantile: float
 ) -> np.ndarray:
     """The `quantile` of each row of bucket masses, interpolated linearly inside its bucket."""
-    mass = probabilities / probabilities.sum(axis=1, keepdims=True)
-    cumulative = np.cumsum(mass, axis=1)
-    index = np.minimum((cumulative < quantile).sum(axis=1), mass.shape[1] - 1)
-    rows = np.arange(mass.shape[0])
-    inside = mass[rows, index]
-    before = cumulative[rows, index] - inside
-    fraction = np.clip(
-        np.divide(quantile - before, inside, where=inside > 0, out=np.zeros_like(inside)), 0, 1
-    )
-    return lowers[index] + fraction * (uppers[index] - lowers[index])
+    return percentiles_of(lowers, uppers, probabilities, [quantile])[0]
+
+
+def percentiles_of(
+    lowers: np.ndarray, uppers: np.ndarray, probabilities: np.ndarray, quantiles: Sequence[float]
+) -> list[np.ndarray]:
+    """Several quantiles of each row of bucket masses, from one cumulative sum."""
+    cumulative = np.cumsum(probabilities, axis=1)
+    cumulative /= cumulative[:, -1:]
+    rows = np.arange(cumulative.shape[0])
+    widths = uppers - lowers
+    result = []
+    for quantile in quantiles:
+        index = np.minimum((cumulative < quantile).sum(axis=1), cumulative.shape[1] - 1)
+        after = cumulative[rows, index]
+        before = np.where(index > 0, cumulative[rows, index - 1], 0.0)
+        inside = after - before
+        fraction = np.clip(
+            np.divide(quantile - before, inside, where=inside > 0, out=np.zeros_like(inside)), 0, 1
+        )
+        result.append(lowers[index] + fraction * widths[index])
+    return result

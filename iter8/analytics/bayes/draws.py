@@ -10,9 +10,11 @@ Gamma variates of shape ≥ `WILSON_HILFERTY` come from the Wilson–Hilferty cu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from iter8.analytics.bayes.beliefs import Belief, percentile_of
+from iter8.analytics.bayes.beliefs import Belief, percentiles_of
 
 JEFFREYS = 0.5  # Beta(0.5, 0.5) prior for rates
 WINDOW = 3  # buckets kept on each side of the estimated percentile
@@ -26,19 +28,51 @@ def draw(belief: Belief, rng: np.random.Generator, size: int) -> np.ndarray:
     if belief.kind == "mean":
         return belief.value + belief.unit_sd / np.sqrt(belief.n) * rng.standard_normal(size)
     if belief.kind == "percentile":
-        return _percentile_draws(belief, rng, size)
+        return percentile_draws(belief, [belief.quantile], rng, size)[0]
     if belief.kind == "value":
         return belief.value + belief.scale * rng.standard_normal(size)
     return np.full(size, belief.value)
 
 
-def _percentile_draws(belief: Belief, rng: np.random.Generator, size: int) -> np.ndarray:
+def draw_all(
+    beliefs: Sequence[tuple[str, str, Belief]], rng: np.random.Generator, size: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """Draws for (key, version, belief) triples, in order. Percentiles of one histogram (p50,
+    p95, p99 of the same latency) share one Dirichlet draw: consistent, and cheaper."""
+    shared: dict[tuple[str, bytes, bytes], list[tuple[str, Belief]]] = {}
+    for key, version, belief in beliefs:
+        if belief.kind == "percentile":
+            group = (version, belief.counts.tobytes(), belief.uppers.tobytes())
+            shared.setdefault(group, []).append((key, belief))
+    result: dict[str, dict[str, np.ndarray]] = {}
+    done: set[tuple[str, bytes, bytes]] = set()
+    for key, version, belief in beliefs:
+        if belief.kind != "percentile":
+            result.setdefault(key, {})[version] = draw(belief, rng, size)
+            continue
+        group = (version, belief.counts.tobytes(), belief.uppers.tobytes())
+        if group in done:
+            continue
+        done.add(group)
+        members = shared[group]
+        quantiles = [b.quantile for _, b in members]
+        for (member, _), sample in zip(
+            members, percentile_draws(belief, quantiles, rng, size), strict=True
+        ):
+            result.setdefault(member, {})[version] = sample
+    return result
+
+
+def percentile_draws(
+    belief: Belief, quantiles: Sequence[float], rng: np.random.Generator, size: int
+) -> list[np.ndarray]:
+    """Draws of each quantile of the belief's histogram, from one Dirichlet draw."""
     counts, lowers, uppers = belief.counts, belief.lowers, belief.uppers
     buckets = len(counts)
     prior = 1.0 / buckets  # Dirichlet(counts + 1/K): one pseudo-observation spread evenly
     cumulative = np.cumsum(counts)
-    centre = int(np.searchsorted(cumulative, belief.quantile * cumulative[-1]))
-    low, high = max(0, centre - WINDOW), min(buckets, centre + WINDOW + 1)
+    centres = [int(np.searchsorted(cumulative, q * cumulative[-1])) for q in quantiles]
+    low, high = max(0, min(centres) - WINDOW), min(buckets, max(centres) + WINDOW + 1)
     shape = [counts[low:high] + prior]
     cell_lowers, cell_uppers = [lowers[low:high]], [uppers[low:high]]
     if low > 0:
@@ -50,9 +84,8 @@ def _percentile_draws(belief: Belief, rng: np.random.Generator, size: int) -> np
         cell_lowers.append(lowers[high : high + 1])
         cell_uppers.append(uppers[-1:])
     gammas = gamma_draws(np.concatenate(shape), rng, size)
-    return percentile_of(
-        np.concatenate(cell_lowers), np.concatenate(cell_uppers), gammas, belief.quantile
-    )
+    edges = np.concatenate(cell_lowers), np.concatenate(cell_uppers)
+    return percentiles_of(*edges, gammas, quantiles)
 
 
 def gamma_draws(shapes: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:

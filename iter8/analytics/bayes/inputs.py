@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from iter8.analytics.bayes.beliefs import Belief, make_belief, statistic
+from iter8.analytics.bayes.beliefs import Belief, buckets_of, make_belief, statistic
 from iter8.analytics.bayes.settings import Settings
 from iter8.analytics.bayes.state import Known
 from iter8.analytics.observations import Observation, Observations
@@ -77,7 +77,7 @@ def gather(
         for version, item in per_version.items():
             if version not in versions:
                 continue
-            histogram = item.histogram if item.histogram and item.histogram.buckets else None
+            histogram = item.histogram
             kind, quantile = statistic(key, metric, histogram is not None, bool(item.n), item.value)
             beliefs.setdefault(key, {})[version] = make_belief(
                 kind,
@@ -116,7 +116,7 @@ def _fresh(
                 continue
             n = _sample_size(observation, observations, version, size_key, key)
             result.setdefault(key, {})[version] = Known(
-                float(observation.value), n, observation.histogram, iteration
+                float(observation.value), n, buckets_of(observation.histogram), iteration
             )
     return result
 

@@ -23,7 +23,7 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy.special import betaincc, betaln, log_ndtr, logsumexp
+from scipy.special import betaincc, betaln, log_ndtr
 
 Side = Literal["below", "above"]
 LOG2 = math.log(2.0)
@@ -47,7 +47,9 @@ def log_e_rate(events: float, n: float, limit: float, side: Side) -> float:
     if side == "below":
         q = limit * _GRID
         terms = events * _LOG_GRID + (n - events) * (np.log1p(-q) - math.log1p(-limit))
-        return float(logsumexp(_LOG_WEIGHTS + terms))
+        terms += _LOG_WEIGHTS
+        top = float(terms.max())
+        return top + math.log(float(np.exp(terms - top).sum()))
     small = min(limit, 1.0 - limit)
     concentration = max(2.0, (1.0 - small) / small - 1.0)
     a, b = limit * concentration, (1.0 - limit) * concentration

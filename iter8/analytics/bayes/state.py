@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from iter8.analytics.bayes.beliefs import Buckets
 from iter8.analytics.bayes.srm import SrmState
-from iter8.analytics.observations import Bucket, Histogram
 from iter8.api.experiment import Experiment
 
 ALGORITHM_NAME = "bayesian"
@@ -22,7 +24,7 @@ class Known:
 
     value: float
     n: float | None
-    histogram: Histogram | None
+    histogram: Buckets | None  # lowers, uppers, counts
     iteration: int
 
     def to_wire(self) -> dict[str, Any]:
@@ -30,7 +32,7 @@ class Known:
         if self.n is not None:
             data["n"] = self.n
         if self.histogram is not None:
-            data["histogram"] = [[b.lower, b.upper, b.count] for b in self.histogram.buckets]
+            data["histogram"] = np.stack(self.histogram, axis=1).tolist()
         return data
 
     @classmethod
@@ -38,9 +40,8 @@ class Known:
         try:
             histogram = None
             if data.get("histogram"):
-                histogram = Histogram(
-                    buckets=[Bucket(lower=lo, upper=up, count=c) for lo, up, c in data["histogram"]]
-                )
+                table = np.asarray(data["histogram"], dtype=float).reshape(-1, 3)
+                histogram = (table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
             n = data.get("n")
             return cls(
                 float(data["value"]),
