@@ -13,8 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Self, TextIO
 
+import yaml
+
 from eventing.broker.resolve import SubscriberMap
-from eventing.broker.server import DEFAULT_MANIFESTS, EmbeddedBroker, RunningBroker
+from eventing.broker.server import CONFIG_DIR, DEFAULT_MANIFESTS, EmbeddedBroker, RunningBroker
 from eventing.sinks.app import SinkServer, serve_sink
 from eventing.sinks.console import ConsoleNotifier
 from eventing.sources.apiserver import ApiServerSource
@@ -37,6 +39,9 @@ class StackOptions:
     async_broker: bool = False
     env: Mapping[str, str] = field(default_factory=dict)  # more environment for the functions
     triggers: Sequence[Path] = ()  # more Trigger manifests for the broker, beside eventing/config
+    # processes per function; replica r > 1 is subscriber `iter8-<phase>-<r>` of its own copy of
+    # the function's Trigger, so every event goes to each copy, as to N Knative Services
+    replicas: int = 1
 
 
 class EmbeddedStack:
@@ -59,7 +64,13 @@ class EmbeddedStack:
 
     def _start(self) -> None:
         options = self.options
-        ports = {phase: processes.free_port() for phase in processes.PHASES}
+        if options.replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {options.replicas}")
+        ports = {
+            (phase, r): processes.free_port()
+            for r in range(1, options.replicas + 1)
+            for phase in processes.PHASES
+        }
         options.log_dir.mkdir(parents=True, exist_ok=True)
         self._logs = [
             (options.log_dir / name).open("a", buffering=1)
@@ -68,9 +79,12 @@ class EmbeddedStack:
         notifier = serve_sink(ConsoleNotifier(self._logs[0]))
         dead_letters = serve_sink(ConsoleNotifier(self._logs[1]))
         self.sinks = [notifier, dead_letters]
-        urls = {f"iter8-{phase}": f"http://127.0.0.1:{port}" for phase, port in ports.items()}
+        urls = {
+            _replica(f"iter8-{p}", r): f"http://127.0.0.1:{port}" for (p, r), port in ports.items()
+        }
         urls |= {"iter8-notifier": notifier.url, "iter8-deadletter": dead_letters.url}
-        manifests = [*DEFAULT_MANIFESTS, NOTIFICATIONS, *options.triggers]
+        copies = [_trigger_copy(options.log_dir, r) for r in range(2, options.replicas + 1)]
+        manifests = [*DEFAULT_MANIFESTS, NOTIFICATIONS, *copies, *options.triggers]
         self.broker = EmbeddedBroker.from_files(
             manifests, SubscriberMap(urls), async_mode=options.async_broker
         ).serve()
@@ -87,8 +101,8 @@ class EmbeddedStack:
             env["ITER8_SEED"] = str(options.seed)
         self.env = env = {**env, **options.env}
         self.functions = [
-            processes.start(phase, env, port, options.log_dir / f"{phase}.log")
-            for phase, port in ports.items()
+            processes.start(phase, env, port, options.log_dir / f"{_replica(phase, r)}.log")
+            for (phase, r), port in ports.items()
         ]
         processes.wait_until_serving(self.functions)
         apiserver = ApiServerSource(self.store, sink)
@@ -130,3 +144,20 @@ class EmbeddedStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _replica(name: str, replica: int) -> str:
+    return name if replica == 1 else f"{name}-{replica}"
+
+
+def _trigger_copy(directory: Path, replica: int) -> Path:
+    """`eventing/config/triggers.yaml` for replica `replica`: each Trigger and its subscriber
+    renamed `<name>-<replica>`."""
+    documents = list(yaml.safe_load_all((CONFIG_DIR / "triggers.yaml").read_text()))
+    for document in documents:
+        document["metadata"]["name"] = _replica(document["metadata"]["name"], replica)
+        ref = document["spec"]["subscriber"]["ref"]
+        ref["name"] = _replica(ref["name"], replica)
+    path = directory / f"triggers-{replica}.yaml"
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
