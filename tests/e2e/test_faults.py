@@ -45,19 +45,22 @@ from tests.functions.harness import add_event
 CRASH_HOOK = Path(__file__).parent / "crashhook"
 
 
-def canary(name: str, iterations: int) -> list[dict[str, Any]]:
+def canary(name: str, iterations: int, namespace: str = "default") -> list[dict[str, Any]]:
     """Knative Service at 100/0, a candidate that meets `latency ≤ 200` (mocked 50; a mocked
     Gauge is never above twice its level), 1-second iterations, the iter8-v2 algorithm."""
+    ns = namespace
+    objective = {"metric": f"{ns}/{name}-latency", "upperLimit": 200}
     return [
-        knative_service(name, [100, 0]),
-        mock_metric(f"{name}-latency", {"v1": 100, "v2": 50}),
+        knative_service(name, [100, 0], ns),
+        mock_metric(f"{name}-latency", {"v1": 100, "v2": 50}, namespace=ns),
         experiment(
             name,
             "Canary",
-            [version("v1", knative_ref(name, 0)), version("v2", knative_ref(name, 1))],
-            criteria={"objectives": [{"metric": f"default/{name}-latency", "upperLimit": 200}]},
+            [version("v1", knative_ref(name, 0, ns)), version("v2", knative_ref(name, 1, ns))],
+            criteria={"objectives": [objective]},
             algorithm="iter8-v2",
             iterations=iterations,
+            namespace=ns,
         ),
     ]
 
@@ -68,6 +71,7 @@ def check_ended_once(
     since: str,
     iterations: int,
     lost: Collection[int] = (),
+    namespace: str = "default",
 ) -> None:
     """Promoted, with each iteration analysed once, completed once and applied once.
 
@@ -85,7 +89,7 @@ def check_ended_once(
     # the experiment's own history: completedIterations moves up one at a time, and each
     # iteration's analysis was written once (one timestamp per iteration)
     statuses = [
-        o.get("status") or {} for o in harness.history(EXPERIMENTS, "default", ref.name, since)
+        o.get("status") or {} for o in harness.history(EXPERIMENTS, namespace, ref.name, since)
     ]
     completed = [s.get("completedIterations", 0) for s in statuses]
     assert all(b - a in (0, 1) for a, b in itertools.pairwise(completed)), completed
@@ -99,7 +103,7 @@ def check_ended_once(
     assert all(len(stamps) == 1 for stamps in analysed.values()), analysed
 
     # the routed object's history: one write per iteration, 10 points each, then 0/100
-    writes = [split_of(o) for o in harness.history(KNATIVE_SERVICES, "default", ref.name, since)]
+    writes = [split_of(o) for o in harness.history(KNATIVE_SERVICES, namespace, ref.name, since)]
     expected = [{"v1": 100 - 10 * n, "v2": 10 * n} for n in range(iterations)]
     assert writes == [*expected, {"v1": 0, "v2": 100}]
 
