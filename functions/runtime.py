@@ -2,7 +2,8 @@
 
 `ITER8_STORE` chooses the store: `sqlite:<path>` (the embedded default) or `kubernetes` (in the
 cluster, or the cluster of `KUBECONFIG`). `K_SINK` is the broker URL a SinkBinding injects; only
-the analyze tick POSTs there. Tests and `iter8 run` hand a Runtime in with `use_runtime`.
+the analyze tick POSTs there. `ITER8_WATCH_NAMESPACE`, if set, limits the tick to the
+experiments of that namespace (as an ApiServerSource limited to one namespace). Tests and `iter8 run` hand a Runtime in with `use_runtime`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Runtime:
     now: Callable[[], datetime] = field(default=_utc_now)
     seed: int | None = None  # fixes the analysis' randomness (tests, reproducible runs)
     timeouts: Timeouts = field(default_factory=Timeouts)  # when a claimed step counts as lost
+    namespace: str | None = None  # the tick's experiments: this namespace only, or all (None)
 
 
 _current: Runtime | None = None
@@ -64,4 +66,5 @@ def from_environment() -> Runtime:
         sink=os.environ.get("K_SINK"),
         seed=int(seed) if seed else None,
         timeouts=Timeouts(claim=timedelta(seconds=claim)),
+        namespace=os.environ.get("ITER8_WATCH_NAMESPACE") or None,
     )

@@ -205,7 +205,7 @@ def post_due_events(runtime: Runtime) -> int:
     """
     if not runtime.sink:
         raise BadEvent("a tick needs K_SINK, the broker URL, to post iteration events to")
-    items, _ = runtime.store.list(EXPERIMENTS)
+    items, _ = runtime.store.list(EXPERIMENTS, runtime.namespace)
     experiments = [e for e in (load_lenient(Experiment, i)[0] for i in items) if e is not None]
     requests = tick.plan(experiments, runtime.now(), runtime.timeouts)
     if not requests:

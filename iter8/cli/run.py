@@ -28,6 +28,10 @@ FAILED, INVALID = 1, 2
     help="Keep the experiment in this cluster; the functions run here against it.",
 )
 @click.option(
+    "--namespace",
+    help="Drive only the experiments of this namespace (default: every namespace of the store).",
+)
+@click.option(
     "--store",
     "store_path",
     type=click.Path(dir_okay=False),
@@ -40,6 +44,7 @@ FAILED, INVALID = 1, 2
 def run(
     file: str,
     kubeconfig: str | None,
+    namespace: str | None,
     store_path: str | None,
     output: str,
     seed: int | None,
@@ -54,7 +59,11 @@ def run(
         _fail(f"{error.file}: {error}", INVALID)
     store, spec = _store(kubeconfig, store_path)
     options = StackOptions(
-        store=spec, kubeconfig=kubeconfig, tick=timedelta(seconds=tick), seed=seed
+        store=spec,
+        kubeconfig=kubeconfig,
+        tick=timedelta(seconds=tick),
+        seed=seed,
+        namespace=namespace,
     )
     click.echo(f"iter8: logs of the functions and the events in {options.log_dir}", err=True)
     with EmbeddedStack(store, options):

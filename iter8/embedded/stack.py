@@ -42,6 +42,8 @@ class StackOptions:
     # processes per function; replica r > 1 is subscriber `iter8-<phase>-<r>` of its own copy of
     # the function's Trigger, so every event goes to each copy, as to N Knative Services
     replicas: int = 1
+    # drive only the experiments of this namespace (the ApiServerSource and the tick), or all
+    namespace: str | None = None
 
 
 class EmbeddedStack:
@@ -99,13 +101,15 @@ class EmbeddedStack:
             env["KUBECONFIG"] = options.kubeconfig
         if options.seed is not None:
             env["ITER8_SEED"] = str(options.seed)
+        if options.namespace:
+            env["ITER8_WATCH_NAMESPACE"] = options.namespace
         self.env = env = {**env, **options.env}
         self.functions = [
             processes.start(phase, env, port, options.log_dir / f"{_replica(phase, r)}.log")
             for (phase, r), port in ports.items()
         ]
         processes.wait_until_serving(self.functions)
-        apiserver = ApiServerSource(self.store, sink)
+        apiserver = ApiServerSource(self.store, sink, namespace=options.namespace)
         apiserver.start()
         ticks = PingSource(sink, schedule=f"@every {int(options.tick.total_seconds() * 1000)}ms")
         ticks.start()
