@@ -162,16 +162,7 @@ def test_rollback_sends_all_traffic_back_to_the_baseline(
     assert status.message is not None and "rolled back" in status.message
 
 
-SRM_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="product bug: bayesian's sample-ratio-mismatch check (iter8/analytics/bayes/srm.py) "
-    "compares metrics/collect's requests with the split in force, but metrics/collect sends "
-    "numQueries to every version whatever the split, so it always finds a mismatch and never "
-    "promotes (decision no-winner, 'holding until it does')",
-)
-
-
-@pytest.mark.parametrize("algorithm", [pytest.param("bayesian", marks=SRM_BUG), "iter8-v2"])
+@pytest.mark.parametrize("algorithm", ["bayesian", "iter8-v2"])
 def test_measured_canary_promotes_the_faster_candidate(launched: Launched, algorithm: str) -> None:
     _, final, _ = check_outcome(launched, f"measured-canary-{algorithm}")
     status = final.status

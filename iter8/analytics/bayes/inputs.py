@@ -90,7 +90,11 @@ def gather(
                 settings.mean_cv_prior,
             )
     requests = {version: _requests(version, beliefs, known, request_key) for version in versions}
-    fresh_requests = {version: _fresh_requests(version, fresh, request_key) for version in versions}
+    routed = {
+        key: per_version for key, per_version in fresh.items() if not _synthetic(key, metrics)
+    }
+    routed_key = request_key if request_key in routed else None
+    fresh_requests = {version: _fresh_requests(version, routed, routed_key) for version in versions}
     return Gathered(beliefs, known, requests, fresh_requests, stale, unknown)
 
 
@@ -152,6 +156,13 @@ def _requests(
             return item.value
     sizes = [b[version].n for b in beliefs.values() if version in b and b[version].n > 0]
     return max(sizes) if sizes else None
+
+
+def _synthetic(key: str, metrics: Mapping[str, Metric]) -> bool:
+    """Built-in metrics measure the load `metrics/collect` sends to every version at once, not
+    traffic the split routed, so their request counts cannot show a sample-ratio mismatch."""
+    metric = metric_for(key, metrics)
+    return metric is not None and metric.spec.provider == "iter8"
 
 
 def _fresh_requests(
