@@ -261,3 +261,14 @@ def test_relative_objective_rolls_back_a_candidate_worse_than_the_baseline() -> 
     assert len(result.version_assessments["v2"]) == 2  # v2's shape: spec objectives only
     same = analyze(exp, data({"v1": (100000, 0.004, 0.1), "v2": (100000, 0.004, 0.1)}))
     assert same.decision.action == "promote"
+
+
+def test_settings_come_from_annotations() -> None:
+    """A stricter α per experiment: the same data no longer proves the candidate safe."""
+    observed = data({"v1": (3000, 0.003, 0.1), "v2": (3000, 0.003, 0.1)})
+    assert analyze(experiment("Canary"), observed).decision.action == "promote"
+    manifest = experiment("Canary").to_wire()
+    manifest["metadata"]["annotations"] = {"iter8.tools/bayesian.alpha": "0.0001"}
+    strict = analyze(Experiment.from_wire(manifest), observed)
+    assert strict.details["alpha"] == 0.0001
+    assert strict.decision.action == "continue"

@@ -285,10 +285,15 @@ def _cmp(comparisons: Mapping[tuple[str, str], Comparison], a: str, b: str) -> s
         delta, log_e = -c.delta, c.log_e_worse
     else:
         return "no data"
+    probability = c.probability if (a, b) in comparisons else 1 - c.probability
+    if not c.testable:
+        return (
+            f"{a} − {b} = {delta:+.4g}, P({a} better) {probability:.3f} "
+            f"(no sample size: the fallback posterior, not an error-controlled test)"
+        )
     return (
         f"{a} − {b} = {delta:+.4g} ± {c.radius:.2g} (anytime-valid), "
-        f"P({a} better) {c.probability if (a, b) in comparisons else 1 - c.probability:.3f}, "
-        f"e-value {_e(log_e)}"
+        f"P({a} better) {probability:.3f}, e-value {_e(log_e)}"
     )
 
 

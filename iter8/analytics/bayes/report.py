@@ -75,7 +75,7 @@ def comparisons(
             "better": c.better,
             "than": c.other,
             "delta": number(c.delta),
-            "cs": [number(c.delta - c.radius), number(c.delta + c.radius)],
+            "cs": [number(c.delta - c.radius), number(c.delta + c.radius)] if c.testable else None,
             "pBetter": number(c.probability, 4),
             "pGain": number(c.gain_probability, 4),
             "logE": log_e(c.log_e),
