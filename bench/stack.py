@@ -3,7 +3,7 @@
     python -m bench.stack [--runs 3] [--inprocess-iterations 200] [--http-iterations 60]
                           [--experiments 200] [--iterations 10] [--load-runs 1]
                           [--broker sync|async|both] [--env NAME=VALUE] [--only overhead|load]
-                          [--output bench/results/stack.json]
+                          [--output bench/results/stack.json] [--markdown FILE]
 
 (also `iter8 bench stack …`). Two measurements:
 
@@ -35,6 +35,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bench import stack_http, stack_inprocess, stack_load
 from bench.stack_load import LoadResult, percentile
@@ -65,6 +66,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="load: more environment for the function processes (repeatable)",
     )
     parser.add_argument("--output", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
     return parser.parse_args(argv)
 
 
@@ -80,13 +82,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     figures: dict[str, Any] = {"machine": machine(), "args": _jsonable(vars(args))}
     ok = True
+    tables: list[Table] = []
     if args.only in (None, "overhead"):
         runs = [overhead_run(args, console, r) for r in range(args.runs)]
         figures["overhead"] = summarize_overhead(runs)
-        console.print(overhead_table(figures["overhead"], args))
+        tables.append(overhead_table(figures["overhead"], args))
+        console.print(tables[-1])
     if args.only in (None, "load"):
         modes = {"sync": [False], "async": [True], "both": [False, True]}[args.broker]
         env = dict(item.split("=", 1) for item in args.env)
@@ -103,13 +107,15 @@ def _run(args: argparse.Namespace) -> int:
                     )
                 )
         figures["load"] = [load_figures(r) for r in results]
-        console.print(load_table(results))
+        tables.append(load_table(results))
+        console.print(tables[-1])
         for result in results:
             for problem in result.problems[:20]:
                 console.print(f"[red]problem[/]: {problem}")
         ok = all(not r.problems and r.completed == r.experiments for r in results)
     if "overhead" in figures or "load" in figures:
-        console.print(target_table(figures))
+        tables.append(target_table(figures))
+        console.print(tables[-1])
     console.print(
         f"{figures['machine']['date']}; {figures['machine']['nproc']} CPUs "
         f"{figures['machine']['machine']}; Python {figures['machine']['python']}"
@@ -117,6 +123,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(figures, indent=1) + "\n")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text("\n".join(markdown(table) for table in tables))
     return 0 if ok else 1
 
 
@@ -268,7 +277,7 @@ def load_table(results: list[LoadResult]) -> Table:
 
     row("completed", lambda f: f"{f['completed']}/{f['experiments']}")
     row(
-        "missed or doubled iterations",
+        "missed or doubled",
         lambda f: "none" if not f["problems"] else f"[red]{len(f['problems'])}[/]",
     )
     row("wall time, s", lambda f: f"{f['seconds']:.1f}")
@@ -276,26 +285,26 @@ def load_table(results: list[LoadResult]) -> Table:
     row("lag p50, s", lambda f: f"{f['lag_s']['p50']:.3f}")
     row("lag p90, s", lambda f: f"{f['lag_s']['p90']:.3f}")
     row("lag max, s", lambda f: f"{f['lag_s']['max']:.3f}")
-    row("lag > 1 tick (of n)", lambda f: f"{f['lag_s']['over_one_tick']} of {f['lag_s']['n']}")
+    row("lag > 1 tick, of n", lambda f: f"{f['lag_s']['over_one_tick']} of {f['lag_s']['n']}")
     row(
-        "initialised after create p50 / max, s",
+        "init after create p50/max, s",
         lambda f: "{p50:.2f} / {max:.2f}".format(**f["initialised_after_create_s"]),
     )
     row("iteration 1 after init p50, s", lambda f: f"{f['first_iteration_s']['p50']:.3f}")
     row(
-        "ticks sent / skipped / dropped",
+        "ticks sent/skipped/dropped",
         lambda f: "{sent} / {skipped} / {dropped}".format(**f["ticks"]),
     )
     table.add_section()
     names = {
-        "ping": "a tick (ping → analyze, all its chains)",
+        "ping": "a whole tick (ping → analyze)",
         "due": "iteration.due → analyze",
         "completed": "analysis.completed → route",
         "applied": "weights.applied → notifier",
     }
     for kind, label in names.items():
         row(
-            f"delivery p50 / p90, ms: {label}",
+            f"{label}, p50/p90 ms",
             lambda f, k=kind: (
                 "{p50:.0f} / {p90:.0f}".format(**f["delivery_ms"][k])
                 if k in f["delivery_ms"]
@@ -304,11 +313,9 @@ def load_table(results: list[LoadResult]) -> Table:
         )
     table.add_section()
     for component in figures[0]["cpu_ms_per_iteration"] if figures else []:
-        label = (
-            "bench process (broker, sources, sinks, watch)" if component == "bench" else component
-        )
+        label = "bench process (broker, sources, sinks)" if component == "bench" else component
         row(
-            f"CPU ms per iteration: {label}",
+            f"CPU ms/iteration: {label}",
             lambda f, c=component: f"{f['cpu_ms_per_iteration'][c]:.1f}",
         )
     return table
@@ -345,6 +352,22 @@ def target_table(figures: dict[str, Any]) -> Table:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def markdown(table: Table) -> str:
+    """A printed table as a Markdown table (markup stripped), under its title in bold."""
+
+    def plain(cell: object) -> str:
+        text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+        return text.replace("|", "\\|")
+
+    columns = [list(column.cells) for column in table.columns]
+    lines = [f"**{plain(table.title)}**", ""] if table.title else []
+    lines.append("| " + " | ".join(plain(c.header) or " " for c in table.columns) + " |")
+    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
+    for row in zip(*columns, strict=True):
+        lines.append("| " + " | ".join(plain(cell) for cell in row) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _stats(seconds: list[float]) -> dict[str, float | int]:

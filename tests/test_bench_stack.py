@@ -98,6 +98,7 @@ def test_a_tiny_run_of_the_command(tmp_path: Path, capsys: pytest.CaptureFixture
     output = tmp_path / "stack.json"
     argv = ["--runs", "1", "--inprocess-iterations", "3", "--http-iterations", "3"]
     argv += ["--experiments", "5", "--iterations", "2", "--output", str(output)]
+    argv += ["--markdown", str(tmp_path / "stack.md")]
     assert stack.main(argv) == 0
     printed = capsys.readouterr().out
     for title in ("One iteration", "Experiments at once", "Targets (issue 4)"):
@@ -108,6 +109,9 @@ def test_a_tiny_run_of_the_command(tmp_path: Path, capsys: pytest.CaptureFixture
     assert load["completed"] == 5
     assert load["lag_s"]["n"] == 5  # iteration 2 of each: the only tick-driven one
     assert figures["overhead"]["median_of_runs"]["http"]["total"]["n"] == 3
+    tables = (tmp_path / "stack.md").read_text()
+    assert sum(line.startswith("|---") for line in tables.splitlines()) == 3
+    assert "| missed or doubled | none |" in tables
 
 
 def test_iter8_bench_stack_shows_the_options() -> None:
