@@ -19,21 +19,6 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench() -> None:
-    """Make the repository's `bench` package importable (it is not installed with `iter8`)."""
-    try:
-        import bench  # noqa: F401
-    except ImportError as error:
-        if (ROOT / "bench" / "__init__.py").exists():
-            sys.path.insert(0, str(ROOT))
-        else:  # pragma: no cover - an installed wheel without the sources
-            raise click.ClickException(
-                "no bench package here: run from a source checkout"
-            ) from error
-
 
 @click.group()
 def bench() -> None:
@@ -74,7 +59,6 @@ def decisions(
     markdown: str | None,
 ) -> None:
     """Simulate experiments with known truth; compare every algorithm's decisions."""
-    _bench()
     from bench.decisions import ALGORITHMS, available, run_all, tasks
     from bench.scenarios import SCENARIOS
     from bench.summary import markdown as to_markdown
@@ -124,7 +108,6 @@ def decisions(
 )
 def analyze(calls: int, algorithms: tuple[str, ...], output: str | None) -> None:
     """Time one analysis step (median, p99) and its peak memory, for two sizes."""
-    _bench()
     from dataclasses import asdict
 
     from bench.speed import SHAPES, measure
@@ -154,7 +137,6 @@ def analyze(calls: int, algorithms: tuple[str, ...], output: str | None) -> None
 @click.pass_context
 def stack(ctx: click.Context) -> None:
     """The embedded stack: one iteration's overhead, many experiments at once (options: --help)."""
-    _bench()
     from bench.stack import main
 
     sys.exit(main(ctx.args))
