@@ -17,8 +17,9 @@ The broker runs in this process; its sender and ingest are wrapped to time each 
 * route: the analysis.completed delivery; notify: the weights.applied delivery to the sink;
 * broker: the rest (ingress, matching, re-entry of replies, our own POST of the ping).
 
-Several experiments take turns, spaced over the interval, so a sample comes every 1/K seconds;
-a sample where anything but exactly one iteration ran is discarded (and counted).
+One experiment by default (a sample a second): with several, two whose iterations fall due in
+the same 100 ms are run by one tick side by side and stay in step from then on. A sample where
+anything but exactly one iteration ran is discarded (and counted).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class HopTimer:
 
 def measure(
     samples: int,
-    experiments: int = 2,
+    experiments: int = 1,
     algorithm: str = objects.ALGORITHM,
     directory: Path | None = None,
     progress: Callable[[int], None] | None = None,
@@ -134,7 +135,13 @@ def measure(
         while len(result.total) < samples:
             dues = _dues(store)
             if not dues:
-                raise RuntimeError("no experiment left to iterate: give them more iterations")
+                states = [
+                    f"{e.metadata.name}: {e.status.stage} after {e.status.completed_iterations} "
+                    f"({e.status.message})"
+                    for e in _experiments(store)
+                    if e.status
+                ]
+                raise RuntimeError(f"no experiment left to iterate: {'; '.join(states)}")
             # A tick counts an iteration due up to EARLY_TOLERANCE early: ping as early as that
             # allows, so that the next experiment in turn is not yet due.
             wait = (min(dues) - EARLY_TOLERANCE - datetime.now(UTC)).total_seconds()
