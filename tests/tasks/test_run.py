@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 from iter8.store.resources import SECRETS
@@ -59,8 +60,19 @@ def test_the_deadline_kills_the_script_and_its_children(store: SqliteStore, tmp_
     assert not result.ok
     assert "did not finish within 0.5s and was killed" in result.message
     child = Path("/proc") / (tmp_path / "child.pid").read_text().strip()
-    # gone, or a zombie waiting for init to reap it: either way no longer running
-    assert not child.exists() or (child / "stat").read_text().split(") ")[1][0] == "Z"
+    # gone, or a zombie waiting for init to reap it: either way no longer running. SIGKILL is
+    # delivered asynchronously, so the child may still be on its way out for a moment.
+    deadline = time.monotonic() + 10
+    while not _stopped(child) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _stopped(child)
+
+
+def _stopped(proc: Path) -> bool:
+    try:
+        return (proc / "stat").read_text().split(") ")[1][0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
 
 
 def test_a_failing_script_reports_its_status_and_output(store: SqliteStore, tmp_path: Path) -> None:
