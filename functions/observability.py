@@ -61,3 +61,6 @@ def configure_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("ITER8_LOG_LEVEL", "INFO").upper())
+    # httpx logs each request's whole URL at INFO; URLs may carry secrets (a webhook's path, an
+    # API key in a metric's query string). Its warnings and errors still come through.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from eventing.broker import ttl
 from eventing.broker.clock import Clock, SystemClock
@@ -93,7 +94,8 @@ class Engine:
             for job in jobs:
                 self._submit(job)
             return ACCEPTED
-        return ACCEPTED if self._fan_out(jobs) else FAILED
+        with self._in_flight():
+            return ACCEPTED if self._fan_out(jobs) else FAILED
 
     def _fan_out(self, jobs: list[Job]) -> bool:
         if not jobs:
@@ -116,6 +118,22 @@ class Engine:
             self._pending += 1
         self._queue.put(job)
 
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """Counts a synchronous ingest (its whole chain) as pending, so `wait_idle` waits for it."""
+        with self._idle:
+            self._pending += 1
+        try:
+            yield
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            if self._pending == 0:
+                self._idle.notify_all()
+
     def _work(self) -> None:
         while (job := self._queue.get()) is not None:
             try:
@@ -123,13 +141,11 @@ class Engine:
             except Exception:
                 log.exception("delivery of %s to trigger %s crashed", job[1].id, job[0].name)
             finally:
-                with self._idle:
-                    self._pending -= 1
-                    if self._pending == 0:
-                        self._idle.notify_all()
+                self._done()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Async mode: wait until every queued delivery (and the replies it caused) is done."""
+        """Wait until every delivery under way (and the replies it caused) is done: the queue in
+        async mode, the ingests still fanning out in synchronous mode."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 

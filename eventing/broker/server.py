@@ -101,7 +101,7 @@ class RunningBroker:
         return self.engine.stats.snapshot()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Async mode: True once every queued delivery is done."""
+        """True once every delivery under way is done (either mode); False if `timeout` ran out."""
         return self.engine.wait_idle(timeout)
 
     def stop(self) -> None:

@@ -7,6 +7,7 @@ and many webhooks put their secret in the path.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -14,6 +15,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from eventing.sinks.notifier import DeliveryFailed
+
+# httpx logs each request's whole URL at INFO, and a notifier's URL holds its secret.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def host_of(url: str) -> str:

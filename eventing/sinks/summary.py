@@ -6,6 +6,8 @@ that cannot summarise must still say something rather than drop the notification
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +46,30 @@ def summarize(event: CloudEvent) -> Summary:
         found = assessment.get("winnerFound") and assessment.get("winner")
         details.append(("winner", str(found) if found else "none yet"))
     details += [(key, _one_line(data[key])) for key in _DETAILS if data.get(key) not in (None, "")]
+    failure = _dead_letter(event)
+    if failure:
+        details.append(("dead-lettered", failure))
     return Summary(
         experiment=_one_line(experiment),
         event=str(event["type"]).removeprefix(_PREFIX),
         iteration=iteration,
         details=tuple(details),
     )
+
+
+def _dead_letter(event: CloudEvent) -> str:
+    """Why a dead-lettered event failed, from the extensions Knative adds (knative.md §A6)."""
+    destination, code = event.get("knativeerrordest"), event.get("knativeerrorcode")
+    if not destination and not code:
+        return ""
+    text = f"at {destination or '?'} with {code or 'no response'}"
+    encoded = event.get("knativeerrordata")
+    if encoded:
+        try:
+            text += ": " + base64.b64decode(str(encoded)).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            text += f": {encoded}"
+    return _one_line(text)[:300]
 
 
 def _ref(data: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ as a cluster wires them — the broker reads the same Broker and Trigger manifes
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from iter8.embedded import processes
 from iter8.store.base import Store
 
 BROKER = ("iter8-system", "iter8")
+DRAIN_SECONDS = 10.0
+log = logging.getLogger("iter8.embedded")
 NOTIFICATIONS = Path(__file__).resolve().parents[2] / "eventing" / "config" / "notifications.yaml"
 
 
@@ -130,17 +133,25 @@ class EmbeddedStack:
         processes.wait_until_serving([new])
         return new
 
-    def stop(self) -> None:
-        """Stop what this stack started, newest first; each part only by its own handle."""
+    def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Stop what this stack started, newest first; each part only by its own handle.
+
+        Between the sources and the functions, the events already under way are given up to
+        `drain` seconds to finish: stopping a function in the middle of a chain would fail that
+        delivery and send its event to the dead-letter sink, and a terminal event on its way to
+        the notifier would be lost.
+        """
         for source in reversed(self.sources):
             source.stop()
+        if self.broker is not None and not self.broker.wait_idle(drain):
+            log.warning("events still under way after %gs; stopping anyway", drain)
         processes.stop_all(self.functions)
         if self.broker is not None:
             self.broker.stop()
         for sink in self.sinks:
             sink.stop()
-        for log in self._logs:
-            log.close()
+        for stream in self._logs:
+            stream.close()
         self.sources, self.functions, self.broker, self.sinks = [], [], None, []
 
     def __enter__(self) -> Self:

@@ -387,3 +387,25 @@ def test_async_failures_without_a_sink_are_counted() -> None:
         assert broker.wait_idle(timeout=10)
         assert broker.stats["failed"] == 1
     failing.stop()
+
+
+def test_sync_wait_idle_waits_for_a_chain_under_way() -> None:
+    """What a graceful stop relies on: in synchronous mode too, `wait_idle` is False while an
+    ingest is still fanning out (here, to a subscriber that holds it) and True once it is done."""
+    release = threading.Event()
+
+    def held(_: Request) -> Response:
+        release.wait(10)
+        return 202, {}, b""
+
+    blocked = Subscriber(held)
+    with running_broker(BROKER + trigger("t", "held"), {"held": blocked}) as broker:
+        posting = threading.Thread(target=post, args=(broker.broker_url("test", "default"), event()))
+        posting.start()
+        blocked.wait_for(1)
+        assert not broker.wait_idle(timeout=0.2)
+        release.set()
+        assert broker.wait_idle(timeout=10)
+        posting.join(10)
+    assert blocked.count == 1
+    blocked.stop()

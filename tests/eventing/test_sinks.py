@@ -20,6 +20,10 @@ import pytest
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
+from eventing.broker.deadletter import dead_letter
+from eventing.broker.outcome import Outcome
+from eventing.broker.wire import decode, header_map
+from eventing.broker.wire import to_binary as wire_binary
 from eventing.sinks.app import serve_sink
 from eventing.sinks.console import ConsoleNotifier
 from eventing.sinks.notifier import configured_notifiers, notifier_types
@@ -75,6 +79,25 @@ def test_console_writes_one_line_per_event() -> None:
         "default/canary: weights.applied, iteration 3 — weights v1=40, v2=60",
         "default/canary: experiment.promoted, iteration 10 — outcome promote; version v2; "
         "reason v2 <beats> v1 & meets every objective",
+    ]
+
+
+def test_console_says_why_a_dead_lettered_event_failed() -> None:
+    """The dead-letter sink's line names where delivery failed, the code and the body, from the
+    `knativeerror*` extensions exactly as the broker writes them."""
+    headers, body = to_binary(_weights_applied())
+    original = decode(header_map(headers.items()), body)
+    failure = Outcome(status=500, ok=False, body=b"store unreachable\n")
+    letter = dead_letter(original, "http://127.0.0.1:9/analyze", failure)
+    letter_headers, letter_body = wire_binary(letter)
+    stream = io.StringIO()
+    with serve_sink(ConsoleNotifier(stream)) as sink:
+        posted = httpx.post(sink.url, headers=letter_headers, content=letter_body)
+        assert _accepted(posted)
+        assert sink.flush()
+    assert stream.getvalue().splitlines() == [
+        "default/canary: weights.applied, iteration 3 — weights v1=40, v2=60; "
+        "dead-lettered at http://127.0.0.1:9/analyze with 500: store unreachable"
     ]
 
 
