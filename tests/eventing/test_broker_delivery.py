@@ -400,7 +400,9 @@ def test_sync_wait_idle_waits_for_a_chain_under_way() -> None:
 
     blocked = Subscriber(held)
     with running_broker(BROKER + trigger("t", "held"), {"held": blocked}) as broker:
-        posting = threading.Thread(target=post, args=(broker.broker_url("test", "default"), event()))
+        posting = threading.Thread(
+            target=post, args=(broker.broker_url("test", "default"), event())
+        )
         posting.start()
         blocked.wait_for(1)
         assert not broker.wait_idle(timeout=0.2)
