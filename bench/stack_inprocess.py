@@ -28,6 +28,7 @@ from functions.analyze import main as analyze
 from functions.init import main as init
 from functions.route import main as route
 from functions.runtime import Runtime
+from iter8.demo.experiment import knative_service
 from iter8.events import EventType
 from iter8.store import EXPERIMENTS
 from iter8.store.resources import KNATIVE_SERVICES
@@ -153,7 +154,7 @@ def measure(
     overhead: list[float] = []
     try:
         name = "bench"
-        store.create(KNATIVE_SERVICES, objects.service("app"))
+        store.create(KNATIVE_SERVICES, knative_service("app", objects.NAMESPACE))
         objects.create_targets(store, 0)
         store.create(EXPERIMENTS, objects.canary(name, "app", iterations + 2, algorithm))
         for other in range(background):

@@ -10,27 +10,13 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+from iter8.demo.experiment import knative_service
 from iter8.store import EXPERIMENTS, METRICS, AlreadyExists, Store
 from iter8.store.resources import KNATIVE_SERVICES
 
 NAMESPACE = "default"
 METRIC = "latency"
 ALGORITHM = "iter8-v2"
-
-
-def service(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "serving.knative.dev/v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "template": {"metadata": {"name": f"{name}-v2"}},
-            "traffic": [
-                {"tag": "current", "revisionName": f"{name}-v1", "percent": 100},
-                {"tag": "candidate", "revisionName": f"{name}-v2", "percent": 0},
-            ],
-        },
-    }
 
 
 def mock_metric() -> dict[str, Any]:
@@ -85,7 +71,7 @@ def create_targets(store: Store, count: int) -> None:
     with contextlib.suppress(AlreadyExists):
         store.create(METRICS, mock_metric())
     for name in names(count):
-        store.create(KNATIVE_SERVICES, service(app_of(name)))
+        store.create(KNATIVE_SERVICES, knative_service(app_of(name), NAMESPACE))
 
 
 def create_experiments(

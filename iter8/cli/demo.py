@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from iter8.demo.app import Behaviour, SampleApp
-from iter8.demo.experiment import BASELINE, CANDIDATE, NAMESPACE, SERVICE, canary, service
+from iter8.demo.experiment import (
+    BASELINE,
+    CANDIDATE,
+    NAMESPACE,
+    SERVICE,
+    canary,
+    knative_service,
+)
 from iter8.demo.traffic import Users
 from iter8.embedded.run import create, succeeded, wait
 from iter8.embedded.stack import EmbeddedStack, StackOptions
@@ -55,7 +62,9 @@ def demo(candidate_latency: float, candidate_error_rate: float, seed: int, timeo
     users = Users(store, NAMESPACE, SERVICE, urls, seed=seed)
     try:
         with EmbeddedStack(store, options):
-            documents = [Document("demo", i, 1, d) for i, d in enumerate([service(), canary(urls)])]
+            documents = [
+                Document("demo", i, 1, d) for i, d in enumerate([knative_service(), canary(urls)])
+            ]
             refs = create(store, documents)
             users.start()
             final = wait(store, refs, lambda line: say(f"{line}  {_served(users)}"), timeout)

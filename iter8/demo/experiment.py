@@ -9,16 +9,19 @@ SERVICE = "demo-app"
 BASELINE, CANDIDATE = "demo-app-v1", "demo-app-v2"
 
 
-def service() -> dict[str, Any]:
+def knative_service(name: str = SERVICE, namespace: str = NAMESPACE) -> dict[str, Any]:
+    """A Knative Service just after a new revision was deployed: `<name>-v1` takes all the
+    traffic (tag `current`), `<name>-v2` none (tag `candidate`). The demo's, and what the tests
+    and the stack benchmarks route."""
     return {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
-        "metadata": {"name": SERVICE, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "template": {"metadata": {"name": CANDIDATE}},
+            "template": {"metadata": {"name": f"{name}-v2"}},
             "traffic": [
-                {"tag": "current", "revisionName": BASELINE, "percent": 100},
-                {"tag": "candidate", "revisionName": CANDIDATE, "percent": 0},
+                {"tag": "current", "revisionName": f"{name}-v1", "percent": 100},
+                {"tag": "candidate", "revisionName": f"{name}-v2", "percent": 0},
             ],
         },
     }

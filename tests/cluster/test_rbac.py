@@ -32,6 +32,7 @@ from functions.init import main as init
 from functions.promote import main as promote
 from functions.route import main as route
 from functions.runtime import Runtime
+from iter8.demo.experiment import knative_service
 from iter8.events import EventType
 from iter8.kustomize import build, relocate
 from iter8.lifecycle.tick import Timeouts
@@ -40,7 +41,7 @@ from iter8.routing.objects import resource_for
 from iter8.store import EXPERIMENTS, METRICS, NotFound, PatchType, StoreError
 from iter8.store.kubernetes import KubernetesStore
 from iter8.store.resources import KNATIVE_SERVICES, LEASES, NAMESPACES, SECRETS, Resource
-from tests.functions.harness import Clock, add_event, canary, knative_service, mock_metric
+from tests.functions.harness import Clock, add_event, canary, mock_metric
 
 pytestmark = pytest.mark.kube
 
@@ -279,7 +280,7 @@ def test_each_function_runs_an_experiment_to_the_end_with_its_own_rights(
     }
     apps = install.apps
     experiment = _in_namespace(canary(target=f"{apps}/app"), apps)
-    install.admin.create(KNATIVE_SERVICES, knative_service(namespace=apps))
+    install.admin.create(KNATIVE_SERVICES, knative_service("app", namespace=apps))
     install.admin.create(METRICS, mock_metric("latency", {"v1": 100, "v2": 50}, namespace=apps))
     install.admin.create(EXPERIMENTS, experiment)
 

@@ -21,6 +21,7 @@ from functions.promote import main as promote
 from functions.route import main as route
 from functions.runtime import Runtime
 from iter8.api.experiment import Experiment
+from iter8.demo.experiment import knative_service
 from iter8.events import EventType
 from iter8.lifecycle.tick import Timeouts
 from iter8.store import EXPERIMENTS, METRICS
@@ -74,21 +75,6 @@ def add_event(experiment: dict[str, Any]) -> CloudEvent:
             "name": meta["name"],
         },
     )
-
-
-def knative_service(name: str = "app", namespace: str = "default") -> dict[str, Any]:
-    return {
-        "apiVersion": "serving.knative.dev/v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "template": {"metadata": {"name": f"{name}-v2"}},
-            "traffic": [
-                {"tag": "current", "revisionName": f"{name}-v1", "percent": 100},
-                {"tag": "candidate", "revisionName": f"{name}-v2", "percent": 0},
-            ],
-        },
-    }
 
 
 def mock_metric(name: str, levels: dict[str, float], namespace: str = "default") -> dict[str, Any]:
@@ -147,7 +133,7 @@ def setup(
     runtime: Runtime, experiment: dict[str, Any], levels: dict[str, float] | None = None
 ) -> None:
     store = runtime.store
-    store.create(KNATIVE_SERVICES, knative_service())
+    store.create(KNATIVE_SERVICES, knative_service("app", "default"))
     store.create(METRICS, mock_metric("latency", levels or {"v1": 100, "v2": 50}))
     store.create(EXPERIMENTS, experiment)
 
