@@ -1,8 +1,16 @@
 """The four functions as functions-framework processes on loopback ports, as Knative runs them:
-one process per function, configured by environment variables, talking HTTP."""
+one process per function, configured by environment variables, talking HTTP.
+
+The stack binds each function's listening socket itself and hands it to the process
+(`iter8.embedded.listener`), rather than picking a free port for the process to bind later: a
+port found free can be taken before the process binds it — by another run, or as the local port
+of any outgoing connection, both drawn from the same ephemeral range — and the function would
+then never serve. A socket held by the stack also keeps its port across a restart.
+"""
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -15,19 +23,27 @@ import functions
 
 PHASES = ("init", "analyze", "route", "promote")
 FUNCTIONS_DIR = Path(functions.__file__).parent
+BACKLOG = 128
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def listen() -> socket.socket:
+    """A listening socket on a free loopback port, inheritable by a child process."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(BACKLOG)
+    sock.set_inheritable(True)
+    return sock
 
 
 @dataclass
 class FunctionProcess:
     phase: str
-    port: int
+    listener: socket.socket  # held by the stack; the process serves on it
     process: subprocess.Popen[bytes]
+
+    @property
+    def port(self) -> int:
+        return int(self.listener.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -53,47 +69,67 @@ def stop_all(processes: list[FunctionProcess], timeout: float = 5) -> None:
         item.stop(timeout)
 
 
-def command(phase: str, port: int) -> list[str]:
-    """`functions-framework` serving `functions/<phase>/main.py` on 127.0.0.1."""
+def source_of(phase: str) -> Path:
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; one of {', '.join(PHASES)}")
-    source = FUNCTIONS_DIR / phase / "main.py"
+    return FUNCTIONS_DIR / phase / "main.py"
+
+
+def command(phase: str, port: int) -> list[str]:
+    """`functions-framework` serving `functions/<phase>/main.py` on 127.0.0.1 (as in a container)."""
     return [
         sys.executable, "-m", "functions_framework",
-        "--target", phase, "--source", str(source), "--host", "127.0.0.1", "--port", str(port),
+        "--target", phase, "--source", str(source_of(phase)),
+        "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
 
 
 def start(
-    phase: str, env: dict[str, str], port: int | None = None, log: Path | None = None
+    phase: str, env: dict[str, str], listener: socket.socket, log: Path | None = None
 ) -> FunctionProcess:
-    port = port or free_port()
+    """The function served by functions-framework on `listener`, which the process inherits."""
+    fd = listener.fileno()
+    argv = [
+        sys.executable, "-m", "iter8.embedded.listener",
+        "--target", phase, "--source", str(source_of(phase)), "--fd", str(fd),
+    ]  # fmt: skip
     output = log.open("ab") if log is not None else subprocess.DEVNULL
+    port = str(listener.getsockname()[1])
     process = subprocess.Popen(
-        command(phase, port),
-        env={**os.environ, **env, "PORT": str(port)},
+        argv,
+        env={**os.environ, **env, "PORT": port},
         stdout=output,
         stderr=subprocess.STDOUT,
+        pass_fds=(fd,),
     )
-    return FunctionProcess(phase, port, process)
+    return FunctionProcess(phase, listener, process)
 
 
 def wait_until_serving(processes: list[FunctionProcess], timeout: float = 30) -> None:
-    """Block until every process accepts connections; raise if one dies or it takes too long."""
+    """Block until every process answers its liveness probe; raise if one dies or it takes too
+    long. (A connection alone proves nothing: the kernel accepts it on the stack's socket.)"""
     deadline = time.monotonic() + timeout
     waiting = list(processes)
     while waiting:
         for item in list(waiting):
             if item.process.poll() is not None:
                 raise RuntimeError(f"function {item.phase} exited with {item.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", item.port), timeout=0.2):
-                    waiting.remove(item)
-            except OSError:
-                pass
+            if _alive(item.port):
+                waiting.remove(item)
         if waiting and time.monotonic() > deadline:
             raise TimeoutError(
                 f"functions not serving after {timeout}s: {[w.phase for w in waiting]}"
             )
         if waiting:
             time.sleep(0.05)
+
+
+def _alive(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()

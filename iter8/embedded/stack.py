@@ -7,6 +7,7 @@ as a cluster wires them — the broker reads the same Broker and Trigger manifes
 from __future__ import annotations
 
 import logging
+import socket
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class EmbeddedStack:
         self.sources: list[ApiServerSource | PingSource] = []
         self.env: dict[str, str] = {}  # what the function processes were started with
         self._logs: list[TextIO] = []
+        self._listeners: dict[tuple[str, int], socket.socket] = {}
 
     def start(self) -> Self:
         try:
@@ -71,8 +73,8 @@ class EmbeddedStack:
         options = self.options
         if options.replicas < 1:
             raise ValueError(f"replicas must be at least 1, not {options.replicas}")
-        ports = {
-            (phase, r): processes.free_port()
+        self._listeners = listeners = {
+            (phase, r): processes.listen()
             for r in range(1, options.replicas + 1)
             for phase in processes.PHASES
         }
@@ -85,7 +87,8 @@ class EmbeddedStack:
         dead_letters = serve_sink(ConsoleNotifier(self._logs[1]))
         self.sinks = [notifier, dead_letters]
         urls = {
-            _replica(f"iter8-{p}", r): f"http://127.0.0.1:{port}" for (p, r), port in ports.items()
+            _replica(f"iter8-{p}", r): f"http://127.0.0.1:{sock.getsockname()[1]}"
+            for (p, r), sock in listeners.items()
         }
         urls |= {"iter8-notifier": notifier.url, "iter8-deadletter": dead_letters.url}
         copies = [_trigger_copy(options.log_dir, r) for r in range(2, options.replicas + 1)]
@@ -108,8 +111,8 @@ class EmbeddedStack:
             env["ITER8_WATCH_NAMESPACE"] = options.namespace
         self.env = env = {**env, **options.env}
         self.functions = [
-            processes.start(phase, env, port, options.log_dir / f"{_replica(phase, r)}.log")
-            for (phase, r), port in ports.items()
+            processes.start(phase, env, sock, options.log_dir / f"{_replica(phase, r)}.log")
+            for (phase, r), sock in listeners.items()
         ]
         processes.wait_until_serving(self.functions)
         apiserver = ApiServerSource(self.store, sink, namespace=options.namespace)
@@ -124,11 +127,12 @@ class EmbeddedStack:
         return self.broker.broker_url(*BROKER)
 
     def restart(self, phase: str) -> processes.FunctionProcess:
-        """Start `phase` again on its port (after it exited), as Knative replaces a dead pod."""
+        """Start `phase` again on its socket (after it exited), as Knative replaces a dead pod;
+        connections that arrive meanwhile wait in the socket's backlog."""
         index = next(i for i, f in enumerate(self.functions) if f.phase == phase)
         old = self.functions[index]
         old.stop()
-        new = processes.start(phase, self.env, old.port, self.options.log_dir / f"{phase}.log")
+        new = processes.start(phase, self.env, old.listener, self.options.log_dir / f"{phase}.log")
         self.functions[index] = new
         processes.wait_until_serving([new])
         return new
@@ -146,6 +150,8 @@ class EmbeddedStack:
         if self.broker is not None and not self.broker.wait_idle(drain):
             log.warning("events still under way after %gs; stopping anyway", drain)
         processes.stop_all(self.functions)
+        for listener in self._listeners.values():
+            listener.close()
         if self.broker is not None:
             self.broker.stop()
         for sink in self.sinks:
@@ -153,6 +159,7 @@ class EmbeddedStack:
         for stream in self._logs:
             stream.close()
         self.sources, self.functions, self.broker, self.sinks = [], [], None, []
+        self._listeners = {}
 
     def __enter__(self) -> Self:
         return self.start()

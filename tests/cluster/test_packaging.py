@@ -5,6 +5,7 @@ the entrypoint serving each function from this environment as it would in the im
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import socket
@@ -144,9 +145,17 @@ def test_shellcheck_finds_nothing_in_the_entrypoint() -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port below the ephemeral range, so no outgoing connection's local port takes it
+    between this check and the entrypoint's bind (the entrypoint binds `PORT` itself)."""
+    for _ in range(100):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 20000-32000")
 
 
 def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
