@@ -47,9 +47,10 @@ class Sender:
                     raise RuntimeError("the broker is stopping")
                 self._all.append(connection)
             pool[origin] = connection
-        connection.timeout = timeout
-        if connection.sock is not None:
-            connection.sock.settimeout(timeout)
+        if connection.timeout != timeout:  # settimeout is a system call: only on a change
+            connection.timeout = timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
         return connection
 
     def _drop(self, origin: Origin) -> None:

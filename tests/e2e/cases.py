@@ -66,14 +66,14 @@ def _algo(algorithm: str) -> str | None:
 
 def conformance(algorithm: str, app_url: str, out: Path) -> Case:
     """One version, measured by `metrics/collect` each iteration; it meets its latency SLOs by
-    far (a 2 ms app against 250 ms and 2 s: a loaded test machine stretches the tail, and the
+    far (a 2 ms app against 1 s and 5 s: a loaded test machine stretches the tail, and the
     Bayesian test must still prove the percentile within three iterations)."""
     name = f"conformance-{algorithm}"
     criteria = {
         "requestCount": "iter8-system/request-count",
         "objectives": [
-            {"metric": "iter8-system/mean-latency", "upperLimit": 250},
-            {"metric": "iter8-system/latency-95th-percentile", "upperLimit": 2000},
+            {"metric": "iter8-system/mean-latency", "upperLimit": 1000},
+            {"metric": "iter8-system/latency-95th-percentile", "upperLimit": 5000},
         ],
     }
     actions = {"loop": [collect({"v1": app_url})], "finish": [_echo(out, "WinnerFound()")]}
@@ -222,14 +222,17 @@ def rollback(algorithm: str, out: Path) -> Case:
 
 def measured_canary(algorithm: str, apps: Apps, out: Path) -> Case:
     """Built-in metrics from `metrics/collect` each iteration: the candidate app is the faster
-    one and both meet loose latency limits, so the candidate is promoted."""
+    one and both meet loose latency limits, so the candidate is promoted. The limits are far
+    above the apps' 2 and 20 ms because a loaded 2-core machine (all cases run at once) stretches
+    the tail past a second, and the Bayesian test must prove the p95 from a few hundred requests
+    (with a 1 s limit it once fell short: P(holds) 0.986, e-value 6 of the 20 needed)."""
     name = f"measured-canary-{algorithm}"
     service = knative_service(name, [100, 0])
     criteria = {
         "requestCount": "iter8-system/request-count",
         "objectives": [
-            {"metric": "iter8-system/mean-latency", "upperLimit": 300},
-            {"metric": "iter8-system/latency-95th-percentile", "upperLimit": 1000},
+            {"metric": "iter8-system/mean-latency", "upperLimit": 1000},
+            {"metric": "iter8-system/latency-95th-percentile", "upperLimit": 5000},
         ],
     }
     actions = {
