@@ -29,7 +29,7 @@ class Request:
     headers: dict[str, str]  # lower-case names
     body: bytes
     at: float = field(default_factory=time.monotonic)
-    answered_at: float | None = None  # when the response had been written
+    answered_at: float | None = None  # when the response was about to be written
 
     def event(self) -> CloudEvent:
         return from_http(self.headers, self.body)
@@ -81,14 +81,14 @@ class Subscriber:
                     subscriber.requests.append(request)
                     subscriber._arrived.notify_all()
                 code, headers, body = subscriber.respond(request)
-                self.send_response(code)
+                request.answered_at = time.monotonic()  # before the write: whoever reads the
+                self.send_response(code)  # response can rely on it being set
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
                 self.wfile.flush()
-                request.answered_at = time.monotonic()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
