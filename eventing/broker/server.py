@@ -1,7 +1,7 @@
 """The embedded broker on a real HTTP server bound to 127.0.0.1, run on a background thread.
 
 The server is the standard library's threaded HTTP/1.1 server (see `httpserver` for why);
-deliveries go out through httpx from the thread that received the event (`sender`).
+deliveries go out through `http.client` from the thread that received the event (`sender`).
 """
 
 from __future__ import annotations
