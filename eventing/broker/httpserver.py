@@ -4,8 +4,9 @@ Chosen over uvicorn (measured on this machine: ~60 µs of CPU per request agains
 uvicorn with h11 plus the hop to a thread pool) and over Werkzeug's threaded server (which closes
 every connection). A synchronous fan-out blocks for as long as its reply chains run, and here it
 simply blocks its connection's thread. What `http.server` lacks for a broker is added: any method
-reaches the ingress rules (Knative answers 405, not 501), chunked request bodies are read, and
-`stop()` also ends kept-alive connections.
+reaches the ingress rules (Knative answers 405, not 501), chunked request bodies are read,
+`stop()` also ends kept-alive connections, and headers are read by hand (the standard parser is
+`email`'s, ~30 µs a request; the limits stay `http.client`'s: 64 KiB a line, 100 headers).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _PIECE = 1 << 20
 IDLE_TIMEOUT = 60.0  # seconds a kept-alive connection may stay silent
+_MAX_LINE, _MAX_HEADERS = 65536, 100  # as `http.client` limits a header block
 
 
 class IngressServer(ThreadingHTTPServer):
@@ -63,11 +66,101 @@ class IngressServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+class _Headers:
+    """A request's headers: `get` (first of repeated names, any case), `in`, `items`."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+        self._first: dict[str, str] = {}
+        for name, value in pairs:
+            self._first.setdefault(name.lower(), value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._first.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._pairs)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT
     server: IngressServer
+    headers: Any
+
+    def parse_request(self) -> bool:
+        """`http.server`'s rules for the request line, keep-alive and `Expect: 100-continue`,
+        with headers read by hand: its email-based parser cost ~30 µs of every event."""
+        self.command, self.close_connection = None, True
+        # Errors in the request line are answered with an HTTP/1.1 status line, as Go's server
+        # answers them (`http.server` would write HTTP/0.9: a bare HTML body).
+        self.request_version = "HTTP/1.1"
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if len(words) == 3:
+            version = words[2]
+            number = version.removeprefix("HTTP/").split(".")
+            if (
+                not version.startswith("HTTP/")
+                or len(number) != 2
+                or not all(part.isdigit() and len(part) <= 10 for part in number)
+            ):
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+                return False
+            if (int(number[0]), int(number[1])) >= (2, 0):
+                self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "Invalid HTTP version")
+                return False
+            self.close_connection = (int(number[0]), int(number[1])) < (1, 1)
+            self.request_version = version
+        elif len(words) != 2 or words[0] != "GET":  # HTTP/0.9 knew only GET
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({self.requestline!r})")
+            return False
+        else:
+            self.request_version = self.default_request_version
+        self.command, self.path = words[0], words[1]
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")
+        pairs = self._read_headers()
+        if pairs is None:
+            return False
+        self.headers = _Headers(pairs)
+        connection = (self.headers.get("Connection") or "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        expect = (self.headers.get("Expect") or "").lower()
+        if expect == "100-continue" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
+    def _read_headers(self) -> list[tuple[str, str]] | None:
+        """Header lines up to the blank one (folded lines joined), or None after a 4xx."""
+        pairs: list[tuple[str, str]] = []
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
+                return None
+            if line in (b"\r\n", b"\n", b""):
+                return pairs
+            text = line.decode("iso-8859-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t") and pairs:  # obsolete line folding
+                name, value = pairs[-1]
+                pairs[-1] = (name, f"{value} {text.strip()}")
+                continue
+            name, colon, value = text.partition(":")
+            if not colon or not name or name != name.strip():
+                self.send_error(HTTPStatus.BAD_REQUEST, "Malformed header line")
+                return None
+            pairs.append((name, value.strip()))
+            if len(pairs) > _MAX_HEADERS:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
+                return None
 
     def __getattr__(self, name: str) -> Callable[[], None]:
         if name.startswith("do_"):  # every method goes to the ingress rules

@@ -259,6 +259,57 @@ def test_unknown_transfer_encoding_is_400(broker: RunningBroker) -> None:
         assert conn.recv(4096).startswith(b"HTTP/1.1 400 ")
 
 
+def _exchange(broker: RunningBroker, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as conn:
+        conn.sendall(request)
+        return conn.recv(4096)
+
+
+EVENT_HEAD = b"POST /test/default HTTP/1.1\r\nHost: x\r\nce-id: 1\r\nce-source: /s\r\n"
+
+
+def test_header_names_are_case_insensitive_and_folded_lines_are_joined(
+    broker: RunningBroker, sink: Subscriber
+) -> None:
+    before = len(sink.requests)
+    request = (
+        EVENT_HEAD + b"CE-SpecVersion: 1.0\r\nce-type: t\r\nce-folded: one\r\n\ttwo\r\n"
+        b"Content-Length: 2\r\n\r\n{}"
+    )
+    assert _exchange(broker, request).startswith(b"HTTP/1.1 202 ")
+    delivered = sink.wait_for(before + 1)[before]
+    assert delivered.headers["ce-folded"] == "one two"
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (EVENT_HEAD + b"no colon here\r\n", b"400"),
+        (EVENT_HEAD + b"ce-type : t\r\n", b"400"),
+        (EVENT_HEAD + b"".join(b"x-%d: 1\r\n" % i for i in range(101)), b"431"),
+        (EVENT_HEAD + b"x-long: " + b"a" * 70_000 + b"\r\n", b"431"),
+        (b"POST /test/default HTTP/2.0\r\n", b"505"),
+        (b"POST /test/default HTTP/one\r\n", b"400"),
+        (b"POST /test/default\r\n", b"400"),
+    ],
+)
+def test_a_malformed_head_gets_a_4xx_or_505(
+    broker: RunningBroker, head: bytes, status: bytes
+) -> None:
+    assert _exchange(broker, head + b"\r\n").split(b" ", 2)[1] == status
+
+
+def test_expect_100_continue_is_answered_before_the_body(broker: RunningBroker) -> None:
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as conn:
+        conn.sendall(
+            EVENT_HEAD + b"ce-specversion: 1.0\r\nce-type: t\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 2\r\n\r\n"
+        )
+        assert conn.recv(4096).startswith(b"HTTP/1.1 100 ")
+        conn.sendall(b"{}")
+        assert conn.recv(4096).startswith(b"HTTP/1.1 202 ")
+
+
 def test_stop_ends_kept_alive_connections(sink: Subscriber) -> None:
     with running_broker(BROKER + trigger("all", "sink"), {"sink": sink}) as running:
         url = running.broker_url("test", "default")
