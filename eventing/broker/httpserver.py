@@ -66,31 +66,12 @@ class IngressServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
-class _Headers:
-    """A request's headers: `get` (first of repeated names, any case), `in`, `items`."""
-
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self._pairs = pairs
-        self._first: dict[str, str] = {}
-        for name, value in pairs:
-            self._first.setdefault(name.lower(), value)
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._first.get(name.lower(), default)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._first
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._pairs)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT
     server: IngressServer
-    headers: Any
+    headers: dict[str, str]  # lower-case names (`wire.header_map`), values read as UTF-8
 
     def parse_request(self) -> bool:
         """`http.server`'s rules for the request line, keep-alive and `Expect: 100-continue`,
@@ -127,13 +108,13 @@ class _Handler(BaseHTTPRequestHandler):
         pairs = self._read_headers()
         if pairs is None:
             return False
-        self.headers = _Headers(pairs)
-        connection = (self.headers.get("Connection") or "").lower()
+        self.headers = header_map((name, _text(value)) for name, value in pairs)
+        connection = self.headers.get("connection", "").lower()
         if connection == "close":
             self.close_connection = True
         elif connection == "keep-alive":
             self.close_connection = False
-        expect = (self.headers.get("Expect") or "").lower()
+        expect = self.headers.get("expect", "").lower()
         if expect == "100-continue" and self.request_version >= "HTTP/1.1":
             return self.handle_expect_100()
         return True
@@ -169,9 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         self._body_read = False
-        headers = header_map((name, _text(value)) for name, value in self.headers.items())
         status, extra = self.server.ingress.handle(
-            self.command, self._request_uri(), headers, self._read_body
+            self.command, self._request_uri(), self.headers, self._read_body
         )
         if (not self._body_read and self._has_body()) or self.server.stopped:
             self.close_connection = True  # an unread body would be taken for the next request
@@ -189,17 +169,17 @@ class _Handler(BaseHTTPRequestHandler):
         return words[1] if len(words) >= 2 else self.path
 
     def _has_body(self) -> bool:
-        length = self.headers.get("Content-Length", "0").strip()
-        return "Transfer-Encoding" in self.headers or length not in ("", "0")
+        length = self.headers.get("content-length", "0").strip()
+        return "transfer-encoding" in self.headers or length not in ("", "0")
 
     def _read_body(self) -> bytes:
         self._body_read = True
-        encoding = self.headers.get("Transfer-Encoding")
+        encoding = self.headers.get("transfer-encoding")
         if encoding is not None:
             if encoding.strip().lower() != "chunked":
                 raise BadRequest(f"unsupported Transfer-Encoding {encoding!r}")
             return self._read_chunked()
-        length = self.headers.get("Content-Length", "0").strip() or "0"
+        length = self.headers.get("content-length", "0").strip() or "0"
         if not length.isdigit():
             raise BadRequest(f"bad Content-Length {length!r}")
         return self._read_exactly(int(length))
