@@ -13,6 +13,8 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
+from eventing.broker.deadletter import ERROR_CODE, ERROR_DATA, ERROR_DEST
+
 _PREFIX = "tools.iter8."
 _DETAILS = ("outcome", "winner", "version", "stage", "reason", "message")
 
@@ -59,11 +61,11 @@ def summarize(event: CloudEvent) -> Summary:
 
 def _dead_letter(event: CloudEvent) -> str:
     """Why a dead-lettered event failed, from the extensions Knative adds (knative.md §A6)."""
-    destination, code = event.get("knativeerrordest"), event.get("knativeerrorcode")
+    destination, code = event.get(ERROR_DEST), event.get(ERROR_CODE)
     if not destination and not code:
         return ""
     text = f"at {destination or '?'} with {code or 'no response'}"
-    encoded = event.get("knativeerrordata")
+    encoded = event.get(ERROR_DATA)
     if encoded:
         try:
             text += ": " + base64.b64decode(str(encoded)).decode("utf-8", "replace")
