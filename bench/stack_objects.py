@@ -10,7 +10,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from iter8.demo.experiment import knative_service
+from iter8.demo.experiment import knative_service, knative_version_info
 from iter8.store import EXPERIMENTS, METRICS, AlreadyExists, Store
 from iter8.store.resources import KNATIVE_SERVICES
 
@@ -34,7 +34,6 @@ def mock_metric() -> dict[str, Any]:
 
 def canary(name: str, app: str, iterations: int, algorithm: str = ALGORITHM) -> dict[str, Any]:
     """A Canary on Service `app`: `iterations` iterations one second apart, promote at the end."""
-    ref = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": app}
     return {
         "apiVersion": "iter8.tools/v2alpha2",
         "kind": "Experiment",
@@ -48,15 +47,7 @@ def canary(name: str, app: str, iterations: int, algorithm: str = ALGORITHM) -> 
             "strategy": {"testingPattern": "Canary"},
             "criteria": {"objectives": [{"metric": f"{NAMESPACE}/{METRIC}", "upperLimit": 200}]},
             "duration": {"intervalSeconds": 1, "iterationsPerLoop": iterations, "maxLoops": 1},
-            "versionInfo": {
-                "baseline": {
-                    "name": "v1",
-                    "weightObjRef": {**ref, "fieldPath": ".spec.traffic[0].percent"},
-                },
-                "candidates": [
-                    {"name": "v2", "weightObjRef": {**ref, "fieldPath": ".spec.traffic[1].percent"}}
-                ],
-            },
+            "versionInfo": knative_version_info(app, NAMESPACE),
         },
     }
 

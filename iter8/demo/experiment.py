@@ -27,19 +27,31 @@ def knative_service(name: str = SERVICE, namespace: str = NAMESPACE) -> dict[str
     }
 
 
-def canary(urls: dict[str, str], interval_seconds: int = 2, max_loops: int = 30) -> dict[str, Any]:
-    """Built-in metrics from `metrics/collect` at the start of every loop (one iteration each);
-    the error-rate objective rolls back on failure, so a bad candidate is pulled at once."""
+def knative_version_info(
+    name: str = SERVICE, namespace: str = NAMESPACE, versions: tuple[str, str] = ("v1", "v2")
+) -> dict[str, Any]:
+    """`spec.versionInfo` for `knative_service(name, namespace)`: the baseline's weight is
+    `spec.traffic[0].percent`, the candidate's `spec.traffic[1].percent`."""
 
     def ref(index: int) -> dict[str, Any]:
         return {
             "apiVersion": "serving.knative.dev/v1",
             "kind": "Service",
-            "name": SERVICE,
-            "namespace": NAMESPACE,
+            "name": name,
+            "namespace": namespace,
             "fieldPath": f".spec.traffic[{index}].percent",
         }
 
+    baseline, candidate = versions
+    return {
+        "baseline": {"name": baseline, "weightObjRef": ref(0)},
+        "candidates": [{"name": candidate, "weightObjRef": ref(1)}],
+    }
+
+
+def canary(urls: dict[str, str], interval_seconds: int = 2, max_loops: int = 30) -> dict[str, Any]:
+    """Built-in metrics from `metrics/collect` at the start of every loop (one iteration each);
+    the error-rate objective rolls back on failure, so a bad candidate is pulled at once."""
     return {
         "apiVersion": "iter8.tools/v2alpha2",
         "kind": "Experiment",
@@ -87,9 +99,6 @@ def canary(urls: dict[str, str], interval_seconds: int = 2, max_loops: int = 30)
                 "iterationsPerLoop": 1,
                 "maxLoops": max_loops,
             },
-            "versionInfo": {
-                "baseline": {"name": BASELINE, "weightObjRef": ref(0)},
-                "candidates": [{"name": CANDIDATE, "weightObjRef": ref(1)}],
-            },
+            "versionInfo": knative_version_info(versions=(BASELINE, CANDIDATE)),
         },
     }

@@ -21,7 +21,7 @@ from functions.promote import main as promote
 from functions.route import main as route
 from functions.runtime import Runtime
 from iter8.api.experiment import Experiment
-from iter8.demo.experiment import knative_service
+from iter8.demo.experiment import knative_service, knative_version_info
 from iter8.events import EventType
 from iter8.lifecycle.tick import Timeouts
 from iter8.store import EXPERIMENTS, METRICS
@@ -92,12 +92,6 @@ def mock_metric(name: str, levels: dict[str, float], namespace: str = "default")
 def canary(
     name: str = "exp", target: str = "default/app", algorithm: str = "iter8-v2", **spec: Any
 ) -> dict[str, Any]:
-    ref = {
-        "apiVersion": "serving.knative.dev/v1",
-        "kind": "Service",
-        "name": "app",
-        "namespace": "default",
-    }
     body: dict[str, Any] = {
         "target": target,
         "strategy": {
@@ -106,15 +100,7 @@ def canary(
         },
         "criteria": {"objectives": [{"metric": "default/latency", "upperLimit": 200}]},
         "duration": {"intervalSeconds": 1, "iterationsPerLoop": 3},
-        "versionInfo": {
-            "baseline": {
-                "name": "v1",
-                "weightObjRef": {**ref, "fieldPath": ".spec.traffic[0].percent"},
-            },
-            "candidates": [
-                {"name": "v2", "weightObjRef": {**ref, "fieldPath": ".spec.traffic[1].percent"}}
-            ],
-        },
+        "versionInfo": knative_version_info("app", "default"),
     }
     body.update(spec)
     return {
