@@ -178,3 +178,18 @@ def test_validate_dev_zero_ends(tmp_path: Path) -> None:
         check=False,
     )
     assert (completed.returncode, completed.stdout) == (2, "/dev/zero: larger than 4 MiB\n")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("upperLimit", "'1e999999999'", "spec.criteria.objectives[0].upperLimit: '1e999999999' is"),
+        ("upperLimit", "1e400", "spec.criteria.objectives[0].upperLimit: '1e400' is not a finite"),
+    ],
+)
+def test_huge_limits_exit_2_naming_the_field(
+    tmp_path: Path, field: str, value: str, expected: str
+) -> None:
+    text = yaml.safe_dump(valid_canary()).replace("upperLimit: 50", f"{field}: {value}")
+    code, output = _hostile(tmp_path, text)
+    assert code == 2 and output.startswith(f"FILE: {expected}"), output

@@ -105,6 +105,8 @@ def _message(detail: Any) -> str:
         "int_type": "must be an integer",
         "int_parsing": "must be an integer",
         "int_from_float": "must be a whole number",
+        "int_parsing_size": "is too large",
+        "finite_number": "must be a finite number",
         "string_type": "must be a string",
         "bool_type": "must be true or false",
         "bool_parsing": "must be true or false",

@@ -15,8 +15,6 @@ BUILTIN_PROVIDER = "iter8"
 
 def check_metric(metric: Metric) -> Iterator[Problem]:
     spec = metric.spec
-    if not metric.metadata.name:
-        yield Problem("metadata.name", "is required")
     if spec.sample_size is not None and not is_well_formed(spec.sample_size):
         yield Problem("spec.sampleSize", f"{spec.sample_size!r} is not 'namespace/name' or 'name'")
     if spec.auth_type and not spec.secret:
