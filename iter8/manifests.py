@@ -159,8 +159,12 @@ def parse_documents(text: str, file: str = "<text>") -> list[Document]:
     documents: list[Document] = []
     try:
         loader = _BoundedLoader(text)
-    except yaml.YAMLError as error:  # e.g. a control character the reader refuses
-        raise ManifestError(file, f"YAML error: {error}") from error
+    except yaml.reader.ReaderError as error:  # a control character the reader refuses
+        line = text.count("\n", 0, error.position) + 1
+        problem = f"character #x{error.character:04x} is not allowed: {error.reason}"
+        raise ManifestError(file, f"YAML error: {problem}", line) from error
+    except yaml.YAMLError as error:
+        raise ManifestError(file, f"YAML error: {_one_line(error)}") from error
     try:
         count = 0
         while loader.check_node():
@@ -179,12 +183,17 @@ def parse_documents(text: str, file: str = "<text>") -> list[Document]:
         kind = "YAML refused" if isinstance(error, _Refused) else "YAML syntax error"
         raise ManifestError(file, f"{kind}: {problem}", line) from error
     except yaml.YAMLError as error:
-        raise ManifestError(file, f"YAML error: {error}") from error
+        raise ManifestError(file, f"YAML error: {_one_line(error)}") from error
     except (ValueError, RecursionError) as error:  # defensive: a value PyYAML cannot convert
-        raise ManifestError(file, f"YAML error: {error}") from error
+        raise ManifestError(file, f"YAML error: {_one_line(error)}") from error
     finally:
         loader.dispose()
     return documents
+
+
+def _one_line(error: Exception) -> str:
+    """PyYAML's messages span lines; one problem is one line of output."""
+    return " ".join(str(error).split())
 
 
 def parse_document(text: str, file: str = "<text>") -> Any:
