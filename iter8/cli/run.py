@@ -59,7 +59,7 @@ def run(
     except ManifestError as error:
         _fail(f"{error.file}: {error}", INVALID)
     store, spec = _store(kubeconfig, store_path)
-    problems = problem_lines(documents, metric_lookup(store))  # before anything starts
+    problems = problem_lines(documents, metric_lookup(store), all_names=True)  # before starting
     if problems:
         _fail("\n".join(problems), INVALID)
     options = StackOptions(

@@ -12,7 +12,7 @@ from iter8.api.metric import Metric
 from iter8.api.references import MetricKey
 from iter8.manifests import Document, ManifestError, read_documents
 from iter8.store import METRICS, Store, StoreError
-from iter8.validation.documents import MetricLookup, check_documents
+from iter8.validation.documents import MetricLookup, check_documents, check_object_names
 
 INVALID = 2
 
@@ -60,6 +60,12 @@ def metric_lookup(store: Store) -> MetricLookup:
     return lookup
 
 
-def problem_lines(documents: list[Document], lookup: MetricLookup | None = None) -> list[str]:
-    """`FILE: field.path: problem`, one line per problem of the Experiments and Metrics."""
-    return [str(problem) for problem in check_documents(documents, lookup)]
+def problem_lines(
+    documents: list[Document], lookup: MetricLookup | None = None, *, all_names: bool = False
+) -> list[str]:
+    """`FILE: field.path: problem`, one line per problem of the Experiments and Metrics (and,
+    with `all_names`, of every other object's name, for a command that creates them all)."""
+    problems = check_documents(documents, lookup)
+    if all_names:
+        problems += check_object_names(documents)
+    return [str(problem) for problem in problems]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from iter8.api.base import ObjectMeta
 from iter8.api.builtin import builtin_metrics
 from iter8.api.experiment import Experiment
 from iter8.api.metric import Metric
@@ -12,6 +13,7 @@ from iter8.api.references import MetricKey, is_well_formed, resolve
 from iter8.manifests import Document
 from iter8.validation import criteria, validate_experiment, validate_metric
 from iter8.validation.loading import load_lenient
+from iter8.validation.metadata import check_metadata
 from iter8.validation.problems import Problem
 
 MetricLookup = Callable[[MetricKey], Metric | None]
@@ -60,6 +62,25 @@ def check_documents(
             semantic = validate_metric(result)
         problems = structural + [p for p in semantic if not _overlaps(p, structural)]
         found += [DocumentProblem(document, problem, label) for problem in problems]
+    return found
+
+
+def check_object_names(documents: Iterable[Document]) -> list[DocumentProblem]:
+    """The names and namespaces of the other objects (Secrets, routed objects…), as a store
+    that applies them checks: for `iter8 run`, which creates them all."""
+    found: list[DocumentProblem] = []
+    for document in documents:
+        metadata = document.data.get("metadata") if document.kind else None
+        if document.kind in ("Experiment", "Metric") or not isinstance(metadata, dict):
+            continue
+        names = {k: v for k, v in metadata.items() if k in ("name", "namespace", "generateName")}
+        if not all(isinstance(value, str) for value in names.values()):
+            continue  # the store says what is wrong with a name that is no string
+        label = (
+            f"{document.kind} {names.get('name') or f'#{document.index + 1}'}, line {document.line}"
+        )
+        for problem in check_metadata(ObjectMeta.model_validate(names)):
+            found.append(DocumentProblem(document, problem, label))
     return found
 
 

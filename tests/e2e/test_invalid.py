@@ -94,3 +94,26 @@ def test_values_that_would_stall_or_crash_a_run_exit_2(
     done = _run(tmp_path, [knative_service("app", [100]), exp])
     assert (done.returncode, "Traceback" in done.stderr) == (2, False), done.stderr
     assert done.stderr.startswith(f"{tmp_path / 'invalid.yaml'}: {expected}")
+
+
+def test_other_objects_with_names_a_store_refuses_exit_2(tmp_path: Path) -> None:
+    """A store refuses names that are not DNS-1123 (as the API server does); say so up front."""
+    exp = experiment("exp", "Conformance", [version("v1", knative_ref("app", 0))])
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "Bad_Secret"}}
+    done = _run(tmp_path, [knative_service("app", [100]), secret, exp])
+    assert (done.returncode, "Traceback" in done.stderr) == (2, False), done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"{tmp_path / 'invalid.yaml'}: metadata.name: 'Bad_Secret' is not")
+    assert line.endswith("(in Secret Bad_Secret, line 15)")
+
+
+def test_a_billion_laughs_run_file_exits_2_at_once(tmp_path: Path) -> None:
+    from tests.validation.test_loader_bounds import billion_laughs
+
+    exp = experiment("exp", "Conformance", [version("v1", knative_ref("app", 0))])
+    run_file = tmp_path / "invalid.yaml"
+    run_file.write_text(yaml.safe_dump(exp) + "unknown:\n" + billion_laughs("  "))
+    command = [ITER8, "run", str(run_file), "--store", str(tmp_path / "store.db")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"{run_file}: line 1: YAML refused: aliases expand")
