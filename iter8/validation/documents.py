@@ -14,7 +14,7 @@ from iter8.manifests import Document
 from iter8.validation import criteria, validate_experiment, validate_metric
 from iter8.validation.loading import load_lenient
 from iter8.validation.metadata import check_metadata
-from iter8.validation.problems import Problem
+from iter8.validation.problems import Problem, printable
 
 MetricLookup = Callable[[MetricKey], Metric | None]
 """Where to look for a metric the manifests do not define (e.g. a cluster)."""
@@ -28,7 +28,7 @@ class DocumentProblem:
 
     def __str__(self) -> str:
         suffix = f" (in {self.label})" if self.label else ""
-        return f"{self.document.file}: {self.problem}{suffix}"
+        return f"{self.document.file}: {self.problem}{printable(suffix)}"
 
 
 def check_documents(

@@ -11,7 +11,14 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return printable(f"{self.path}: {self.message}")
+
+
+def printable(text: str) -> str:
+    """Control characters of a key or value escaped, so one problem stays one line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def field_path(*parts: str | int) -> str:

@@ -96,3 +96,11 @@ def test_text_and_files_are_bounded_in_size(tmp_path: Path) -> None:
 def test_more_than_one_document_where_one_is_expected() -> None:
     with pytest.raises(ManifestError, match="holds 2 documents, expected one"):
         parse_document("a: 1\n---\nb: 2\n")
+
+
+def test_a_problem_with_control_characters_is_one_line() -> None:
+    from iter8.validation.problems import Problem
+
+    line = str(Problem("spec.strategy.actions.\x1e\n", "must be a list"))
+    assert line == "spec.strategy.actions.\\x1e\\n: must be a list"
+    assert len(line.splitlines()) == 1
