@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -188,31 +187,6 @@ def test_late_repeated_and_early_events_mid_run_change_nothing(shared: Harness) 
     check_ended_once(shared, ref, since, iterations=6)
 
 
-class Supervisor:
-    """Restarts a function process that exited, on its port, as Knative replaces a dead pod."""
-
-    def __init__(self, harness: Harness) -> None:
-        self.harness = harness
-        self.restarted: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
-
-    def __enter__(self) -> Supervisor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            for function in list(self.harness.stack.functions):
-                if function.process.poll() is not None:
-                    self.restarted.append(function.phase)
-                    self.harness.stack.restart(function.phase)
-
-
 # After which successful status write each function exits hard, before it replies:
 # init's 2nd (Running: `initialized` is lost), analyze's 2nd (iteration 1 analysed:
 # `analysis.completed` is lost), route's 1st (iteration 1 complete: `weights.applied` is lost),
@@ -241,9 +215,10 @@ def test_functions_killed_between_status_write_and_reply(
 ) -> None:
     harness, markers = crashing
     since = harness.mark()
-    with Supervisor(harness) as supervisor:
-        ref = harness.submit(*canary("crashing", iterations=4))
-        check_ended_once(harness, ref, since, iterations=4, lost={1})
+    ref = harness.submit(*canary("crashing", iterations=4))
+    check_ended_once(harness, ref, since, iterations=4, lost={1})
     assert sorted(p.name for p in markers.iterdir()) == sorted(f"{p}.crashed" for p in CRASHES)
+    supervisor = harness.stack.supervisor
+    assert supervisor is not None  # the stack's own, restarting each function as Knative would
     assert sorted(supervisor.restarted) == sorted(CRASHES), "each function died once"
     assert harness.dead_letters() == ""
