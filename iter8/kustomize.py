@@ -19,7 +19,7 @@ import jsonpatch
 import yaml
 
 import eventing
-from iter8.manifests import ManifestError, parse_documents
+from iter8.manifests import ManifestError, parse_document, parse_documents
 from iter8.routing.objects import CLUSTER_SCOPED
 
 CONFIG_DIR = Path(eventing.__file__).resolve().parent / "config"
@@ -92,8 +92,8 @@ def _build(directory: Path, visiting: tuple[Path, ...]) -> list[Object]:
 def _kustomization(directory: Path) -> dict[str, Any]:
     path = directory / KUSTOMIZATION
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
+        spec = parse_document(path.read_text(encoding="utf-8"), str(path)) or {}
+    except (OSError, ManifestError) as error:
         raise KustomizeError(f"{path}: {error}") from error
     if not isinstance(spec, dict):
         raise KustomizeError(f"{path}: not a mapping")
@@ -142,11 +142,11 @@ def _apply_json_patch(objects: list[Object], entry: dict[str, Any], directory: P
         )
     path = directory / str(entry.get("path", ""))
     try:
-        operations = yaml.safe_load(path.read_text(encoding="utf-8"))
+        operations = parse_document(path.read_text(encoding="utf-8"), str(path))
         patched = jsonpatch.apply_patch(objects[matches[0]], operations)
     except (
         OSError,
-        yaml.YAMLError,
+        ManifestError,
         jsonpatch.JsonPatchException,
         jsonpatch.JsonPointerException,
     ) as error:

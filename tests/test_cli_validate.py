@@ -122,3 +122,74 @@ def test_kubeconfig_resolves_metrics_from_the_cluster(
         },
     )
     assert run(str(path), "--kubeconfig", kube_config) == (0, "")
+
+
+def _hostile(tmp_path: Path, text: str) -> tuple[int, str]:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    code, output = run(str(path))
+    assert "Traceback" not in output
+    return code, output.replace(str(path), "FILE")
+
+
+def test_billion_laughs_under_an_unknown_key_is_refused(tmp_path: Path) -> None:
+    from tests.validation.test_loader_bounds import billion_laughs
+
+    text = yaml.safe_dump(valid_canary()) + "unknown:\n" + billion_laughs("  ")
+    code, output = _hostile(tmp_path, text)
+    assert code == 2
+    assert output.startswith("FILE: line 1: YAML refused: aliases expand")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: " + "[" * 10_000 + "]" * 10_000, "FILE: line 1: YAML refused: nested deeper than"),
+        ("a: " + "9" * 5000, "FILE: line 1: YAML refused: an integer longer than 100"),
+        ("a: 1\na: 2\n", "FILE: line 2: YAML refused: duplicate key 'a'"),
+    ],
+    ids=["10000-deep", "5000-digit integer", "duplicate key"],
+)
+def test_hostile_yaml_exits_2_naming_the_line(tmp_path: Path, text: str, expected: str) -> None:
+    code, output = _hostile(tmp_path, text)
+    assert (code, output.splitlines()[0][: len(expected)]) == (2, expected)
+
+
+def test_an_unquoted_date_in_a_string_field_is_the_string_written(tmp_path: Path) -> None:
+    text = yaml.safe_dump(valid_canary()).replace("target: shop/app", "target: 2021-01-02")
+    assert "target: 2021-01-02\n" in text
+    assert _hostile(tmp_path, text) == (0, "")
+
+
+def test_validate_dev_zero_ends(tmp_path: Path) -> None:
+    """Read no further than the bound: an endless file is refused, not read into memory."""
+    import resource
+
+    def limit_memory() -> None:  # so that an unbounded read fails fast instead of taking the host
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    iter8 = shutil.which("iter8") or str(Path(sys.executable).parent / "iter8")
+    completed = subprocess.run(
+        [iter8, "validate", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit_memory,
+        check=False,
+    )
+    assert (completed.returncode, completed.stdout) == (2, "/dev/zero: larger than 4 MiB\n")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("upperLimit", "'1e999999999'", "spec.criteria.objectives[0].upperLimit: '1e999999999' is"),
+        ("upperLimit", "1e400", "spec.criteria.objectives[0].upperLimit: '1e400' is not a finite"),
+    ],
+)
+def test_huge_limits_exit_2_naming_the_field(
+    tmp_path: Path, field: str, value: str, expected: str
+) -> None:
+    text = yaml.safe_dump(valid_canary()).replace("upperLimit: 50", f"{field}: {value}")
+    code, output = _hostile(tmp_path, text)
+    assert code == 2 and output.startswith(f"FILE: {expected}"), output

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 FUNCTIONS = ("CandidateWon", "WinnerFound")
+MAX_LENGTH = 1_000  # characters of a guard
+MAX_DEPTH = 32  # parentheses and negations nested in one another
 
 _TOKEN = re.compile(r"\s*(?:(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\(\)|&&|\|\||[!()]))")
 
@@ -62,6 +64,12 @@ class _Parser:
     def __init__(self, tokens: list[str]) -> None:
         self.tokens = tokens
         self.index = 0
+        self.depth = 0
+
+    def nested(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ConditionError(f"nested deeper than {MAX_DEPTH} levels")
 
     def peek(self) -> str | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -90,15 +98,20 @@ class _Parser:
     def negation(self) -> Node:
         if self.peek() in ("not", "!"):
             self.take()
-            return Not(self.negation())
+            self.nested()
+            node = Not(self.negation())
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> Node:
         token = self.take()
         if token == "(":
+            self.nested()
             node = self.expression()
             if self.take() != ")":
                 raise ConditionError("a '(' is not closed")
+            self.depth -= 1
             return node
         if token in ("true", "false"):
             return Constant(token == "true")
@@ -112,7 +125,10 @@ class _Parser:
 
 
 def parse(text: str) -> Node:
-    """The syntax tree of a guard, or ConditionError."""
+    """The syntax tree of a guard, or ConditionError (also for one too long or too deep to
+    parse without exhausting the recursion of this parser and of `evaluate`)."""
+    if len(text) > MAX_LENGTH:
+        raise ConditionError(f"longer than {MAX_LENGTH} characters")
     parser = _Parser(_tokenize(text))
     if parser.peek() is None:
         raise ConditionError("the expression is empty")

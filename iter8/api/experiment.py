@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from iter8.api.base import ApiModel, NamedValue, ObjectMeta
 from iter8.api.quantity import Quantity
@@ -16,6 +17,22 @@ DeploymentPattern = Literal["Progressive", "FixedSplit", "BlueGreen"]
 PreferredDirection = Literal["High", "Low"]
 Stage = Literal["Waiting", "Initializing", "Running", "Finishing", "Completed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
+
+# Bounds of what a manifest may ask for, so that no accepted value stalls a run: an interval of
+# at most a day, at most 10,000 iterations in all (iterationsPerLoop × maxLoops, a rule in
+# iter8.validation), weights in percent.
+MAX_INTERVAL_SECONDS = 86_400
+MAX_ITERATIONS = 10_000
+
+
+def _integer_as_written(value: object) -> object:
+    """Kubernetes' integer fields take numbers only: `true` and `"5"` are not integers."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "must be an integer")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_integer_as_written)]
 Percent = Field(default=None, ge=0, le=100)
 
 
@@ -53,8 +70,8 @@ class TaskSpec(ApiModel):
 
 
 class Weights(ApiModel):
-    max_candidate_weight: int | None = Percent
-    max_candidate_weight_increment: int | None = Percent
+    max_candidate_weight: Integer | None = Percent
+    max_candidate_weight_increment: Integer | None = Percent
 
 
 class Strategy(ApiModel):
@@ -85,9 +102,9 @@ class Criteria(ApiModel):
 
 
 class Duration(ApiModel):
-    interval_seconds: int | None = Field(default=None, ge=1)
-    iterations_per_loop: int | None = Field(default=None, ge=1)
-    max_loops: int | None = Field(default=None, ge=1)
+    interval_seconds: Integer | None = Field(default=None, ge=1, le=MAX_INTERVAL_SECONDS)
+    iterations_per_loop: Integer | None = Field(default=None, ge=1, le=MAX_ITERATIONS)
+    max_loops: Integer | None = Field(default=None, ge=1, le=MAX_ITERATIONS)
 
 
 class ExperimentSpec(ApiModel):

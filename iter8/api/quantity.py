@@ -1,11 +1,15 @@
 """Kubernetes quantities (`10m`, `"0.01"`, `50`, `1Ki`, `2e3`), as Iter8 v2 accepted them for limits
 and mock levels. The value is kept as the user wrote it (so manifests round-trip) and parsed on use.
+
+Bounded: at most `MAX_TEXT` characters, an exponent of at most four digits, and a finite value
+(what a float holds), so `'1e999999999'` is refused at once instead of raised to its power.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import Annotated
 
 from pydantic import PlainValidator
@@ -25,9 +29,10 @@ _DECIMAL_SUFFIXES = {
 _BINARY_SUFFIXES = {
     s: Decimal(1024) ** (i + 1) for i, s in enumerate(["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"])
 }
+MAX_TEXT = 100
 _PATTERN = re.compile(
     r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d{1,4})?$"
 )
 
 
@@ -36,22 +41,38 @@ def parse_quantity(value: int | float | str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a quantity")
     if isinstance(value, int | float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{value!r} is not a finite quantity")
-        return float(value)
+        return _finite(value, value)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a quantity")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"a quantity of more than {MAX_TEXT} characters")
     match = _PATTERN.match(value.strip())
     if match is None:
-        raise ValueError(f'{value!r} is not a quantity (examples: 50, "0.01", 10m, 1Ki)')
+        raise ValueError(
+            f'{value!r} is not a quantity (examples: 50, "0.01", 10m, 1Ki; exponents of at most '
+            "4 digits)"
+        )
+    suffix = match["suffix"] or ""
     try:
         number = Decimal(match["number"])
-    except InvalidOperation as error:  # pragma: no cover - the regex admits only decimals
-        raise ValueError(f"{value!r} is not a quantity") from error
-    suffix = match["suffix"] or ""
-    if suffix[:1] in ("e", "E"):
-        return float(number * Decimal(10) ** int(suffix[1:]))
-    return float(number * (_BINARY_SUFFIXES.get(suffix) or _DECIMAL_SUFFIXES[suffix]))
+        if suffix[:1] in ("e", "E"):
+            return _finite(number * Decimal(10) ** int(suffix[1:]), value)
+        return _finite(number * (_BINARY_SUFFIXES.get(suffix) or _DECIMAL_SUFFIXES[suffix]), value)
+    except DecimalException as error:  # pragma: no cover - the bounds above keep to the context
+        raise ValueError(f"{value!r} is out of range") from error
+
+
+def _finite(number: int | float | Decimal, shown: object) -> float:
+    try:
+        result = float(number)
+    except OverflowError:  # an int beyond what a float holds
+        result = math.inf
+    if not math.isfinite(result):
+        text = repr(shown)
+        raise ValueError(
+            f"{text if len(text) <= 40 else text[:37] + '...'} is not a finite quantity"
+        )
+    return result
 
 
 def _check(value: object) -> int | float | str:

@@ -11,7 +11,7 @@ import click
 from iter8.api.experiment import Experiment
 from iter8.describe import describe as render
 from iter8.manifests import ManifestError, read_documents
-from iter8.store import EXPERIMENTS, NotFound, Store
+from iter8.store import EXPERIMENTS, NotFound, Store, StoreError
 from iter8.validation.loading import load
 
 
@@ -58,12 +58,16 @@ def _store(store_path: str | None, kubeconfig: str | None) -> Store:
         from iter8.store.kubernetes import KubernetesStore
 
         return KubernetesStore.from_kubeconfig(kubeconfig)
-    from iter8.store.sqlite import SqliteStore
+    from iter8.store.sqlite import SqliteStore, check_store_file
 
     assert store_path is not None
     if not Path(store_path).is_file():
         _fail(f"{store_path}: no such store file")
-    return SqliteStore(store_path)
+    try:
+        check_store_file(store_path)  # read-only: a file of something else is left as it is
+        return SqliteStore(store_path)
+    except StoreError as error:
+        _fail(error.message)
 
 
 def _from_store(store: Store, name: str) -> object:
@@ -72,6 +76,8 @@ def _from_store(store: Store, name: str) -> object:
         return store.get(EXPERIMENTS, namespace or "default", short)
     except NotFound:
         _fail(f"experiment {namespace or 'default'}/{short} not found")
+    except StoreError as error:  # a damaged store names its file and the object
+        _fail(error.message)
     finally:
         store.close()
 

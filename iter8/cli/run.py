@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import click
 
+from iter8.cli.validate import metric_lookup, problem_lines
 from iter8.embedded.run import RunError, create, succeeded, wait
 from iter8.embedded.stack import EmbeddedStack, StackOptions
 from iter8.embedded.supervisor import FunctionFailed
@@ -62,6 +63,9 @@ def run(
     except ManifestError as error:
         _fail(f"{error.file}: {error}", INVALID)
     store, spec = _store(kubeconfig, store_path)
+    problems = problem_lines(documents, metric_lookup(store))  # before anything starts
+    if problems:
+        _fail("\n".join(problems), INVALID)
     options = StackOptions(
         store=spec,
         kubeconfig=kubeconfig,

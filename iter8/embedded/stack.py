@@ -25,6 +25,7 @@ from eventing.sources.apiserver import ApiServerSource
 from eventing.sources.ping import PingSource
 from iter8.embedded import processes
 from iter8.embedded.supervisor import RestartPolicy, Supervisor
+from iter8.manifests import read_documents
 from iter8.store.base import Store
 
 BROKER = ("iter8-system", "iter8")
@@ -187,7 +188,7 @@ def _replica(name: str, replica: int) -> str:
 def _trigger_copy(directory: Path, replica: int) -> Path:
     """`eventing/config/triggers.yaml` for replica `replica`: each Trigger and its subscriber
     renamed `<name>-<replica>`."""
-    documents = list(yaml.safe_load_all((CONFIG_DIR / "triggers.yaml").read_text()))
+    documents = [d.data for d in read_documents(CONFIG_DIR / "triggers.yaml")]
     for document in documents:
         document["metadata"]["name"] = _replica(document["metadata"]["name"], replica)
         ref = document["spec"]["subscriber"]["ref"]

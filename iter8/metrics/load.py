@@ -23,6 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from iter8.metrics.builtin_data import NO_RESPONSE, BuiltinHists, version_data
 
 DEFAULT_QUERIES = 100
+# Bounds of a manifest's load, so that no accepted value stalls the task or floods a version
+MAX_QUERIES = 100_000
+MAX_QPS = 10_000.0
+MAX_CONNECTIONS = 100
+MAX_DURATION = 3600.0  # seconds of `time`
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -41,14 +46,14 @@ class LoadSpec(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     versions: list[LoadTarget] = Field(min_length=1)
-    num_queries: int | None = Field(default=None, alias="numQueries", ge=0)
+    num_queries: int | None = Field(default=None, alias="numQueries", ge=0, le=MAX_QUERIES)
     time: str | None = None  # a Go duration ("30s", "1m30s"); numQueries wins when both are set
-    qps: float = Field(default=8.0, ge=0)
-    connections: int = Field(default=4, ge=1)
+    qps: float = Field(default=8.0, ge=0, le=MAX_QPS)
+    connections: int = Field(default=4, ge=1, le=MAX_CONNECTIONS)
     payload_str: str | None = Field(default=None, alias="payloadStr")
     payload_url: str | None = Field(default=None, alias="payloadURL")  # wins over payloadStr
     content_type: str | None = Field(default=None, alias="contentType")
-    timeout: float = Field(default=5.0, gt=0)  # seconds per request
+    timeout: float = Field(default=5.0, gt=0, le=60)  # seconds per request
 
     @classmethod
     def from_task(cls, with_: Mapping[str, Any]) -> LoadSpec:
@@ -59,7 +64,10 @@ class LoadSpec(BaseModel):
         """Seconds of load when the run is bounded by time rather than by a number of queries."""
         if self.num_queries is not None or self.time is None:
             return None
-        return parse_duration(self.time)
+        seconds = parse_duration(self.time)
+        if not seconds <= MAX_DURATION:  # `not <=` refuses an infinite sum of huge numbers too
+            raise ValueError(f"{self.time!r} is longer than {MAX_DURATION:g} seconds")
+        return seconds
 
     @property
     def queries(self) -> int | None:

@@ -10,6 +10,7 @@ simple poll of the events table.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from iter8.store.base import (
@@ -29,6 +31,7 @@ from iter8.store.base import (
     NotFound,
     Object,
     PatchType,
+    StoreError,
     WatchEvent,
 )
 from iter8.store.patching import (
@@ -68,6 +71,45 @@ COMMIT;
 """
 
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName alphabet
+_TABLES = {"revision", "objects", "events"}
+
+log = logging.getLogger(__name__)
+
+
+class CorruptStore(StoreError):
+    """The file is not a store, or it (or one object in it) is damaged: the message names the
+    file and, where it can, the object. A list or watch skips a damaged object, logging it."""
+
+
+@contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """SQLite's "not a database" and "malformed" errors as a CorruptStore naming the file."""
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        if getattr(error, "sqlite_errorcode", None) not in (
+            sqlite3.SQLITE_CORRUPT,
+            sqlite3.SQLITE_NOTADB,
+        ):
+            raise
+        raise CorruptStore(f"{path}: not a readable iter8 store ({error})") from None
+
+
+def check_store_file(path: str | os.PathLike[str]) -> None:
+    """Raise CorruptStore unless `path` is an existing store; opens it read-only, so a file of
+    something else is never written to (as `SqliteStore(path)` would, creating the tables)."""
+    shown = os.fspath(path)
+    with _reading(shown):
+        try:
+            db = sqlite3.connect(f"{Path(shown).resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.OperationalError as error:
+            raise CorruptStore(f"{shown}: cannot open ({error})") from None
+        try:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            db.close()
+    if not _TABLES.issubset(name for (name,) in rows):
+        raise CorruptStore(f"{shown}: not an iter8 store (an SQLite file without its tables)")
 
 
 class SqliteStore:
@@ -94,22 +136,25 @@ class SqliteStore:
         self._local = threading.local()
         self._opened: list[tuple[int, sqlite3.Connection]] = []
         self._opened_lock = threading.Lock()
-        self._db().executescript(_SCHEMA)
+        with _reading(self.path):
+            self._db().executescript(_SCHEMA)
 
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, resource: Resource, namespace: str, name: str) -> Object:
-        return self._load(self._db(), resource, namespace, name)
+        with _reading(self.path):
+            return self._load(self._db(), resource, namespace, name)
 
     def list(self, resource: Resource, namespace: str | None = None) -> tuple[list[Object], str]:
-        query = "SELECT body FROM objects WHERE resource = ?"
+        query = "SELECT namespace, name, body FROM objects WHERE resource = ?"
         args: tuple[str, ...] = (resource.key,)
         if namespace is not None and resource.namespaced:
             query, args = query + " AND namespace = ?", (*args, namespace)
         with self._transaction("BEGIN") as db:
             rows = db.execute(query + " ORDER BY namespace, name", args).fetchall()
             (rv,) = db.execute("SELECT rv FROM revision").fetchone()
-        return [json.loads(body) for (body,) in rows], str(rv)
+        items = [self._decode_or_skip(body, resource, ns, name) for ns, name, body in rows]
+        return [item for item in items if item is not None], str(rv)
 
     def watch(
         self,
@@ -133,7 +178,9 @@ class SqliteStore:
             events = self._events_since(resource, namespace, since)
             for rv, kind, body in events:
                 since = rv
-                yield WatchEvent(kind, json.loads(body))
+                obj = self._decode_or_skip(body, resource, None, f"(event {rv})")
+                if obj is not None:
+                    yield WatchEvent(kind, obj)
             if not events:
                 time.sleep(max(0.0, min(self._poll_interval, deadline - time.monotonic())))
 
@@ -270,7 +317,29 @@ class SqliteStore:
             "SELECT body FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
             (resource.key, namespace if resource.namespaced else "", name),
         ).fetchone()
-        return None if row is None else json.loads(row[0])
+        return None if row is None else self._decode(row[0], resource, namespace, name)
+
+    def _decode(self, body: str, resource: Resource, namespace: str | None, name: str) -> Object:
+        try:
+            obj = json.loads(body)
+        except ValueError as error:
+            obj, problem = None, f"damaged JSON ({error})"
+        else:
+            problem = "not a JSON object with metadata"
+        if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+            return obj
+        where = f"{namespace}/{name}" if namespace else name
+        raise CorruptStore(f"{self.path}: {_qualified(resource)} {where}: {problem}")
+
+    def _decode_or_skip(
+        self, body: str, resource: Resource, namespace: str | None, name: str
+    ) -> Object | None:
+        """One damaged object must not hide the rest: it is logged and passed over."""
+        try:
+            return self._decode(body, resource, namespace, name)
+        except CorruptStore as error:
+            log.error("skipped: %s", error)
+            return None
 
     def _load(
         self, db: sqlite3.Connection, resource: Resource, namespace: str, name: str
@@ -282,6 +351,11 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with _reading(self.path), self._transaction_unchecked(begin) as db:
+            yield db
+
+    @contextmanager
+    def _transaction_unchecked(self, begin: str) -> Iterator[sqlite3.Connection]:
         db = self._db()
         if begin != "BEGIN IMMEDIATE":
             db.execute(begin)

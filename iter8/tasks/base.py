@@ -32,6 +32,7 @@ from iter8.tasks.template import Scope
 
 DEFAULT_TIMEOUT = 300.0  # seconds a script, helm or kustomize may run
 DEFAULT_HTTP_TIMEOUT = 10.0
+MAX_TIMEOUT = 3600.0  # seconds a task may ask for: no value a manifest gives waits for ever
 
 
 class TaskFailed(Exception):

@@ -13,7 +13,9 @@ from iter8.api.metric import Metric
 from iter8.api.references import MetricKey
 from iter8.validation.actions import check_actions
 from iter8.validation.criteria import check_criteria, metric_references
+from iter8.validation.duration import check_duration
 from iter8.validation.loading import load
+from iter8.validation.metadata import check_metadata
 from iter8.validation.metrics import check_metric
 from iter8.validation.problems import Problem, field_path
 from iter8.validation.versions import check_versions
@@ -33,6 +35,8 @@ def validate_experiment(
 ) -> list[Problem]:
     """All problems of a loaded experiment; `catalog` holds every Metric it may refer to."""
     return [
+        *check_metadata(experiment.metadata),
+        *check_duration(experiment),
         *check_versions(experiment),
         *check_criteria(experiment, catalog),
         *check_actions(experiment),
@@ -40,4 +44,4 @@ def validate_experiment(
 
 
 def validate_metric(metric: Metric) -> list[Problem]:
-    return list(check_metric(metric))
+    return [*check_metadata(metric.metadata), *check_metric(metric)]

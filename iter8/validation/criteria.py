@@ -8,6 +8,7 @@ from iter8.api.experiment import Experiment
 from iter8.api.metric import Metric
 from iter8.api.quantity import parse_quantity
 from iter8.api.references import MetricKey, is_well_formed, resolve
+from iter8.validation.metrics import metric_secret, secret_problem
 from iter8.validation.problems import Problem
 
 REWARDS_ALLOWED = {"Conformance": 0, "Canary": 0, "A/B": 1, "A/B/N": 1}
@@ -84,6 +85,10 @@ def check_reference(
             hint = f" (a bare name means the experiment's namespace {namespace!r})"
         yield Problem(path, f"metric {key} not found{hint}")
         return
+    secret = metric_secret(metric)
+    problem = secret_problem(secret, namespace, "the experiment's") if secret else None
+    if problem:
+        yield Problem(path, f"metric {key}: {problem}")
     sample_size = metric.spec.sample_size
     if sample_size and is_well_formed(sample_size):
         sample_key = resolve(sample_size, metric.namespace)

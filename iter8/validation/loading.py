@@ -24,7 +24,7 @@ def load(model: type[Model], data: Any) -> Model | list[Problem]:
     try:
         return model.from_wire(data)
     except ValidationError as error:
-        return _problems(error)
+        return problems_of(error)
     except (ValueError, TypeError, RecursionError) as error:  # defensive: odd YAML values
         return [Problem("(document)", f"cannot be read: {error}")]
 
@@ -75,7 +75,8 @@ def _remove(data: dict[str, Any], detail: Any) -> bool:
     return True
 
 
-def _problems(error: ValidationError) -> list[Problem]:
+def problems_of(error: ValidationError) -> list[Problem]:
+    """One problem per field (the first pydantic gives), named as the user wrote it."""
     by_path: dict[str, str] = {}
     for detail in error.errors(include_url=False):
         path = field_path(*(part for part in detail["loc"] if _is_field(part))) or "(document)"
@@ -105,6 +106,8 @@ def _message(detail: Any) -> str:
         "int_type": "must be an integer",
         "int_parsing": "must be an integer",
         "int_from_float": "must be a whole number",
+        "int_parsing_size": "is too large",
+        "finite_number": "must be a finite number",
         "string_type": "must be a string",
         "bool_type": "must be true or false",
         "bool_parsing": "must be true or false",

@@ -7,6 +7,9 @@ import re
 from collections.abc import Iterator
 
 from iter8.api.experiment import Experiment, VersionDetail
+from iter8.security.namespaces import REFERENCE_NAMESPACES_ENV, reference_namespace_allowed
+from iter8.validation.metadata import is_label, not_a_label
+from iter8.validation.metrics import outside
 from iter8.validation.problems import Problem
 
 # `.spec.traffic[1].percent`, `.spec.http[0].route[0].weight`: dot-separated names, list indices.
@@ -40,6 +43,7 @@ def check_versions(experiment: Experiment) -> Iterator[Problem]:
     yield from _unique_names(experiment)
     for path, version in _versions_with_paths(experiment):
         yield from _weight_obj_ref(path, version)
+        yield from _weight_obj_namespace(path, version, experiment.namespace)
     yield from _weights_readable(experiment)
 
 
@@ -83,6 +87,30 @@ def _weight_obj_ref(path: str, version: VersionDetail) -> Iterator[Problem]:
             f"{ref.field_path!r} is not a field path: start with '.', "
             "e.g. .spec.traffic[1].percent",
         )
+
+
+def _weight_obj_namespace(path: str, version: VersionDetail, namespace: str) -> Iterator[Problem]:
+    ref = version.weight_obj_ref
+    if ref is None or ref.namespace is None:
+        return
+    problem = namespace_problem(ref.namespace, namespace, "routed object")
+    if problem:
+        yield Problem(f"{path}.weightObjRef.namespace", problem)
+
+
+def namespace_problem(target: str, namespace: str, what: str) -> str | None:
+    """Why an experiment in `namespace` may not reach an object in `target`, or None."""
+    if not is_label(target):
+        return not_a_label(target)
+    if reference_namespace_allowed(namespace, target):
+        return None
+    return outside(
+        f"the {what}'s namespace {target!r}",
+        target,
+        namespace,
+        "the experiment's",
+        REFERENCE_NAMESPACES_ENV,
+    )
 
 
 def _weights_readable(experiment: Experiment) -> Iterator[Problem]:

@@ -1,26 +1,33 @@
-"""An invalid experiment through `iter8 run` (the console script): init refuses it, so it ends
-Completed with `Failed=True`, reason `InvalidExperiment`, every wrong field named; the command
-exits 1; nothing was routed and no finish action ran."""
+"""An invalid experiment through `iter8 run` (the console script): it is validated before anything
+starts, so the command exits 2 with one `FILE: field.path: problem` line per wrong field, and
+nothing is applied, routed or run. (The init function's own refusal, for experiments created
+some other way, is tested in tests/functions.)"""
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from iter8.store.resources import KNATIVE_SERVICES
 from iter8.store.sqlite import SqliteStore
 from tests.e2e.builders import experiment, knative_ref, knative_service, mock_metric, version
-from tests.e2e.cases import split_of
 
 ITER8 = str(Path(sys.executable).parent / "iter8")
 
 
-def test_an_invalid_experiment_fails_naming_each_wrong_field(tmp_path: Path) -> None:
+def _run(tmp_path: Path, objects: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    run_file = tmp_path / "invalid.yaml"
+    run_file.write_text(yaml.safe_dump_all(objects))
+    command = [ITER8, "run", str(run_file), "--store", str(tmp_path / "store.db"), "--tick", "0.3", "--timeout", "60"]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_an_invalid_experiment_exits_2_naming_each_wrong_field(tmp_path: Path) -> None:
     finished = tmp_path / "finished"
     bad_ref = {**knative_ref("app", 2), "fieldPath": "spec.traffic[2].percent"}  # no leading "."
     exp = experiment(
@@ -39,35 +46,51 @@ def test_an_invalid_experiment_fails_naming_each_wrong_field(tmp_path: Path) -> 
         mock_metric("latency", {"v1": 1, "v2": 1, "v3": 1}),
         exp,
     ]
+    done = _run(tmp_path, objects)
+
+    assert done.returncode == 2, done.stderr
     run_file = tmp_path / "invalid.yaml"
-    run_file.write_text(yaml.safe_dump_all(objects))
-    store = tmp_path / "store.db"
-
-    command = [ITER8, "run", str(run_file), "--store", str(store), "--output", "json", "--tick", "0.3", "--timeout", "60"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-    assert done.returncode == 1, done.stderr
-    status = json.loads(done.stdout)["status"]
-    assert status["stage"] == "Completed"
-    conditions = {c["type"]: c for c in status["conditions"]}
-    assert conditions["Failed"]["status"] == "True"
-    assert conditions["Failed"]["reason"] == "InvalidExperiment"
-    assert conditions["Completed"]["status"] == "True"
-    message = conditions["Failed"]["message"]
-    assert "spec.versionInfo.candidates:" in message
-    assert "spec.versionInfo.candidates[1].weightObjRef.fieldPath:" in message
-    assert status["message"].startswith("InvalidExperiment: ")
-    assert "InvalidExperiment" in done.stderr  # the progress line says why
-
-    assert split_of(SqliteStore(store).get(KNATIVE_SERVICES, "default", "app")) == {
-        "v1": 100,
-        "v2": 0,
-        "v3": 0,
-    }
+    lines = done.stderr.splitlines()
+    assert any(
+        line.startswith(
+            f"{run_file}: spec.versionInfo.candidates: a Canary experiment needs exactly 1 "
+            "candidate(s), found 2"
+        )
+        for line in lines
+    )
+    assert any(
+        line.startswith(f"{run_file}: spec.versionInfo.candidates[1].weightObjRef.fieldPath: ")
+        for line in lines
+    )
+    assert "logs of the functions" not in done.stderr, "nothing starts"
+    assert "Traceback" not in done.stderr
+    assert SqliteStore(tmp_path / "store.db").list(KNATIVE_SERVICES)[0] == [], "nothing applied"
     assert not finished.exists(), "an invalid experiment runs no action"
-    match = re.search(r"logs of the functions and the events in (\S+)", done.stderr)
-    assert match, done.stderr
-    events = (Path(match[1]) / "events.log").read_text().splitlines()
-    assert [line.split(" — ")[0] for line in events] == [
-        "default/invalid: experiment.failed, iteration 0"
-    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"duration": {"intervalSeconds": -5}},
+            "spec.duration.intervalSeconds: must be at least 1",
+        ),
+        (
+            {"duration": {"intervalSeconds": 10**99}},
+            "spec.duration.intervalSeconds: must be at most 86400",
+        ),
+        ({"name": "Not_DNS"}, "metadata.name: 'Not_DNS' is not a lowercase RFC 1123 subdomain"),
+    ],
+    ids=["negative interval", "interval of 10^99", "name not DNS-1123"],
+)
+def test_values_that_would_stall_or_crash_a_run_exit_2(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
+    exp = experiment("exp", "Conformance", [version("v1", knative_ref("app", 0))])
+    if "name" in change:
+        exp["metadata"]["name"] = change["name"]
+    else:
+        exp["spec"].update(change)
+    done = _run(tmp_path, [knative_service("app", [100]), exp])
+    assert (done.returncode, "Traceback" in done.stderr) == (2, False), done.stderr
+    assert done.stderr.startswith(f"{tmp_path / 'invalid.yaml'}: {expected}")

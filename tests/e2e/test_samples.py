@@ -24,12 +24,16 @@ The samples are read from `shared/` and transformed here, in memory, into one ru
   (v2's default, 100 queries at 8 qps, is 25 s of load per loop).
 * builtin-metrics.yaml (the Knative samples' metrics file) goes to `iter8-system`, where Iter8 v2
   installed it and where the samples refer to it.
+* the Istio sample's experiment (in `default`) routes a VirtualService in `bookinfo-iter8`: the
+  runs get the operator's allow-list for that (`ITER8_ALLOWED_REFERENCE_NAMESPACES`), without
+  which `iter8 run` refuses the cross-namespace reference.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -45,6 +49,7 @@ import yaml
 
 from iter8.demo.app import Behaviour, SampleApp
 from iter8.routing.objects import resource_for
+from iter8.security.namespaces import REFERENCE_NAMESPACES_ENV
 from iter8.store.sqlite import SqliteStore
 from tests.compat import experiment_files, metrics_file_for, samples_dir
 from tests.prometheus import Series, push
@@ -269,7 +274,10 @@ def launch(sample: str, directory: Path, apps: dict[str, str], prometheus: str |
         ITER8, "run", str(run_file), "--store", str(directory / "store.db"), "--output", "json",
         "--tick", "0.3", "--seed", "7", "--timeout", str(RUN_TIMEOUT),
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, REFERENCE_NAMESPACES_ENV: "default:bookinfo-iter8"}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     return Launch(sample, directory, exp, routed, process, branches)
 
 

@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from functions.runtime import Runtime
 from iter8.demo.experiment import knative_service
 from iter8.events import EventType
 from iter8.lifecycle.status import is_true
+from iter8.routing.objects import resource_for
 from iter8.security.namespaces import REFERENCE_NAMESPACES_ENV
-from iter8.store import EXPERIMENTS
+from iter8.store import EXPERIMENTS, NotFound
 from iter8.store.resources import KNATIVE_SERVICES
 from tests.functions.harness import (
     Clock,
@@ -29,6 +31,7 @@ from tests.functions.harness import (
 )
 
 OTHER = "team-b"
+CONFIGMAPS = resource_for("v1", "ConfigMap")
 
 
 @pytest.fixture
@@ -104,22 +107,30 @@ def test_promote_refuses_a_weight_object_moved_to_another_namespace(runtime: Run
     assert others_traffic(runtime) == [100, 0]
 
 
-def test_a_start_action_may_not_apply_objects_in_another_namespace(runtime: Runtime) -> None:
+def test_a_start_action_may_not_apply_objects_in_another_namespace(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A manifest file (which validation cannot read: it is there only when the action runs)
+    holding an object of another namespace."""
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "planted", "namespace": OTHER},
         "data": {"x": "1"},
     }
+    manifest = tmp_path / "planted.yaml"
+    manifest.write_text(yaml.safe_dump(configmap))
     body = canary()
     body["spec"]["strategy"]["actions"]["start"] = [
-        {"task": "common/apply", "with": {"manifest": configmap}}
+        {"task": "common/apply", "with": {"file": str(manifest)}}
     ]
     setup(runtime, body)
     reply = deliver(runtime, add_event(body))
     assert reply is not None and reply["type"] == EventType.FAILED
     _, message = failure(runtime)
-    assert "with.manifest: ConfigMap.v1 team-b/planted is not in the experiment's" in message
+    assert "with.file: ConfigMap.v1 team-b/planted is not in the experiment's" in message
+    with pytest.raises(NotFound):
+        runtime.store.get(CONFIGMAPS, OTHER, "planted")
 
 
 def test_an_operator_may_allow_another_namespace(

@@ -108,7 +108,7 @@ def test_gives_up_after_the_retries_listing_what_is_missing(
             "numRetries": 2,
             "intervalSeconds": 3,
             "objRefs": [
-                {"kind": "Deployment", "apiVersion": "apps/v1", "name": "a", "namespace": "default"},
+                {"kind": "Deployment", "apiVersion": "apps/v1", "name": "a"},
                 {"kind": "ksvc", "name": "b", "waitFor": "Ready"},
             ],
         },

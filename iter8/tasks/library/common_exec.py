@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from iter8.tasks.base import Params, TaskContext, TaskFailed, TaskResult, parse_params
+from iter8.tasks.base import MAX_TIMEOUT, Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.facts import recommended_variables
 from iter8.tasks.process import describe_failure, find_program, run_process
 from iter8.tasks.template import TemplateError, render_variables
@@ -17,7 +17,7 @@ from iter8.tasks.template import TemplateError, render_variables
 class ExecParams(Params):
     cmd: str
     args: list[str] = Field(default_factory=list)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT)
 
 
 class ExecTask:

@@ -17,7 +17,7 @@ from iter8.routing.objects import ObjectKey
 from iter8.routing.plan import object_key
 from iter8.routing.router import RoutingError
 from iter8.store.base import NotFound
-from iter8.tasks.base import Params, TaskContext, TaskFailed, TaskResult, parse_params
+from iter8.tasks.base import MAX_TIMEOUT, Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.objects import api_version_of, check_reach
 
 
@@ -31,9 +31,9 @@ class ObjRef(Params):
 
 class ReadinessParams(Params):
     obj_refs: list[ObjRef] = Field(default_factory=list)
-    initial_delay_seconds: float = Field(default=5, ge=0)
-    num_retries: int = Field(default=12, ge=0)
-    interval_seconds: float = Field(default=5, ge=0)
+    initial_delay_seconds: float = Field(default=5, ge=0, le=MAX_TIMEOUT)
+    num_retries: int = Field(default=12, ge=0, le=1_000)
+    interval_seconds: float = Field(default=5, ge=0, le=MAX_TIMEOUT)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from iter8.tasks.base import Params, TaskContext, TaskFailed, TaskResult, parse_params
+from iter8.tasks.base import MAX_TIMEOUT, Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.process import describe_failure, find_program, run_process
 from iter8.tasks.template import Scope, TemplateError, render
 
@@ -28,7 +28,7 @@ class HelmParams(Params):
     install: bool = True
     wait: bool = False
     args: list[str] = Field(default_factory=list)  # more flags, passed as given
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT)
 
 
 def helm_argv(helm: str, given: HelmParams, namespace: str, scope: Scope) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from iter8.tasks.base import Params, TaskContext, TaskFailed, TaskResult, parse_params
+from iter8.tasks.base import MAX_TIMEOUT, Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.library.common_apply import load_documents, resolve_path
 from iter8.tasks.objects import apply_documents, check_reach, key_of
 from iter8.tasks.process import describe_failure, find_program, run_process
@@ -20,7 +20,7 @@ from iter8.tasks.process import describe_failure, find_program, run_process
 class KustomizeParams(Params):
     dir: str  # the kustomization directory, relative to the work directory
     namespace: str | None = None  # for objects without one; default: the experiment's
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT)
 
 
 def build_argv(directory: str, env: Mapping[str, str]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from iter8.metrics.secrets import redact
-from iter8.tasks.base import Params, TaskContext, TaskFailed, TaskResult, parse_params
+from iter8.tasks.base import MAX_TIMEOUT, Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.process import describe_failure, run_process
 from iter8.tasks.shell import render_script
 from iter8.tasks.template import TemplateError, evaluate
@@ -18,7 +18,9 @@ from iter8.tasks.template import TemplateError, evaluate
 class RunParams(Params):
     script: str
     secret: str | None = None  # `ns/name` or `name`: what `@< .Secret "key" >@` reads
-    timeout: float | None = Field(default=None, gt=0)  # seconds; default: the context's
+    timeout: float | None = Field(
+        default=None, gt=0, le=MAX_TIMEOUT
+    )  # seconds; default: the context's
 
 
 class RunTask:
