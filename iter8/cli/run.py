@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -101,7 +103,12 @@ def _store(kubeconfig: str | None, store_path: str | None) -> tuple[Store, str]:
         return KubernetesStore.from_kubeconfig(kubeconfig), "kubernetes"
     from iter8.store.sqlite import SqliteStore
 
-    path = Path(store_path) if store_path else Path(tempfile.mkdtemp(prefix="iter8-")) / "store.db"
+    if store_path:
+        path = Path(store_path)
+    else:  # a directory only its owner may enter (mkdtemp), removed when the run ends
+        directory = tempfile.mkdtemp(prefix="iter8-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = Path(directory) / "store.db"
     if not path.exists():  # it holds the manifests' Secrets: for its owner's eyes only
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     return SqliteStore(path), f"sqlite:{path.resolve()}"

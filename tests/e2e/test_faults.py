@@ -250,8 +250,11 @@ class RunProcess:
         file = directory / "experiment.yaml"
         file.write_text(yaml.safe_dump_all(objects))
         iter8 = Path(sys.executable).with_name("iter8")
+        temporary = directory / "tmp"  # where the run makes its temporary store and logs
+        temporary.mkdir()
         process = subprocess.Popen(
             [str(iter8), "run", str(file), "--tick", "0.3", "--seed", "7", *args],
+            env={**os.environ, "TMPDIR": str(temporary)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -320,6 +323,9 @@ def test_iter8_run_leaves_no_process_behind_when_signalled(
     code = run.process.wait(timeout=30)
     assert code == {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 1}.get(sig, -sig)
     assert proctree.wait_gone(family, timeout=10) == set()
+    left = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "tmp").iterdir())
+    # the temporary store (it holds the file's Secrets) is removed, unless the run was killed
+    assert left == (["iter8", "iter8-logs"] if sig == signal.SIGKILL else ["iter8-logs"])
 
 
 def test_iter8_run_restarts_a_killed_function_and_leaves_nothing_behind(
