@@ -156,12 +156,14 @@ class EmbeddedStack:
         the notifier would be lost.
         """
         if self.supervisor is not None:
-            self.supervisor.stop()  # nothing is restarted while it all stops
+            self.supervisor.hold()  # nothing is restarted while it all stops
         for source in reversed(self.sources):
             source.stop()
         if self.broker is not None and not self.broker.wait_idle(drain):
             log.warning("events still under way after %gs; stopping anyway", drain)
         processes.stop_all(self.functions)
+        if self.supervisor is not None:
+            self.supervisor.stop()  # only now: what it restarted dies with its thread
         for listener in self._listeners.values():
             listener.close()
         if self.broker is not None:

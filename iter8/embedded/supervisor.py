@@ -63,6 +63,7 @@ class Supervisor:
     restarted: list[str] = field(default_factory=list)  # phases, in the order restarted
     failure: str | None = None
     _due: dict[int, float] = field(default_factory=dict)
+    _hold: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -71,7 +72,13 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._thread.start()
 
+    def hold(self) -> None:
+        """Restart nothing from now on (the stack is stopping), but keep the thread: the
+        functions it restarted end when it does."""
+        self._hold.set()
+
     def stop(self) -> None:
+        self._hold.set()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -83,13 +90,15 @@ class Supervisor:
             raise FunctionFailed(self.failure)
 
     def _run(self) -> None:
-        while not self._stop.wait(POLL_SECONDS) and self.failure is None:
-            self.poll(time.monotonic())
+        """Until `stop`, even after giving up: the thread's end ends what it restarted."""
+        while not self._stop.wait(POLL_SECONDS):
+            if self.failure is None:
+                self.poll(time.monotonic())
 
     def poll(self, now: float) -> None:
         for index, function in enumerate(self.functions):
             code = function.process.poll()
-            if code is None or self._stop.is_set():
+            if code is None or self._hold.is_set():
                 continue
             if index not in self._due:
                 step = next_step(function.phase, code, self.restarts[index], now, self.policy)

@@ -94,3 +94,39 @@ def test_waiting_on_a_stack_that_gave_up_ends_with_the_reason(tmp_path: Path) ->
         with pytest.raises(FunctionFailed, match="function analyze was killed by signal 9"):
             wait(store, [never], lambda _: None, timeout=30, health=stack.check)
         assert time.monotonic() - started < 5
+
+
+def test_what_the_supervisor_restarted_lives_until_the_supervisor_stops(tmp_path: Path) -> None:
+    """A parent-death signal fires when the *thread* that started the process ends: a function
+    restarted by the supervisor must outlive `hold` (the stack's drain, before the functions are
+    stopped), and end with `stop` at the latest, if nothing else stopped it."""
+    env = {"ITER8_STORE": f"sqlite:{tmp_path / 'store.db'}"}
+    listener = processes.listen()
+    first = processes.start("route", env, listener, tmp_path / "route.log")
+    functions = [first]
+
+    def start_again(old: processes.FunctionProcess) -> processes.FunctionProcess:
+        old.stop()
+        return processes.start(old.phase, env, old.listener, old.log)
+
+    supervisor = Supervisor(functions, start_again, RestartPolicy(first_delay=0.01), print)
+    try:
+        processes.wait_until_serving([first])
+        supervisor.start()
+        os.kill(first.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while supervisor.restarted != ["route"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (restarted,) = functions
+        assert restarted is not first
+        processes.wait_until_serving([restarted])
+        supervisor.hold()
+        time.sleep(0.5)
+        assert restarted.process.poll() is None, "killed when the supervisor held"
+        supervisor.stop()
+        assert restarted.process.wait(timeout=15) is not None  # its lifeline: the thread ended
+    finally:
+        supervisor.stop()
+        for function in functions:
+            function.stop()
+        listener.close()
