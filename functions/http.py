@@ -3,14 +3,15 @@
 functions-framework's `cloud_event` handlers always answer `200 OK` with a text body, which a
 Knative broker counts as a failed delivery (knative.md §A3), so each phase is an `http` function
 wrapped by `serve`: 200 with a binary-mode CloudEvent (the reply), 202 with an empty body, 400
-for an event that is wrong and will stay wrong, 500 for one worth retrying. GET serves the
-probes (`/healthz`, `/readyz`) and `/metrics`.
+for an event that is wrong and will stay wrong (a type the function does not handle, too: a
+Trigger sent it by mistake, and acting on its data would be guessing), 500 for one worth
+retrying. GET serves the probes (`/healthz`, `/readyz`) and `/metrics`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from cloudevents.conversion import to_binary
 from cloudevents.exceptions import GenericException
@@ -30,7 +31,9 @@ TEXT = {"Content-Type": "text/plain"}
 _logging_configured = False
 
 
-def serve(request: Request, handler: Handler, phase: str) -> Response:
+def serve(
+    request: Request, handler: Handler, phase: str, accepts: Collection[EventType]
+) -> Response:
     global _logging_configured
     if not _logging_configured:
         observability.configure_logging()
@@ -41,15 +44,24 @@ def serve(request: Request, handler: Handler, phase: str) -> Response:
         return "", 405, {"Allow": "GET, POST"}
     try:
         event = from_http(dict(request.headers), request.get_data())
-    except (GenericException, ValueError, TypeError, UnicodeDecodeError) as error:
+    except (GenericException, ValueError, TypeError, UnicodeDecodeError, RecursionError) as error:
+        # RecursionError: JSON nested deeper than the parser's stack (a structured-mode event)
         observability.EVENTS.labels(phase, "", "malformed").inc()
-        return f"not a CloudEvent: {error}", 400, TEXT
+        return f"not a CloudEvent: {str(error)[:200]}", 400, TEXT
     context = {
         "event": str(event["id"]),
         "type": str(event["type"]),
         "experiment": str(event.get("experiment") or ""),
         "iteration": str(event.get("iteration") or ""),
     }
+    if event["type"] not in accepts:
+        observability.EVENTS.labels(phase, "", "refused").inc()
+        handled = ", ".join(sorted(accepts))
+        return (
+            f"{phase} does not handle events of type {event['type']!r}: only {handled}",
+            400,
+            TEXT,
+        )
     with observability.event_context(**context), observability.LATENCY.labels(phase).time():
         return _handle(event, handler, phase)
 

@@ -2,8 +2,10 @@
 
 `ITER8_STORE` chooses the store: `sqlite:<path>` (the embedded default) or `kubernetes` (in the
 cluster, or the cluster of `KUBECONFIG`). `K_SINK` is the broker URL a SinkBinding injects; only
-the analyze tick POSTs there. `ITER8_WATCH_NAMESPACE`, if set, limits the tick to the
-experiments of that namespace (as an ApiServerSource limited to one namespace). Tests and `iter8 run` hand a Runtime in with `use_runtime`.
+the analyze tick POSTs there. `ITER8_WATCH_NAMESPACE`, if set, limits every function to the
+experiments of that namespace (as an ApiServerSource limited to one namespace): the tick lists
+that namespace only, and an event about an experiment elsewhere is accepted and left alone.
+Tests and `iter8 run` hand a Runtime in with `use_runtime`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ class Runtime:
     now: Callable[[], datetime] = field(default=_utc_now)
     seed: int | None = None  # fixes the analysis' randomness (tests, reproducible runs)
     timeouts: Timeouts = field(default_factory=Timeouts)  # when a claimed step counts as lost
-    namespace: str | None = None  # the tick's experiments: this namespace only, or all (None)
+    namespace: str | None = None  # the experiments acted on: this namespace only, or all (None)
+
+    def watches(self, namespace: str) -> bool:
+        return self.namespace is None or namespace == self.namespace
 
 
 _current: Runtime | None = None

@@ -43,13 +43,18 @@ from iter8.tasks import TaskContext, run_action
 from iter8.validation.loading import load_lenient
 
 PHASE = "analyze"
+ACCEPTS = (
+    EventType.INITIALIZED,
+    EventType.ITERATION_DUE,
+    EventType.PING,
+)  # what its Trigger lets through
 ALGORITHM_ANNOTATION = "iter8.tools/algorithm"
 log = logging.getLogger("iter8.functions.analyze")
 
 
 @functions_framework.http
 def analyze(request: Request) -> Response:
-    return serve(request, handle, PHASE)
+    return serve(request, handle, PHASE, ACCEPTS)
 
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
@@ -61,6 +66,8 @@ def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
     if iteration < 1:
         raise BadEvent("data.iteration: must be at least 1")
     ref = ExperimentRef(namespace=data.namespace, name=data.name, uid=data.uid)
+    if not runtime.watches(ref.namespace):
+        return None
     return state.retry_on_conflict(lambda: _iterate(runtime, ref, iteration))
 
 

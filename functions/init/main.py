@@ -39,11 +39,16 @@ from iter8.validation.documents import gather_metrics
 from iter8.validation.loading import load_lenient
 
 PHASE = "init"
+ACCEPTS = (
+    EventType.RESOURCE_ADD,
+    EventType.REF_ADD,
+    EventType.INITIALIZATION_DUE,
+)  # what its Trigger lets through
 
 
 @functions_framework.http
 def init(request: Request) -> Response:
-    return serve(request, handle, PHASE)
+    return serve(request, handle, PHASE, ACCEPTS)
 
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
@@ -51,8 +56,8 @@ def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
         ref: ExperimentRef | None = event_data(event)
     else:
         ref = created_experiment(event)
-    if ref is None:
-        return None
+    if ref is None or not runtime.watches(ref.namespace):
+        return None  # not an Experiment, or one in a namespace this function does not watch
     return state.retry_on_conflict(lambda: _initialize(runtime, ref))
 
 

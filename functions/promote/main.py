@@ -25,6 +25,7 @@ from iter8.store import Conflict, StoreError
 from iter8.tasks import TaskContext, run_action
 
 PHASE = "promote"
+ACCEPTS = (EventType.CONCLUDED,)  # what its Trigger lets through
 
 OUTCOMES = {
     "promote": (EventType.PROMOTED, "Experiment completed successfully: promoted {version}"),
@@ -35,12 +36,14 @@ OUTCOMES = {
 
 @functions_framework.http
 def promote(request: Request) -> Response:
-    return serve(request, handle, PHASE)
+    return serve(request, handle, PHASE, ACCEPTS)
 
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
     data = event_data(event)
     ref = ExperimentRef(namespace=data.namespace, name=data.name, uid=data.uid)
+    if not runtime.watches(ref.namespace):
+        return None
     return state.retry_on_conflict(lambda: _finish(runtime, ref))
 
 

@@ -24,16 +24,19 @@ from iter8.routing import RoutingError, apply_weights, read_weights
 from iter8.store import Conflict, StoreError
 
 PHASE = "route"
+ACCEPTS = (EventType.ANALYSIS_COMPLETED,)  # what its Trigger lets through
 
 
 @functions_framework.http
 def route(request: Request) -> Response:
-    return serve(request, handle, PHASE)
+    return serve(request, handle, PHASE, ACCEPTS)
 
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
     data = event_data(event)
     ref = ExperimentRef(namespace=data.namespace, name=data.name, uid=data.uid)
+    if not runtime.watches(ref.namespace):
+        return None
     return state.retry_on_conflict(lambda: _route(runtime, ref, data.iteration))
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import signal
 import sys
 import tempfile
 from datetime import timedelta
@@ -14,11 +18,13 @@ import click
 from iter8.cli.validate import metric_lookup, problem_lines
 from iter8.embedded.run import RunError, create, succeeded, wait
 from iter8.embedded.stack import EmbeddedStack, StackOptions
+from iter8.embedded.supervisor import FunctionFailed
 from iter8.manifests import ManifestError, read_documents
 from iter8.store import Store
 from iter8.tasks import TaskFailed
 
 FAILED, INVALID = 1, 2
+TERMINATED = 128 + signal.SIGTERM
 
 
 @click.command()
@@ -68,15 +74,19 @@ def run(
         tick=timedelta(seconds=tick),
         seed=seed,
         namespace=namespace,
+        report=lambda line: click.echo(f"iter8: {line}", err=True),
     )
     click.echo(f"iter8: logs of the functions and the events in {options.log_dir}", err=True)
-    with EmbeddedStack(store, options):
+    _stop_on_sigterm()
+    with EmbeddedStack(store, options) as stack:
         try:
             refs = create(store, documents)
-            final = wait(store, refs, lambda line: click.echo(line, err=True), timeout)
+            final = wait(
+                store, refs, lambda line: click.echo(line, err=True), timeout, health=stack.check
+            )
         except (RunError, TaskFailed) as error:
             _fail(f"{file}: {getattr(error, 'message', error)}", INVALID)
-        except TimeoutError as error:
+        except (TimeoutError, FunctionFailed) as error:
             _fail(f"{file}: {error}", FAILED)
     if output == "json":
         documents_out = [e.to_wire() for e in final]
@@ -93,8 +103,28 @@ def _store(kubeconfig: str | None, store_path: str | None) -> tuple[Store, str]:
         return KubernetesStore.from_kubeconfig(kubeconfig), "kubernetes"
     from iter8.store.sqlite import SqliteStore
 
-    path = Path(store_path) if store_path else Path(tempfile.mkdtemp(prefix="iter8-")) / "store.db"
+    if store_path:
+        path = Path(store_path)
+    else:  # a directory only its owner may enter (mkdtemp), removed when the run ends
+        directory = tempfile.mkdtemp(prefix="iter8-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = Path(directory) / "store.db"
+    if not path.exists():  # it holds the manifests' Secrets: for its owner's eyes only
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     return SqliteStore(path), f"sqlite:{path.resolve()}"
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the run as Ctrl-C does: the stack stops what it started, in order. A second
+    one is ignored so that it cannot cut that short; should the run be killed outright, the
+    functions end with it by their parent-death signal."""
+
+    def stop(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_IGN)
+        click.echo(f"iter8: {signal.Signals(signum).name}: stopping", err=True)
+        raise SystemExit(TERMINATED)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -1,22 +1,32 @@
-"""`python -m iter8.embedded.listener --target PHASE --source FILE --fd N`: one function served
-by functions-framework (gunicorn, as its CLI runs it) on a listening socket inherited from the
-embedded stack, instead of a host and port of its own (see `iter8.embedded.processes`)."""
+"""`python -m iter8.embedded.listener --target PHASE --source FILE (--fd N | --host H --port P)`:
+one function served by gunicorn as `functions.server` sets it up, on a listening socket
+inherited from the embedded stack (see `iter8.embedded.processes`) or on a host and port of its
+own (`iter8 serve`). With `--parent PID` it ends when that process does (`lifeline`)."""
 
 from __future__ import annotations
 
+import signal
+
 import click
-import functions_framework
-from functions_framework._http import create_server
+
+from functions.server import FunctionServer, create_app
+from iter8.embedded.lifeline import die_with_parent
 
 
 @click.command()
 @click.option("--target", required=True)
 @click.option("--source", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--fd", required=True, type=int, help="An inherited, listening TCP socket.")
-def main(target: str, source: str, fd: int) -> None:
-    app = functions_framework.create_app(target, source, "http")
-    # The server's options override the bind that host and port would make.
-    create_server(app, False, bind=[f"fd://{fd}"]).run("127.0.0.1", 0)
+@click.option("--fd", type=int, help="An inherited, listening TCP socket.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--parent", type=int, help="End when the process with this pid (the parent) ends.")
+def main(
+    target: str, source: str, fd: int | None, host: str, port: int, parent: int | None
+) -> None:
+    if parent is not None:
+        die_with_parent(signal.SIGTERM, parent)
+    bind = f"fd://{fd}" if fd is not None else f"{host}:{port}"
+    FunctionServer(create_app(target, source), bind).run()
 
 
 if __name__ == "__main__":

@@ -6,18 +6,26 @@ The stack binds each function's listening socket itself and hands it to the proc
 port found free can be taken before the process binds it — by another run, or as the local port
 of any outgoing connection, both drawn from the same ephemeral range — and the function would
 then never serve. A socket held by the stack also keeps its port across a restart.
+
+Each process leads a process group of its own (gunicorn's arbiter and its worker), so that
+Ctrl-C in a terminal reaches `iter8 run` alone, which then stops the functions in order, and a
+stop can end the whole group; and it ends with the stack's process (`lifeline`), so nothing is
+left behind when that process is killed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import functions
 
@@ -40,6 +48,7 @@ class FunctionProcess:
     phase: str
     listener: socket.socket  # held by the stack; the process serves on it
     process: subprocess.Popen[bytes]
+    log: Path | None = None
 
     @property
     def port(self) -> int:
@@ -50,7 +59,7 @@ class FunctionProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, timeout: float = 5) -> None:
-        """End this process (only it: by its own handle, never by name)."""
+        """End this process and its group (by its own handle and pid, never by name)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -58,6 +67,9 @@ class FunctionProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # a worker whose arbiter was killed ends by its parent-death signal; this is the fallback
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def stop_all(processes: list[FunctionProcess], timeout: float = 5) -> None:
@@ -69,6 +81,13 @@ def stop_all(processes: list[FunctionProcess], timeout: float = 5) -> None:
         item.stop(timeout)
 
 
+def open_private(path: Path, mode: str) -> IO[Any]:
+    """`path` opened for appending, created readable by its owner alone: logs may quote what
+    the experiments hold."""
+    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+    return os.fdopen(descriptor, mode, **({} if "b" in mode else {"buffering": 1}))
+
+
 def source_of(phase: str) -> Path:
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; one of {', '.join(PHASES)}")
@@ -76,9 +95,9 @@ def source_of(phase: str) -> Path:
 
 
 def command(phase: str, port: int) -> list[str]:
-    """`functions-framework` serving `functions/<phase>/main.py` on 127.0.0.1 (as in a container)."""
+    """The function serving `functions/<phase>/main.py` on 127.0.0.1 (as in a container)."""
     return [
-        sys.executable, "-m", "functions_framework",
+        sys.executable, "-m", "iter8.embedded.listener",
         "--target", phase, "--source", str(source_of(phase)),
         "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
@@ -92,8 +111,9 @@ def start(
     argv = [
         sys.executable, "-m", "iter8.embedded.listener",
         "--target", phase, "--source", str(source_of(phase)), "--fd", str(fd),
+        "--parent", str(os.getpid()),
     ]  # fmt: skip
-    output = log.open("ab") if log is not None else subprocess.DEVNULL
+    output = open_private(log, "ab") if log is not None else subprocess.DEVNULL
     port = str(listener.getsockname()[1])
     process = subprocess.Popen(
         argv,
@@ -101,8 +121,9 @@ def start(
         stdout=output,
         stderr=subprocess.STDOUT,
         pass_fds=(fd,),
+        process_group=0,
     )
-    return FunctionProcess(phase, listener, process)
+    return FunctionProcess(phase, listener, process, log)
 
 
 def wait_until_serving(processes: list[FunctionProcess], timeout: float = 30) -> None:

@@ -56,11 +56,15 @@ def wait(
     report: Callable[[str], None],
     timeout: float | None = None,
     poll: float = 0.2,
+    health: Callable[[], None] = lambda: None,
 ) -> list[Experiment]:
-    """Until every experiment completes (or `timeout` seconds pass); their final state."""
+    """Until every experiment completes (or `timeout` seconds pass); their final state.
+    `health` raises when what drives the experiments has failed (a function that keeps dying):
+    then nothing would ever complete, and waiting on would hide why."""
     progress = Progress()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
+        health()
         current = [_read(store, ref) for ref in refs]
         for experiment in current:
             for line in progress.lines(experiment):

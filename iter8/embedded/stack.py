@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from eventing.sinks.console import ConsoleNotifier
 from eventing.sources.apiserver import ApiServerSource
 from eventing.sources.ping import PingSource
 from iter8.embedded import processes
+from iter8.embedded.supervisor import RestartPolicy, Supervisor
 from iter8.manifests import read_documents
 from iter8.store.base import Store
 
@@ -49,6 +50,9 @@ class StackOptions:
     replicas: int = 1
     # drive only the experiments of this namespace (the ApiServerSource and the tick), or all
     namespace: str | None = None
+    # a function that exits is started again, with backoff, at most `max_restarts` times
+    restarts: RestartPolicy = field(default_factory=RestartPolicy)
+    report: Callable[[str], None] = log.warning  # what the supervisor did, and why it gave up
 
 
 class EmbeddedStack:
@@ -61,6 +65,7 @@ class EmbeddedStack:
         self.env: dict[str, str] = {}  # what the function processes were started with
         self._logs: list[TextIO] = []
         self._listeners: dict[tuple[str, int], socket.socket] = {}
+        self.supervisor: Supervisor | None = None
 
     def start(self) -> Self:
         try:
@@ -79,9 +84,9 @@ class EmbeddedStack:
             for r in range(1, options.replicas + 1)
             for phase in processes.PHASES
         }
-        options.log_dir.mkdir(parents=True, exist_ok=True)
+        options.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._logs = [
-            (options.log_dir / name).open("a", buffering=1)
+            processes.open_private(options.log_dir / name, "a")
             for name in ("events.log", "dead-letters.log")
         ]
         notifier = serve_sink(ConsoleNotifier(self._logs[0]))
@@ -116,6 +121,10 @@ class EmbeddedStack:
             for (phase, r), sock in listeners.items()
         ]
         processes.wait_until_serving(self.functions)
+        self.supervisor = Supervisor(
+            self.functions, self._start_again, options.restarts, options.report
+        )
+        self.supervisor.start()
         apiserver = ApiServerSource(self.store, sink, namespace=options.namespace)
         apiserver.start()
         ticks = PingSource(sink, schedule=f"@every {int(options.tick.total_seconds() * 1000)}ms")
@@ -127,16 +136,16 @@ class EmbeddedStack:
         assert self.broker is not None
         return self.broker.broker_url(*BROKER)
 
-    def restart(self, phase: str) -> processes.FunctionProcess:
-        """Start `phase` again on its socket (after it exited), as Knative replaces a dead pod;
+    def check(self) -> None:
+        """Raise `FunctionFailed` if a function kept exiting and the supervisor gave up."""
+        if self.supervisor is not None:
+            self.supervisor.check()
+
+    def _start_again(self, old: processes.FunctionProcess) -> processes.FunctionProcess:
+        """`old` again on its socket (after it exited), as Knative replaces a dead pod;
         connections that arrive meanwhile wait in the socket's backlog."""
-        index = next(i for i, f in enumerate(self.functions) if f.phase == phase)
-        old = self.functions[index]
-        old.stop()
-        new = processes.start(phase, self.env, old.listener, self.options.log_dir / f"{phase}.log")
-        self.functions[index] = new
-        processes.wait_until_serving([new])
-        return new
+        old.stop()  # reaps it, and ends what is left of its group
+        return processes.start(old.phase, self.env, old.listener, old.log)
 
     def stop(self, drain: float = DRAIN_SECONDS) -> None:
         """Stop what this stack started, newest first; each part only by its own handle.
@@ -146,11 +155,15 @@ class EmbeddedStack:
         delivery and send its event to the dead-letter sink, and a terminal event on its way to
         the notifier would be lost.
         """
+        if self.supervisor is not None:
+            self.supervisor.hold()  # nothing is restarted while it all stops
         for source in reversed(self.sources):
             source.stop()
         if self.broker is not None and not self.broker.wait_idle(drain):
             log.warning("events still under way after %gs; stopping anyway", drain)
         processes.stop_all(self.functions)
+        if self.supervisor is not None:
+            self.supervisor.stop()  # only now: what it restarted dies with its thread
         for listener in self._listeners.values():
             listener.close()
         if self.broker is not None:
@@ -160,6 +173,7 @@ class EmbeddedStack:
         for stream in self._logs:
             stream.close()
         self.sources, self.functions, self.broker, self.sinks = [], [], None, []
+        self.supervisor = None
         self._listeners = {}
 
     def __enter__(self) -> Self:

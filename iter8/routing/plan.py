@@ -14,6 +14,7 @@ from iter8.api.experiment import Experiment, VersionDetail
 from iter8.routing.objects import ObjectKey
 from iter8.routing.registry import router_for
 from iter8.routing.router import Object, Operation, RoutingError, WeightTarget, check_weight
+from iter8.security.namespaces import REFERENCE_NAMESPACES_ENV, reference_namespace_allowed
 
 
 def weights_are_applied(experiment: Experiment) -> bool:
@@ -24,7 +25,8 @@ def weights_are_applied(experiment: Experiment) -> bool:
 
 def object_key(experiment: Experiment, version: VersionDetail) -> ObjectKey | None:
     """Where the version's weight lives; None if it has no `weightObjRef`. The object's namespace
-    defaults to the experiment's."""
+    defaults to the experiment's; another one is refused unless the operator allows it
+    (`iter8.security.namespaces`): an experiment must not move another team's traffic."""
     ref = version.weight_obj_ref
     if ref is None:
         return None
@@ -33,7 +35,21 @@ def object_key(experiment: Experiment, version: VersionDetail) -> ObjectKey | No
         names = ", ".join(_camel(f) for f in missing)
         raise RoutingError(f"weightObjRef of version {version.name!r} lacks {names}")
     assert ref.api_version and ref.kind and ref.name
-    return ObjectKey(ref.api_version, ref.kind, ref.namespace or experiment.namespace, ref.name)
+    namespace = ref.namespace or experiment.namespace
+    if not reference_namespace_allowed(experiment.namespace, namespace):
+        raise RoutingError(
+            f"{_field_of(experiment, version)}.weightObjRef.namespace: {namespace!r} is not the "
+            f"experiment's namespace {experiment.namespace!r}, and no operator allowed it "
+            f"({REFERENCE_NAMESPACES_ENV})"
+        )
+    return ObjectKey(ref.api_version, ref.kind, namespace, ref.name)
+
+
+def _field_of(experiment: Experiment, version: VersionDetail) -> str:
+    index = next((i for i, v in enumerate(experiment.versions) if v is version), None)
+    if index is None:
+        return f"version {version.name!r}"
+    return "spec.versionInfo." + ("baseline" if index == 0 else f"candidates[{index - 1}]")
 
 
 def targets_by_object(experiment: Experiment) -> dict[ObjectKey, list[WeightTarget]]:

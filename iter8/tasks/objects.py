@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from iter8.routing.objects import ObjectKey, resource_for
+from iter8.security.namespaces import REFERENCE_NAMESPACES_ENV, reference_namespace_allowed
 from iter8.store.base import AlreadyExists, Conflict, NotFound, Store
 from iter8.tasks.base import TaskFailed
 
@@ -65,6 +66,17 @@ def key_of(document: Any, default_namespace: str) -> ObjectKey:
     namespaced = resource_for(api_version, kind).namespaced
     namespace = (meta.get("namespace") or default_namespace) if namespaced else ""
     return ObjectKey(api_version, kind, namespace, name)
+
+
+def check_reach(keys: Sequence[ObjectKey], owner_namespace: str, field: str) -> None:
+    """Refuse objects of another namespace than the experiment's, unless the operator allows
+    it (`iter8.security.namespaces`); cluster-scoped objects are left to RBAC."""
+    for key in keys:
+        if key.namespace and not reference_namespace_allowed(owner_namespace, key.namespace):
+            raise TaskFailed(
+                f"{field}: {key} is not in the experiment's namespace {owner_namespace!r}, and "
+                f"no operator allowed {key.namespace!r} ({REFERENCE_NAMESPACES_ENV})"
+            )
 
 
 def apply_documents(store: Store, documents: Sequence[Any], default_namespace: str) -> list[str]:

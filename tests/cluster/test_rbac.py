@@ -6,6 +6,10 @@ cluster-wide names suffixed so that runs never meet). Then:
   through a KubernetesStore that impersonates its own function's account: the rights suffice;
 * a SubjectAccessReview matrix (every account × verb × resource × namespace) equals RBAC_TABLE
   exactly, and writes outside it are refused by the server: the rights are the least.
+
+Metric Secrets are the one right bound per namespace: the fixture creates, in the user's
+namespace only, the RoleBinding that docs/cluster.md tells an operator to create for each tenant
+namespace; analyze may read Secrets there, and nowhere else.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ UNIVERSE = (
     ("rbac.authorization.k8s.io", "rolebindings"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
 )
-ANYWHERE, OWN = "every namespace", "iter8's namespace"
+ANYWHERE, OWN, TENANTS = "every namespace", "iter8's namespace", "tenant namespaces"
 
 # The table of docs/cluster.md: account → (api group, resource) → verbs, and where.
 RBAC_TABLE: dict[str, dict[tuple[str, str], tuple[set[str], str]]] = {
@@ -95,7 +99,7 @@ RBAC_TABLE: dict[str, dict[tuple[str, str], tuple[set[str], str]]] = {
     "iter8-analyze": {
         EXPERIMENTS_: ({"get", "list"}, ANYWHERE),
         STATUS: ({"update"}, ANYWHERE),
-        SECRETS_: ({"get"}, ANYWHERE),
+        SECRETS_: ({"get"}, TENANTS),  # where an operator bound iter8-metrics-secrets
     },
     "iter8-route": {
         EXPERIMENTS_: ({"get"}, ANYWHERE),
@@ -169,6 +173,25 @@ def _rbac_objects(namespace: str, suffix: str) -> list[dict[str, Any]]:
     return objects
 
 
+def tenant_binding(tenant: str, iter8_namespace: str, suffix: str = "") -> dict[str, Any]:
+    """What `kubectl -n TENANT create rolebinding iter8-metrics-secrets
+    --clusterrole=iter8-metrics-secrets --serviceaccount=iter8-system:iter8-analyze` creates
+    (docs/cluster.md): analyze may read the Secrets of that one namespace."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "iter8-metrics-secrets", "namespace": tenant},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": f"iter8-metrics-secrets{suffix}",
+        },
+        "subjects": [
+            {"kind": "ServiceAccount", "name": "iter8-analyze", "namespace": iter8_namespace}
+        ],
+    }
+
+
 @pytest.fixture(scope="module")
 def install(
     kube_client: client.ApiClient, kube_config: str, knative_crds: list[str]
@@ -179,6 +202,7 @@ def install(
     for name in (installed.namespace, installed.apps):
         admin.create(NAMESPACES, {"metadata": {"name": name}})
     objects = _rbac_objects(installed.namespace, f"-{token}")
+    objects.append(tenant_binding(installed.apps, installed.namespace, f"-{token}"))
     try:
         for obj in objects:
             admin.create(resource_for(obj["apiVersion"], obj["kind"]), obj)
@@ -334,6 +358,20 @@ def test_analyze_reads_a_metrics_secret_and_nothing_else_does(install: Install) 
         assert refused.value.code == 403, account
 
 
+def test_analyze_reads_no_secret_outside_the_tenant_namespaces(install: Install) -> None:
+    """It could read every Secret of the cluster (a ClusterRoleBinding), kube-system's too."""
+    install.admin.create(
+        SECRETS,
+        {"metadata": {"name": "root", "namespace": install.namespace}, "stringData": {"k": "v"}},
+    )
+    read = from_store(install.store_as("iter8-analyze"))
+    with pytest.raises(StoreError) as refused:
+        read(install.namespace, "root")  # a namespace with no tenant binding
+    assert refused.value.code == 403
+    for namespace in ("kube-system", ""):
+        assert not install.allowed("iter8-analyze", "get", SECRETS_, namespace)
+
+
 def test_a_function_short_of_rights_is_caught(install: Install) -> None:
     """The drive above would notice a missing grant: init run as the ApiServerSource's account
     (which may read Experiments, but not Metrics) stops at the server's 403."""
@@ -356,7 +394,8 @@ def test_every_account_has_exactly_the_rights_of_the_table(install: Install) -> 
 
     def expected(account: str, verb: str, kind: tuple[str, str], namespace: str) -> bool:
         verbs, where = RBAC_TABLE[account].get(kind, (set(), ANYWHERE))
-        return verb in verbs and (where == ANYWHERE or namespace == install.namespace)
+        allowed_in = {OWN: install.namespace, TENANTS: install.apps}
+        return verb in verbs and (where == ANYWHERE or namespace == allowed_in[where])
 
     with ThreadPoolExecutor(8) as pool:
         actual = list(pool.map(lambda case: install.allowed(*case), cases))

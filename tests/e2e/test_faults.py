@@ -12,11 +12,17 @@ replayed by its watch.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import signal
+import stat
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +46,7 @@ from tests.e2e.builders import (
 )
 from tests.e2e.cases import split_of
 from tests.e2e.harness import Harness, running
+from tests.functions import proctree
 from tests.functions.harness import add_event
 
 CRASH_HOOK = Path(__file__).parent / "crashhook"
@@ -188,31 +195,6 @@ def test_late_repeated_and_early_events_mid_run_change_nothing(shared: Harness) 
     check_ended_once(shared, ref, since, iterations=6)
 
 
-class Supervisor:
-    """Restarts a function process that exited, on its port, as Knative replaces a dead pod."""
-
-    def __init__(self, harness: Harness) -> None:
-        self.harness = harness
-        self.restarted: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
-
-    def __enter__(self) -> Supervisor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            for function in list(self.harness.stack.functions):
-                if function.process.poll() is not None:
-                    self.restarted.append(function.phase)
-                    self.harness.stack.restart(function.phase)
-
-
 # After which successful status write each function exits hard, before it replies:
 # init's 2nd (Running: `initialized` is lost), analyze's 2nd (iteration 1 analysed:
 # `analysis.completed` is lost), route's 1st (iteration 1 complete: `weights.applied` is lost),
@@ -241,9 +223,132 @@ def test_functions_killed_between_status_write_and_reply(
 ) -> None:
     harness, markers = crashing
     since = harness.mark()
-    with Supervisor(harness) as supervisor:
-        ref = harness.submit(*canary("crashing", iterations=4))
-        check_ended_once(harness, ref, since, iterations=4, lost={1})
+    ref = harness.submit(*canary("crashing", iterations=4))
+    check_ended_once(harness, ref, since, iterations=4, lost={1})
     assert sorted(p.name for p in markers.iterdir()) == sorted(f"{p}.crashed" for p in CRASHES)
+    supervisor = harness.stack.supervisor
+    assert supervisor is not None  # the stack's own, restarting each function as Knative would
     assert sorted(supervisor.restarted) == sorted(CRASHES), "each function died once"
     assert harness.dead_letters() == ""
+
+
+# --- `iter8 run` as a real process: signals, killed children, nothing left behind -----------
+
+
+@dataclass
+class RunProcess:
+    """`iter8 run FILE` started as a subprocess; its stderr read line by line."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    seen: set[proctree.Identity] = field(default_factory=set)  # every descendant met so far
+
+    @classmethod
+    def start(
+        cls, directory: Path, *objects: dict[str, Any], args: Sequence[str] = ()
+    ) -> RunProcess:
+        file = directory / "experiment.yaml"
+        file.write_text(yaml.safe_dump_all(objects))
+        iter8 = Path(sys.executable).with_name("iter8")
+        temporary = directory / "tmp"  # where the run makes its temporary store and logs
+        temporary.mkdir()
+        process = subprocess.Popen(
+            [str(iter8), "run", str(file), "--tick", "0.3", "--seed", "7", *args],
+            env={**os.environ, "TMPDIR": str(temporary)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        run = cls(process)
+        threading.Thread(target=run._read, daemon=True).start()
+        return run
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            assert self.process.poll() is None, f"iter8 run ended: {self.lines}"
+            assert time.monotonic() < deadline, f"no {text!r} after {timeout}s: {self.lines}"
+            time.sleep(0.05)
+        self.seen |= proctree.descendants(self.process.pid)
+
+    def function(self, phase: str) -> int:
+        """The pid of the function process serving `phase` (its gunicorn arbiter)."""
+        for pid in proctree.children(self.process.pid):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"--target" in cmdline and cmdline[cmdline.index(b"--target") + 1] == phase.encode():
+                return pid
+        raise AssertionError(f"no {phase} function under {self.process.pid}")
+
+    def stop(self) -> None:
+        """After each test (it matters when one failed half-way): end this run and whatever it
+        left, by pid, checking that each pid is still the process met before."""
+        self.seen |= proctree.descendants(self.process.pid)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for process in self.seen:
+            if proctree.alive(process):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process[0], signal.SIGKILL)
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[list[RunProcess]]:
+    runs: list[RunProcess] = []
+    yield runs
+    for run in runs:
+        run.stop()
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name
+)
+def test_iter8_run_leaves_no_process_behind_when_signalled(
+    tmp_path: Path, started: list[RunProcess], sig: signal.Signals
+) -> None:
+    """SIGTERM and SIGINT stop the stack in order; SIGKILL cannot be caught, and the functions
+    end by their parent-death signal. Every descendant, recorded by pid while the experiment
+    ran, is gone. (SIGTERM used to leave the 8 function processes running.)"""
+    run = RunProcess.start(tmp_path, *canary("signalled", iterations=40))
+    started.append(run)
+    run.wait_for("iteration 2/")
+    family = proctree.descendants(run.process.pid)
+    assert len(family) >= 8, family  # 4 arbiters and their workers
+    run.process.send_signal(sig)
+    code = run.process.wait(timeout=30)
+    assert code == {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 1}.get(sig, -sig)
+    assert proctree.wait_gone(family, timeout=10) == set()
+    left = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "tmp").iterdir())
+    # the temporary store (it holds the file's Secrets) is removed, unless the run was killed
+    assert left == (["iter8", "iter8-logs"] if sig == signal.SIGKILL else ["iter8-logs"])
+
+
+def test_iter8_run_restarts_a_killed_function_and_leaves_nothing_behind(
+    tmp_path: Path, started: list[RunProcess]
+) -> None:
+    """kill -9 of the analyze function at iteration 3: the stack starts it again (saying so),
+    its orphaned worker is gone at once, the experiment completes; the run's store and logs are
+    its owner's alone."""
+    store = tmp_path / "store.db"
+    run = RunProcess.start(tmp_path, *canary("killed", iterations=8), args=["--store", str(store)])
+    started.append(run)
+    run.wait_for("iteration 3/")
+    analyze = run.function("analyze")
+    killed = proctree.descendants(analyze) | {proctree.identity(analyze)}
+    os.kill(analyze, signal.SIGKILL)
+    assert proctree.wait_gone({p for p in killed if p is not None}, timeout=3) == set()
+    run.wait_for("function analyze")
+    family = proctree.descendants(run.process.pid)
+    assert run.process.wait(timeout=90) == 0, run.lines
+    assert any("restarting (1/5)" in line for line in run.lines), run.lines
+    assert any("completed" in line for line in run.lines), run.lines
+    assert proctree.wait_gone(family, timeout=10) == set()
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    (logs,) = [line.rsplit(" ", 1)[1] for line in run.lines if "logs of the functions" in line]
+    assert stat.S_IMODE(Path(logs).stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in Path(logs).iterdir()} == {0o600}

@@ -14,7 +14,8 @@ from cloudevents.http import CloudEvent, from_http
 from functions.observability import JsonFormatter, event_context
 from functions.runtime import use_runtime
 from iter8.embedded.processes import FUNCTIONS_DIR
-from iter8.events import EventType
+from iter8.events import EventType, ExperimentRef, experiment_event
+from iter8.store import EXPERIMENTS
 from tests.functions.harness import Clock, add_event, canary, make_runtime, setup
 
 
@@ -90,3 +91,53 @@ def test_log_lines_are_json_with_the_event_context() -> None:
     assert (line["event"], line["experiment"], line["iteration"]) == ("id-1", "default/exp", "3")
     outside = json.loads(JsonFormatter().format(record))
     assert "experiment" not in outside
+
+
+def _client(phase: str):  # type: ignore[no-untyped-def]
+    app = functions_framework.create_app(phase, str(FUNCTIONS_DIR / phase / "main.py"), "http")
+    return app.test_client()
+
+
+WRONG_TYPES = {
+    "init": EventType.ITERATION_DUE,
+    "analyze": EventType.ANALYSIS_COMPLETED,
+    "route": EventType.CONCLUDED,
+    "promote": EventType.ANALYSIS_COMPLETED,
+}
+
+
+@pytest.mark.parametrize("phase", sorted(WRONG_TYPES))
+def test_a_type_the_function_does_not_handle_is_400_and_changes_nothing(
+    tmp_path: Path, phase: str
+) -> None:
+    """An event with valid data but another phase's type (a Trigger misconfigured): analyze
+    and route used to act on it as if it were theirs."""
+    runtime = make_runtime(tmp_path / "store.db", Clock())
+    setup(runtime, canary())
+    use_runtime(runtime)
+    try:
+        ref = ExperimentRef(namespace="default", name="exp", uid="")
+        before = runtime.store.get(EXPERIMENTS, "default", "exp")
+        headers, body = to_binary(experiment_event(WRONG_TYPES[phase], "test", ref, 1))
+        response = _client(phase).post("/", headers=headers, data=body)
+        assert response.status_code == 400
+        assert b"does not handle events of type" in response.get_data()
+        assert runtime.store.get(EXPERIMENTS, "default", "exp") == before
+    finally:
+        use_runtime(None)
+
+
+def test_init_leaves_experiments_outside_its_watched_namespace_alone(tmp_path: Path) -> None:
+    """ITER8_WATCH_NAMESPACE limited the tick only: init still initialized an experiment of
+    any namespace that an event named."""
+    runtime = make_runtime(tmp_path / "store.db", Clock())
+    runtime.namespace = "elsewhere"
+    setup(runtime, canary())
+    use_runtime(runtime)
+    try:
+        headers, body = to_binary(add_event(canary()))
+        response = _client("init").post("/", headers=headers, data=body)
+        assert response.status_code == 202
+        assert not runtime.store.get(EXPERIMENTS, "default", "exp").get("status")
+    finally:
+        use_runtime(None)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import http.client
+import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from iter8.embedded import processes
+from tests.functions import proctree
 
 
-def _healthz(port: int) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def _healthz(port: int, timeout: float = 5) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", "/healthz")
         return connection.getresponse().status
@@ -56,3 +62,108 @@ def test_a_process_that_exits_is_not_taken_for_a_serving_function() -> None:
             processes.wait_until_serving([ended], timeout=10)
     finally:
         listener.close()
+
+
+def _function(tmp_path: Path, env: dict[str, str] | None = None) -> processes.FunctionProcess:
+    listener = processes.listen()
+    base = {"ITER8_STORE": f"sqlite:{tmp_path / 'store.db'}", **(env or {})}
+    function = processes.start("route", base, listener, tmp_path / "route.log")
+    processes.wait_until_serving([function])
+    return function
+
+
+def test_the_worker_dies_with_its_arbiter(tmp_path: Path) -> None:
+    """kill -9 of a function's arbiter while a request is under way: its gunicorn worker went
+    on for ~35 s (a graceful stop of up to 30 s, waiting for the request) serving on the
+    socket; its parent-death signal now ends it at once."""
+    function = _function(tmp_path)
+    client = socket.create_connection(("127.0.0.1", function.port), timeout=5)
+    try:
+        client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        time.sleep(0.5)  # a thread of the worker now reads the rest of the body
+        (worker,) = proctree.children(function.process.pid)
+        orphan = proctree.identity(worker)
+        assert orphan is not None
+        os.kill(function.process.pid, signal.SIGKILL)
+        function.process.wait()
+        assert proctree.wait_gone({orphan}, timeout=3) == set()
+    finally:
+        client.close()
+        function.stop()
+        function.listener.close()
+
+
+def test_a_function_leads_its_own_process_group(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches `iter8 run` alone (it stops the functions in order), and
+    a stop can end the arbiter and its worker together."""
+    function = _function(tmp_path)
+    try:
+        pid = function.process.pid
+        assert os.getpgid(pid) == pid != os.getpgid(0)
+        assert all(os.getpgid(child) == pid for child in proctree.children(pid))
+    finally:
+        function.stop()
+        function.listener.close()
+
+
+def _dribble(port: int, stop: threading.Event) -> None:
+    """A slow client: a header line every 0.2 s, never the end of the headers; when the server
+    closes the connection, another one at once."""
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+                while not stop.wait(0.2):
+                    sock.sendall(b"X-Slow: 1\r\n")
+        except OSError:
+            continue
+
+
+def test_slow_clients_cannot_starve_the_probes(tmp_path: Path) -> None:
+    """Twelve clients that dribble header lines (more than the worker's 8 threads): each is cut
+    off at the request deadline (2 s here), so /healthz, queued behind them, is answered within
+    it. Before, a dribbling client held its thread for as long as it kept on."""
+    function = _function(tmp_path, {"ITER8_REQUEST_DEADLINE_SECONDS": "2"})
+    stop = threading.Event()
+    clients = [
+        threading.Thread(target=_dribble, args=(function.port, stop), daemon=True)
+        for _ in range(12)
+    ]
+    try:
+        for client in clients:
+            client.start()
+        time.sleep(1)  # every thread now holds a slow client
+        for _ in range(3):
+            started = time.monotonic()
+            assert _healthz(function.port, timeout=6) == 200
+            assert time.monotonic() - started < 6
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=10)
+        function.stop()
+        function.listener.close()
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n", 431),
+        (b"GET / HTTP/1.1\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n", 413),
+    ],
+    ids=["request line > 8190", "101 header fields", "header field > 8190", "body > 4 MiB"],
+)
+def test_requests_past_the_limits_are_refused(
+    tmp_path: Path, request_head: bytes, status: int
+) -> None:
+    function = _function(tmp_path)
+    try:
+        with socket.create_connection(("127.0.0.1", function.port), timeout=10) as sock:
+            sock.sendall(request_head)
+            answer = sock.recv(200)
+        assert answer.startswith(b"HTTP/1.1 %d" % status), answer
+    finally:
+        function.stop()
+        function.listener.close()

@@ -108,7 +108,7 @@ def test_gives_up_after_the_retries_listing_what_is_missing(
             "numRetries": 2,
             "intervalSeconds": 3,
             "objRefs": [
-                {"kind": "Deployment", "apiVersion": "apps/v1", "name": "a", "namespace": "x"},
+                {"kind": "Deployment", "apiVersion": "apps/v1", "name": "a"},
                 {"kind": "ksvc", "name": "b", "waitFor": "Ready"},
             ],
         },
@@ -116,7 +116,7 @@ def test_gives_up_after_the_retries_listing_what_is_missing(
     result = run_action(tasks(spec), context(store, tmp_path, clock, knative_experiment()))
     assert not result.ok
     assert result.message.startswith("task 0 (common/readiness) failed: not ready after 3 checks")
-    assert "Deployment.apps/v1 x/a not found" in result.message
+    assert "Deployment.apps/v1 default/a not found" in result.message
     assert "Service.serving.knative.dev/v1 default/b not found" in result.message
     assert clock.delays == [5, 3, 3]
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from iter8.manifests import ManifestError, parse_documents
 from iter8.tasks.base import Params, TaskContext, TaskFailed, TaskResult, parse_params
-from iter8.tasks.objects import apply_documents
+from iter8.tasks.objects import apply_documents, check_reach, key_of
 from iter8.tasks.template import TemplateError, render
 
 
@@ -56,7 +56,10 @@ class ApplyTask:
             documents = manifest if isinstance(manifest, list) else [manifest]
         if not documents:
             raise TaskFailed("the manifest holds no objects")
-        done = apply_documents(context.store, documents, given.namespace or context.namespace)
+        namespace = given.namespace or context.namespace
+        keys = [key_of(document, namespace) for document in documents]
+        check_reach(keys, context.namespace, "with.file" if given.file else "with.manifest")
+        done = apply_documents(context.store, documents, namespace)
         return TaskResult("; ".join(done), details={"objects": done})
 
 

@@ -18,7 +18,7 @@ from iter8.routing.plan import object_key
 from iter8.routing.router import RoutingError
 from iter8.store.base import NotFound
 from iter8.tasks.base import MAX_TIMEOUT, Params, TaskContext, TaskFailed, TaskResult, parse_params
-from iter8.tasks.objects import api_version_of
+from iter8.tasks.objects import api_version_of, check_reach
 
 
 class ObjRef(Params):
@@ -56,6 +56,7 @@ def checks_of(given: ReadinessParams, context: TaskContext) -> list[Check]:
     for ref in given.obj_refs:
         api_version, kind = api_version_of(ref.kind, ref.api_version)
         key = ObjectKey(api_version, kind, ref.namespace or context.namespace, ref.name)
+        check_reach([key], context.namespace, "with.objRefs.namespace")
         condition = parse_wait_for(ref.wait_for) if ref.wait_for else None
         checks[key] = Check(key, condition)
     for version in context.experiment.versions:

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from iter8.tasks.base import MAX_TIMEOUT, Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.library.common_apply import load_documents, resolve_path
-from iter8.tasks.objects import apply_documents
+from iter8.tasks.objects import apply_documents, check_reach, key_of
 from iter8.tasks.process import describe_failure, find_program, run_process
 
 
@@ -50,7 +50,10 @@ class KustomizeTask:
                 describe_failure(" ".join(argv[:2]), finished, timeout), finished.output
             )
         documents = load_documents(finished.stdout, f"{' '.join(argv[:2])} {directory}")
-        done = apply_documents(context.store, documents, given.namespace or context.namespace)
+        namespace = given.namespace or context.namespace
+        keys = [key_of(document, namespace) for document in documents]
+        check_reach(keys, context.namespace, "with.dir (what it builds)")
+        done = apply_documents(context.store, documents, namespace)
         return TaskResult("; ".join(done), details={"objects": done, "argv": argv})
 
 

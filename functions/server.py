@@ -1,0 +1,122 @@
+"""How a function is served: functions-framework's gunicorn (one arbiter, one gthread worker),
+with the bounds it leaves open closed.
+
+functions-framework runs gunicorn with no request-line limit (`limit_request_line: 0`) and
+`CPU × 4` threads, each of which reads its request with blocking reads and no deadline: eight
+clients that send a header line now and then held all eight threads of a 2-core machine, and
+`/healthz` went unanswered for as long as they kept on. Here:
+
+* every request must arrive whole (line, headers and body) within `ITER8_REQUEST_DEADLINE_SECONDS`
+  (default 10) of its first byte, or its connection is closed: a slow client holds a thread for
+  that long at most, and a probe queued behind it waits no longer;
+* request line ≤ 8190 bytes, ≤ 100 header fields of ≤ 8190 bytes each, a body ≤ `MAX_BODY`
+  (Flask answers 413 above it);
+* the worker ends with its arbiter (a parent-death signal), so a killed function leaves no
+  orphaned worker serving on its socket.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import functions_framework
+import gunicorn.app.base
+from flask import Flask
+from gunicorn.workers.gthread import ThreadWorker
+
+from iter8.embedded.lifeline import die_with_parent
+
+DEADLINE_ENV = "ITER8_REQUEST_DEADLINE_SECONDS"
+DEFAULT_DEADLINE = 10.0
+MAX_BODY = 4 * 1024 * 1024  # an Experiment in a resource-mode `add` event is a few KiB
+THREADS = 8
+LIMITS = {
+    "limit_request_line": 8190,
+    "limit_request_fields": 100,
+    "limit_request_field_size": 8190,
+}
+
+
+def create_app(target: str, source: str) -> Flask:
+    app = functions_framework.create_app(target, source, "http")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    return app
+
+
+class DeadlineSocket:
+    """A connected socket whose reads share one deadline per request; everything else is the
+    socket's own. A read past the deadline is an end of stream: gunicorn closes the connection
+    as if the client had gone."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self._sock, self._seconds = sock, seconds
+        self._deadline: float | None = None
+
+    def next_request(self) -> None:
+        self._deadline = None  # starts at the request's first read
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + self._seconds
+        left = self._deadline - now
+        if left <= 0:
+            return b""
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv(size, flags)
+        except TimeoutError:
+            return b""
+        finally:
+            self._sock.settimeout(None)  # writes (the reply) are not bounded by the read deadline
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class DeadlineThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker, reading each request against a deadline (`DeadlineSocket`)."""
+
+    def handle(self, conn: Any) -> Any:
+        if not isinstance(conn.sock, DeadlineSocket):
+            conn.sock = DeadlineSocket(conn.sock, request_deadline())
+        conn.sock.next_request()
+        return super().handle(conn)
+
+
+def request_deadline() -> float:
+    return float(os.environ.get(DEADLINE_ENV) or DEFAULT_DEADLINE)
+
+
+def _worker_dies_with_arbiter(_arbiter: Any, worker: Any) -> None:
+    die_with_parent(signal.SIGKILL, parent=worker.ppid)
+
+
+class FunctionServer(gunicorn.app.base.BaseApplication):  # type: ignore[misc]
+    def __init__(self, app: Flask, bind: str) -> None:
+        self.application = app
+        self.options = {
+            "bind": bind,
+            "workers": 1,
+            "threads": THREADS,
+            "worker_class": f"{__name__}.DeadlineThreadWorker",
+            "timeout": 30,  # a worker whose main loop stops beating is replaced
+            "graceful_timeout": 5,
+            "keepalive": 5,
+            "sendfile": False,
+            "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "error"),
+            "post_fork": _worker_dies_with_arbiter,
+            **LIMITS,
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
