@@ -27,6 +27,8 @@ from eventing.broker.wire import header_map
 log = logging.getLogger(__name__)
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header name (RFC 9110)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what Go refuses in a header line
 _PIECE = 1 << 20
 IDLE_TIMEOUT = 60.0  # seconds a kept-alive connection may stay silent
 _MAX_LINE, _MAX_HEADERS = 65536, 100  # as `http.client` limits a header block
@@ -71,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT
     server: IngressServer
-    headers: dict[str, str]  # lower-case names (`wire.header_map`), values read as UTF-8
+    headers: dict[str, str]  # lower-case names (`wire.header_map`), UTF-8 with surrogateescape
 
     def parse_request(self) -> bool:
         """`http.server`'s rules for the request line, keep-alive and `Expect: 100-continue`,
@@ -108,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
         pairs = self._read_headers()
         if pairs is None:
             return False
-        self.headers = header_map((name, _text(value)) for name, value in pairs)
+        self.headers = header_map(pairs)
         connection = self.headers.get("connection", "").lower()
         if connection == "close":
             self.close_connection = True
@@ -129,13 +131,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return None
             if line in (b"\r\n", b"\n", b""):
                 return pairs
-            text = line.decode("iso-8859-1").rstrip("\r\n")
+            # UTF-8 where it is, the other bytes kept as they came (surrogateescape): written
+            # back the same way, every value is carried byte for byte, as Go carries it.
+            text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
+            if _CONTROL.search(text):  # Go's server: 400 "invalid header value"
+                self.send_error(HTTPStatus.BAD_REQUEST, "Control character in a header")
+                return None
             if text[:1] in (" ", "\t") and pairs:  # obsolete line folding
                 name, value = pairs[-1]
                 pairs[-1] = (name, f"{value} {text.strip()}")
                 continue
             name, colon, value = text.partition(":")
-            if not colon or not name or name != name.strip():
+            if not colon or not _TOKEN.fullmatch(name):  # Go: 400 "invalid header name"
                 self.send_error(HTTPStatus.BAD_REQUEST, "Malformed header line")
                 return None
             pairs.append((name, value.strip()))
@@ -212,11 +219,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
-
-
-def _text(value: str) -> str:
-    """`http.server` reads headers as latin-1; read them as UTF-8 where they are."""
-    try:
-        return value.encode("latin-1").decode()
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return value
