@@ -18,6 +18,7 @@ from eventing.broker.config import Config, load, read_files
 from eventing.broker.engine import Engine
 from eventing.broker.httpserver import IngressServer
 from eventing.broker.ingress import Ingress
+from eventing.broker.limits import Limits
 from eventing.broker.resolve import Resolver
 from eventing.broker.sender import Sender
 from iter8.manifests import Document
@@ -47,8 +48,10 @@ class EmbeddedBroker:
         clock: Clock | None = None,
         max_ttl: int = ttl.MAX_TTL,
         sender: Sender | None = None,
+        limits: Limits | None = None,
     ) -> None:
         config = manifests if isinstance(manifests, Config) else load(manifests)
+        self.limits = limits or Limits()
         self.engine = Engine(
             config,
             resolve_subscriber,
@@ -57,6 +60,7 @@ class EmbeddedBroker:
             workers=workers,
             max_ttl=max_ttl,
             sender=sender,
+            max_queue=self.limits.max_queue,
         )
         self.ingress = Ingress(self.engine)
 
@@ -68,7 +72,7 @@ class EmbeddedBroker:
 
     def serve(self, port: int = 0, host: str = HOST) -> RunningBroker:
         """Start serving on a background thread; port 0 picks a free one."""
-        return RunningBroker(self, IngressServer((host, port), self.ingress))
+        return RunningBroker(self, IngressServer((host, port), self.ingress, self.limits))
 
 
 class RunningBroker:
@@ -105,8 +109,10 @@ class RunningBroker:
         return self.engine.wait_idle(timeout)
 
     def stop(self) -> None:
+        """Stop accepting, drain for up to `limits.drain_seconds` (see `Engine.close`), end."""
+        self._server.stop_accepting()
+        self.engine.close(self.broker.limits.drain_seconds)
         self._server.stop()
-        self.engine.close()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> RunningBroker:
