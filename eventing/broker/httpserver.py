@@ -36,8 +36,10 @@ from eventing.broker.wire import header_map
 log = logging.getLogger(__name__)
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header name (RFC 9110)
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what Go refuses in a header line
+# A header line: a token (RFC 9110) for a name, and a value without what Go's server refuses in one
+# (control characters but tab), surrounding whitespace left out.
+_FIELD = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _PIECE = 1 << 20
 _MAX_LINE, _MAX_HEADERS = 65536, 100  # as `http.client` limits a header block
 _SLOT_WAIT = 0.05  # seconds between looks at `stopped` while every connection slot is taken
@@ -56,6 +58,7 @@ class IngressServer(ThreadingHTTPServer):
         self._idle: set[socket.socket] = set()  # waiting for their next request
         self._slots = threading.Semaphore(limits.max_connections)
         self._lock = threading.Lock()
+        self._closed = threading.Condition(self._lock)
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -72,6 +75,8 @@ class IngressServer(ThreadingHTTPServer):
             counted = request in self._connections
             self._connections.discard(request)
             self._idle.discard(request)
+            if not self._connections:
+                self._closed.notify_all()
         if counted:
             self._slots.release()
         super().shutdown_request(request)
@@ -100,6 +105,12 @@ class IngressServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         _end(idle)
+
+    def wait_closed(self, timeout: float) -> bool:
+        """After `stop_accepting`: wait for the requests under way to be answered (each
+        connection then ends); False if some are still open after `timeout` seconds."""
+        with self._closed:
+            return self._closed.wait_for(lambda: not self._connections, timeout)
 
     def stop(self) -> None:
         """Stop accepting (if not done yet), then end every open connection."""
@@ -253,18 +264,15 @@ class _Handler(BaseHTTPRequestHandler):
             # UTF-8 where it is, the other bytes kept as they came (surrogateescape): written
             # back the same way, every value is carried byte for byte, as Go carries it.
             text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
-            if _CONTROL.search(text):  # Go's server: 400 "invalid header value"
-                self.send_error(HTTPStatus.BAD_REQUEST, "Control character in a header")
-                return None
-            if text[:1] in (" ", "\t") and pairs:  # obsolete line folding
+            if text[:1] in (" ", "\t") and pairs and not _CONTROL.search(text):  # folded
                 name, value = pairs[-1]
                 pairs[-1] = (name, f"{value} {text.strip()}")
                 continue
-            name, colon, value = text.partition(":")
-            if not colon or not _TOKEN.fullmatch(name):  # Go: 400 "invalid header name"
+            field = _FIELD.fullmatch(text)
+            if field is None:  # Go: 400 "invalid header name" or "invalid header value"
                 self.send_error(HTTPStatus.BAD_REQUEST, "Malformed header line")
                 return None
-            pairs.append((name, value.strip()))
+            pairs.append(field.group(1, 2))
             if len(pairs) > _MAX_HEADERS:
                 self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
                 return None

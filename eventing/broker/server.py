@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from iter8.manifests import Document
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+ANSWER_SECONDS = 1.0  # after the drain, for requests cut short to be answered
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 DEFAULT_MANIFESTS = (CONFIG_DIR / "broker.yaml", CONFIG_DIR / "triggers.yaml")
 
@@ -109,9 +111,13 @@ class RunningBroker:
         return self.engine.wait_idle(timeout)
 
     def stop(self) -> None:
-        """Stop accepting, drain for up to `limits.drain_seconds` (see `Engine.close`), end."""
+        """Stop accepting; for up to `limits.drain_seconds`, let the requests under way be
+        answered and (async) the queue be delivered; then see `Engine.close`, and end."""
+        deadline = time.monotonic() + self.broker.limits.drain_seconds
         self._server.stop_accepting()
-        self.engine.close(self.broker.limits.drain_seconds)
+        self._server.wait_closed(self.broker.limits.drain_seconds)
+        self.engine.close(max(0.0, deadline - time.monotonic()))
+        self._server.wait_closed(ANSWER_SECONDS)  # the answers of what was cut short
         self._server.stop()
         self._thread.join(timeout=5)
 
