@@ -110,12 +110,14 @@ class RunningBroker:
         """True once every delivery under way is done (either mode); False if `timeout` ran out."""
         return self.engine.wait_idle(timeout)
 
-    def stop(self) -> None:
-        """Stop accepting; for up to `limits.drain_seconds`, let the requests under way be
-        answered and (async) the queue be delivered; then see `Engine.close`, and end."""
-        deadline = time.monotonic() + self.broker.limits.drain_seconds
+    def stop(self, drain_seconds: float | None = None) -> None:
+        """Stop accepting; for up to `drain_seconds` (`limits.drain_seconds` by default), let the
+        requests under way be answered and (async) the queue be delivered; then see
+        `Engine.close`, and end."""
+        drain = self.broker.limits.drain_seconds if drain_seconds is None else drain_seconds
+        deadline = time.monotonic() + drain
         self._server.stop_accepting()
-        self._server.wait_closed(self.broker.limits.drain_seconds)
+        self._server.wait_closed(drain)
         self.engine.close(max(0.0, deadline - time.monotonic()))
         self._server.wait_closed(ANSWER_SECONDS)  # the answers of what was cut short
         self._server.stop()

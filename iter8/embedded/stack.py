@@ -152,8 +152,8 @@ class EmbeddedStack:
         processes.stop_all(self.functions)
         for listener in self._listeners.values():
             listener.close()
-        if self.broker is not None:
-            self.broker.stop()
+        if self.broker is not None:  # drained above: what is left is dead-lettered or logged
+            self.broker.stop(drain_seconds=0)
         for sink in self.sinks:
             sink.stop()
         for stream in self._logs:
