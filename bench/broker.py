@@ -1,6 +1,7 @@
 """Benchmark of the embedded broker on loopback: events/s delivered and latency added per hop.
 
     python -m bench.broker [--events 4000] [--concurrency 16] [--runs 5] [--hops 10]
+    python -m bench.broker --fresh-connections [--events 10000] [--concurrency 16]
 
 Three processes share the machine: the broker (`EmbeddedBroker`, sync or async), a trivial
 subscriber (raw ASGI on uvicorn, answering 202, or replying while an event still has hops to go)
@@ -13,6 +14,9 @@ broker's own client so the broker is what is measured). Every figure is the medi
 * latency: one connection, one event at a time. "added per hop" is the p50 of a POST through the
   broker minus the p50 of the same POST straight to the subscriber; "reply chain" is the p50 of a
   chain of `--hops` deliveries (each reply re-entering the broker) divided by the hops.
+* `--fresh-connections`: `--events` events in sync mode, each on a new connection (as producers
+  that do not keep connections alive send them), and the broker's open descriptors
+  (`/proc/<pid>/fd`) before, at their peak and after: flat, since deliveries share a bounded pool.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 NAMESPACE, BROKER = "bench", "default"
@@ -217,6 +222,71 @@ def p50_latency(port: int, path: str, samples: int, hops: int = 0) -> float:
     return statistics.median(times)
 
 
+def fresh_connections(broker: int, events: int, concurrency: int) -> float:
+    """Events per second when every event comes on its own connection."""
+    path = f"/{NAMESPACE}/{BROKER}"
+    shares = [events // concurrency + (i < events % concurrency) for i in range(concurrency)]
+    failures: list[int] = []
+
+    def produce(share: int) -> None:
+        for _ in range(share):
+            conn = http.client.HTTPConnection(HOST, broker, timeout=60)
+            status = _send(conn, path)
+            conn.close()
+            if status != 202:
+                failures.append(status)
+
+    threads = [threading.Thread(target=produce, args=(share,)) for share in shares]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if failures:
+        raise RuntimeError(f"{len(failures)}/{events} failed, e.g. {failures[:5]}")
+    return events / elapsed
+
+
+def _descriptors(pid: int) -> int:
+    return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
+
+
+def run_fresh(events: int, concurrency: int) -> list[tuple[str, str]]:
+    subscriber, _ = _start(_subscriber)
+    broker, control = _start(_broker, f"http://{HOST}:{subscriber.port}", False)
+    pid = broker.process.pid
+    assert pid is not None
+    try:
+        fresh_connections(broker.port, 200, concurrency)  # warm: pools at their working size
+        before = peak = _descriptors(pid)
+        done = threading.Event()
+
+        def watch() -> None:
+            nonlocal peak
+            while not done.wait(0.05):
+                peak = max(peak, _descriptors(pid))
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            rate = fresh_connections(broker.port, events, concurrency)
+        finally:
+            done.set()
+            watcher.join()
+        after = _descriptors(pid)
+    finally:
+        control.send("stop")
+        broker.stop()
+        subscriber.stop()
+    return [
+        ("fresh connections: events/s delivered", f"{rate:,.0f}"),
+        ("broker descriptors before", str(before)),
+        ("broker descriptors at peak", str(peak)),
+        ("broker descriptors after", str(after)),
+    ]
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 
@@ -274,15 +344,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--hops", type=int, default=10)
     parser.add_argument("--samples", type=int, default=400)
-    args = parser.parse_args()
-    rows = run(args.events, args.concurrency, args.runs, args.hops, args.samples)
-    load = os.getloadavg()[0]
-    print(
-        f"embedded broker on {HOST}: {os.cpu_count()} CPUs, load {load:.2f}; "
-        f"{args.events} events x {args.runs} runs, {args.concurrency} connections (medians)"
+    parser.add_argument(
+        "--fresh-connections",
+        action="store_true",
+        help="one connection per event; report the broker's descriptors",
     )
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    if args.fresh_connections:
+        rows = run_fresh(args.events, args.concurrency)
+        print(
+            f"embedded broker on {HOST}: {os.cpu_count()} CPUs, load {load:.2f}; "
+            f"{args.events} events on fresh connections, {args.concurrency} producers"
+        )
+    else:
+        rows = run(args.events, args.concurrency, args.runs, args.hops, args.samples)
+        print(
+            f"embedded broker on {HOST}: {os.cpu_count()} CPUs, load {load:.2f}; "
+            f"{args.events} events x {args.runs} runs, {args.concurrency} connections (medians)"
+        )
     width = max(len(name) for name, _ in rows)
-    print(f"{'measure':<{width}}  {'median':>10}")
+    print(f"{'measure':<{width}}  {'value' if args.fresh_connections else 'median':>10}")
     print(f"{'-' * width}  {'-' * 10}")
     for name, value in rows:
         print(f"{name:<{width}}  {value:>10}")

@@ -13,6 +13,7 @@ the HTTP shell.
 
 from eventing.broker.clock import Clock, RecordingClock, SystemClock
 from eventing.broker.config import Config, ConfigError, load, read_files
+from eventing.broker.limits import Limits
 from eventing.broker.resolve import SubscriberMap, UnresolvedError
 from eventing.broker.server import DEFAULT_MANIFESTS, EmbeddedBroker, RunningBroker
 
@@ -22,6 +23,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "EmbeddedBroker",
+    "Limits",
     "RecordingClock",
     "RunningBroker",
     "SubscriberMap",

@@ -29,6 +29,8 @@ from eventing.broker.wire import Headers, to_binary, to_structured
 
 log = logging.getLogger(__name__)
 
+UNAVAILABLE = 503
+
 BrokerKey = tuple[str, str]  # (namespace, name)
 # Publishes a reply into a broker as its ingress would; returns the ingress's status.
 Reenter = Callable[[BrokerKey, Event, Headers], int]
@@ -95,6 +97,12 @@ class Dispatcher:
             return True
         failed_at = self.reply_url(target.broker)
         return self.dead_letter(target, delivered, failed_at, forwarded, carried)
+
+    def abandon(self, target: Target, event: Event, carried: Headers) -> bool:
+        """A queued delivery the broker stopped before making: dead-lettered, or logged."""
+        delivered, _ = ttl.strip(event)
+        outcome = Outcome(UNAVAILABLE, False, b"the broker stopped before delivering the event")
+        return self.dead_letter(target, delivered, target.url, outcome, carried)
 
     def retrying(self, attempt: Callable[[], Outcome], policy: RetryPolicy) -> Outcome:
         outcome = attempt()

@@ -6,7 +6,14 @@ included), 202 if all succeeded or were dead-lettered, 500 if any failed without
 sink. Triggers are served in parallel, as the channel's fan-out does.
 
 Asynchronous mode (like a Kafka broker) answers 202 once the event is queued; worker threads
-deliver, replies are queued again, and failures without a sink are only logged and counted.
+deliver, replies are queued again, and failures without a sink are only logged and counted. The
+queue is bounded: past `max_queue` deliveries queued or under way, an event is refused with 503
+(nothing of it queued), which its producer retries.
+
+Closing drains: new events are refused with 503 while what is under way (and, in async mode,
+queued) goes on for up to `drain_seconds`; then retries stop, each delivery still queued is
+dead-lettered (`knativeerrorcode` 503) or, without a sink, logged with its id, and counted.
+Nothing accepted is dropped without a trace.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -23,6 +31,7 @@ from eventing.broker.config import Config, ConfigError
 from eventing.broker.dispatch import BrokerKey, Dispatcher, Target
 from eventing.broker.event import Event
 from eventing.broker.filters import matches
+from eventing.broker.limits import Limits
 from eventing.broker.resolve import Resolver, UnresolvedError, resolve
 from eventing.broker.sender import Sender
 from eventing.broker.stats import Stats
@@ -30,8 +39,9 @@ from eventing.broker.wire import Headers
 
 log = logging.getLogger(__name__)
 
-ACCEPTED, BAD_REQUEST, NOT_FOUND, FAILED = 202, 400, 404, 500
+ACCEPTED, BAD_REQUEST, NOT_FOUND, FAILED, UNAVAILABLE = 202, 400, 404, 500, 503
 INLINE_DEPTH = 32  # reply chains deeper than this continue on a fresh thread (stack depth)
+FINAL_SECONDS = 5.0  # after the drain: for dead-lettering what is still queued
 
 Job = tuple[Target, Event, Headers]
 
@@ -47,16 +57,19 @@ class Engine:
         workers: int = 8,
         max_ttl: int = ttl.MAX_TTL,
         sender: Sender | None = None,
+        max_queue: int = Limits.max_queue,
     ) -> None:
         self.config, self.async_mode, self.max_ttl = config, async_mode, max_ttl
+        self.max_queue = max_queue
         self.clock: Clock = clock or SystemClock()
         self.base_url = "http://127.0.0.1"
         self.stats = Stats()
         self._stopping = threading.Event()
         self._sender = sender or Sender()
         self._targets = _targets(config, resolver)
+        self._draining = False
         self._dispatcher = Dispatcher(
-            self._sender, self.clock, self.ingest, self.ingress_url, self.stats, self._stopping
+            self._sender, self.clock, self._ingest, self.ingress_url, self.stats, self._stopping
         )
         self._depth = threading.local()
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
@@ -80,6 +93,13 @@ class Engine:
 
     def ingest(self, key: BrokerKey, event: Event, passthrough: Headers) -> int:
         """What the ingress answers for a valid event sent to broker `key`."""
+        if self._draining and key in self._targets:
+            log.info("broker %s/%s: 503 for %s, the broker is stopping", *key, event.id)
+            return UNAVAILABLE
+        return self._ingest(key, event, passthrough)
+
+    def _ingest(self, key: BrokerKey, event: Event, passthrough: Headers) -> int:
+        """`ingest`, also for replies, which are taken while draining (their chain is under way)."""
         targets = self._targets.get(key)
         if targets is None:
             return NOT_FOUND
@@ -88,12 +108,15 @@ class Engine:
             self.stats.add("ttl_dropped")
             log.info("broker %s/%s: dropped %s (%s), its TTL is spent", *key, event.id, event.type)
             return BAD_REQUEST
-        self.stats.add("received")
         jobs = [(t, admitted, passthrough) for t in targets if matches(t.filter, admitted)]
         if self.async_mode:
-            for job in jobs:
-                self._submit(job)
+            if not self._submit(jobs):
+                self.stats.add("refused")
+                log.info("broker %s/%s: 503 for %s, the queue is full", *key, event.id)
+                return UNAVAILABLE
+            self.stats.add("received")
             return ACCEPTED
+        self.stats.add("received")
         with self._in_flight():
             return ACCEPTED if self._fan_out(jobs) else FAILED
 
@@ -113,10 +136,15 @@ class Engine:
         finally:
             self._depth.value = depth
 
-    def _submit(self, job: Job) -> None:
+    def _submit(self, jobs: list[Job]) -> bool:
+        """Queue all of an event's deliveries, or none if they would pass `max_queue`."""
         with self._idle:
-            self._pending += 1
-        self._queue.put(job)
+            if jobs and self._pending + len(jobs) > self.max_queue:
+                return False
+            self._pending += len(jobs)
+        for job in jobs:
+            self._queue.put(job)
+        return True
 
     @contextmanager
     def _in_flight(self) -> Iterator[None]:
@@ -137,7 +165,10 @@ class Engine:
     def _work(self) -> None:
         while (job := self._queue.get()) is not None:
             try:
-                self._dispatcher.dispatch(*job)
+                if self._stopping.is_set():
+                    self._dispatcher.abandon(*job)
+                else:
+                    self._dispatcher.dispatch(*job)
             except Exception:
                 log.exception("delivery of %s to trigger %s crashed", job[1].id, job[0].name)
             finally:
@@ -149,15 +180,30 @@ class Engine:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
-    def close(self) -> None:
+    def close(self, drain_seconds: float = 0.0) -> None:
+        """Refuse new events, let what is under way finish for up to `drain_seconds`, then stop
+        retrying and account for every delivery still queued (dead letter or log line)."""
+        self._draining = True
+        self.wait_idle(drain_seconds)
         self._stopping.set()
         if isinstance(self.clock, SystemClock):
             self.clock.interrupt()
         for _ in self._workers:
-            self._queue.put(None)
+            self._queue.put(None)  # after what is still queued: the workers abandon it first
+        end = time.monotonic() + FINAL_SECONDS
         for worker in self._workers:
-            worker.join(timeout=5)
-        self._sender.close()
+            worker.join(timeout=max(0.0, end - time.monotonic()))
+        self._sender.close()  # ends deliveries still under way; their failure is logged
+        while True:  # what workers stuck in a delivery did not get to
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                self._dispatcher.abandon(*job)
+                self._done()
+        for _ in self._workers:
+            self._queue.put(None)
 
 
 class _Run:

@@ -1,26 +1,40 @@
-"""The HTTP client the broker delivers with: HTTP/1.1 written and read on a plain socket, one
-keep-alive connection per destination and delivering thread.
+"""The HTTP client the broker delivers with: HTTP/1.1 written and read on a plain socket, from a
+pool of keep-alive connections per destination shared by every delivering thread.
 
 A delivery is one POST with a small body and a small answer; it needs none of an HTTP library's
-layers (redirects, cookies, auth, pools shared across threads). Measured against the benchmark's
-subscriber: httpx cost most of the broker's CPU per event, `http.client` ~120 µs of client CPU
-per request (its email-based header parser and per-header checks), this ~25-35 µs. What it
-does read correctly: 1xx interim answers, `Content-Length`, chunked bodies with trailers, bodies
-that end with the connection, and `Connection: close`.
+layers (redirects, cookies, auth). Measured against the benchmark's subscriber: httpx cost most of
+the broker's CPU per event, `http.client` ~120 µs of client CPU per request (its email-based
+header parser and per-header checks), this ~25-35 µs. What it does read correctly: 1xx interim
+answers, `Content-Length`, chunked bodies with trailers, bodies that end with the connection, and
+`Connection: close`.
+
+The pool is Go's `http.Transport` as Knative's filter configures it: idle connections are shared
+by all threads (at most `MAX_IDLE_PER_ORIGIN` kept per destination, Knative's
+`MaxIdleConnsPerHost`), and closed after `IDLE_TIMEOUT` (Go's `IdleConnTimeout`) or as soon as the
+other side closes them (Go's per-connection read loop notices that; here a sweep every second
+does), so descriptors follow the deliveries under way, not the clients the broker ever had.
+Header values are written as UTF-8 (with `surrogateescape`, so bytes the ingress read that were
+not UTF-8 go out as they came), as Go writes a string's bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import select
 import socket
 import ssl
 import threading
+import time
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from eventing.broker.wire import header_map
 
 DEFAULT_TIMEOUT = 900.0  # the InMemoryChannel's fan-out gives up after 15 minutes
+MAX_IDLE_PER_ORIGIN = 100  # Knative's filter: MaxIdleConnsPerHost
+IDLE_TIMEOUT = 90.0  # seconds; Go's http.Transport IdleConnTimeout, which Knative keeps
+SWEEP_INTERVAL = 1.0  # seconds between looks for idle connections the other side closed
 MAX_HEAD = 64 * 1024  # status line and headers of an answer
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _UNSAFE = re.compile(r"[\r\n\0]")
@@ -49,6 +63,7 @@ class _Connection:
         self.timeout = timeout
         self.host = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
         self.used = False  # has carried a request: a failure before any answer may be staleness
+        self.idle_since = 0.0
         self._buffer = b""
 
     def set_timeout(self, timeout: float) -> None:
@@ -57,6 +72,12 @@ class _Connection:
             self.sock.settimeout(timeout)
 
     def close(self) -> None:
+        self.sock.close()
+
+    def abort(self) -> None:
+        """End it even while another thread waits on it (`close` alone would not wake it)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
     def exchange(self, target: str, headers: list[tuple[str, str]], body: bytes) -> _Answer:
@@ -68,7 +89,7 @@ class _Connection:
             lines.append(f"{name}: {value}\r\n")
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
         try:
-            self.sock.sendall("".join(lines).encode("latin-1") + body)
+            self.sock.sendall("".join(lines).encode("utf-8", "surrogateescape") + body)
             status_line = self._line()
         except (ConnectionResetError, BrokenPipeError, ClosedEarly) as error:
             if reused:
@@ -106,7 +127,7 @@ class _Connection:
             size += len(line)
             if size > MAX_HEAD:
                 raise BadResponse("an answer's headers are too long")
-            name, colon, value = line.decode("latin-1").partition(":")
+            name, colon, value = line.decode("utf-8", "surrogateescape").partition(":")
             if colon:
                 pairs.append((name.strip(), value.strip()))
         return header_map(pairs)
@@ -166,34 +187,78 @@ def _status(line: bytes) -> tuple[str, int]:
 
 
 class Sender:
-    def __init__(self) -> None:
-        self._tls = ssl.create_default_context()
-        self._local = threading.local()
-        self._all: list[_Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
+    """Delivers POSTs; thread-safe, one pool of idle connections per origin for all threads."""
 
-    def _connection(self, origin: Origin, timeout: float) -> _Connection:
-        pool: dict[Origin, _Connection] = self._local.__dict__.setdefault("pool", {})
-        connection = pool.get(origin)
+    def __init__(
+        self, max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN, idle_timeout: float = IDLE_TIMEOUT
+    ) -> None:
+        self.max_idle_per_origin, self.idle_timeout = max_idle_per_origin, idle_timeout
+        self._tls = ssl.create_default_context()
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._open: set[_Connection] = set()  # idle and in use, so `close` can end them all
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def _checkout(self, origin: Origin, timeout: float, reuse: bool) -> _Connection:
+        connection = None
+        if reuse:
+            with self._lock:
+                stack = self._idle.get(origin)
+                connection = stack.pop() if stack else None
         if connection is None:
             connection = _Connection(origin, timeout, self._tls)
             with self._lock:
-                if self._closed:
-                    connection.close()
-                    raise RuntimeError("the broker is stopping")
-                self._all.append(connection)
-            pool[origin] = connection
+                if not self._closed.is_set():
+                    self._open.add(connection)
+                    return connection
+            connection.close()
+            raise RuntimeError("the broker is stopping")
         connection.set_timeout(timeout)
         return connection
 
-    def _drop(self, origin: Origin) -> None:
-        connection = self._local.__dict__.get("pool", {}).pop(origin, None)
-        if connection is not None:
-            connection.close()
+    def _checkin(self, origin: Origin, connection: _Connection) -> None:
+        connection.idle_since = time.monotonic()
+        with self._lock:
+            stack = self._idle.setdefault(origin, [])
+            if not self._closed.is_set() and len(stack) < self.max_idle_per_origin:
+                stack.append(connection)
+                if self._sweeper is None:
+                    self._sweeper = threading.Thread(
+                        target=self._sweep, name="broker-sender-sweep", daemon=True
+                    )
+                    self._sweeper.start()
+                return
+            self._open.discard(connection)
+        connection.close()
+
+    def _drop(self, connection: _Connection) -> None:
+        with self._lock:
+            self._open.discard(connection)
+        connection.close()
+
+    def _sweep(self) -> None:
+        """Close idle connections that are too old or that the other side has closed."""
+        while not self._closed.wait(SWEEP_INTERVAL):
             with self._lock:
-                if connection in self._all:
-                    self._all.remove(connection)
+                idle = [c for stack in self._idle.values() for c in stack]
+            cutoff = time.monotonic() - self.idle_timeout
+            doomed = {c for c in idle if c.idle_since < cutoff} | _readable(idle)
+            if not doomed:
+                continue
+            taken = []
+            with self._lock:  # only those still idle: one checked out meanwhile is its user's
+                for origin, stack in self._idle.items():
+                    taken += [c for c in stack if c in doomed]
+                    self._idle[origin] = [c for c in stack if c not in doomed]
+                self._open.difference_update(taken)
+            for connection in taken:
+                connection.close()
 
     def post(
         self, url: str, headers: list[tuple[str, str]], body: bytes, timeout: float | None
@@ -203,26 +268,44 @@ class Sender:
         scheme = parts.scheme or "http"
         origin = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        for attempt in (1, 2):
-            connection = self._connection(origin, timeout or DEFAULT_TIMEOUT)
+        for reuse in (True, False):
+            connection = self._checkout(origin, timeout or DEFAULT_TIMEOUT, reuse)
             try:
                 answer = connection.exchange(target, headers, body)
             except StaleConnection:
-                self._drop(origin)
-                if attempt == 2:
+                self._drop(connection)
+                if not reuse:
                     raise
                 continue  # the server had closed it while idle: once more, on a fresh one
             except BaseException:
-                self._drop(origin)
+                self._drop(connection)
                 raise
-            if not answer.keep:
-                self._drop(origin)
+            if answer.keep:
+                self._checkin(origin, connection)
+            else:
+                self._drop(connection)
             return answer.status, answer.headers, answer.content
         raise AssertionError("unreachable")
 
     def close(self) -> None:
+        """Refuse new connections and end every open one, idle or in use."""
         with self._lock:
-            self._closed = True
-            connections, self._all = self._all, []
+            self._closed.set()
+            connections, self._open, self._idle = self._open, set(), {}
         for connection in connections:
-            connection.close()
+            connection.abort()
+
+
+def _readable(connections: list[_Connection]) -> set[_Connection]:
+    """Idle connections with something to read: the other side closed them (or broke the
+    protocol); either way they cannot carry a request."""
+    if not connections:
+        return set()
+    poller = select.poll()  # not select(): descriptors above 1023 are fine
+    by_fd = {}
+    for connection in connections:
+        with contextlib.suppress(OSError, ValueError):
+            fd = connection.sock.fileno()
+            poller.register(fd, select.POLLIN)
+            by_fd[fd] = connection
+    return {by_fd[fd] for fd, _ in poller.poll(0) if fd in by_fd}

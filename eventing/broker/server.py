@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from eventing.broker.config import Config, load, read_files
 from eventing.broker.engine import Engine
 from eventing.broker.httpserver import IngressServer
 from eventing.broker.ingress import Ingress
+from eventing.broker.limits import Limits
 from eventing.broker.resolve import Resolver
 from eventing.broker.sender import Sender
 from iter8.manifests import Document
@@ -25,6 +27,7 @@ from iter8.manifests import Document
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+ANSWER_SECONDS = 1.0  # after the drain, for requests cut short to be answered
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 DEFAULT_MANIFESTS = (CONFIG_DIR / "broker.yaml", CONFIG_DIR / "triggers.yaml")
 
@@ -47,8 +50,10 @@ class EmbeddedBroker:
         clock: Clock | None = None,
         max_ttl: int = ttl.MAX_TTL,
         sender: Sender | None = None,
+        limits: Limits | None = None,
     ) -> None:
         config = manifests if isinstance(manifests, Config) else load(manifests)
+        self.limits = limits or Limits()
         self.engine = Engine(
             config,
             resolve_subscriber,
@@ -57,6 +62,7 @@ class EmbeddedBroker:
             workers=workers,
             max_ttl=max_ttl,
             sender=sender,
+            max_queue=self.limits.max_queue,
         )
         self.ingress = Ingress(self.engine)
 
@@ -68,7 +74,7 @@ class EmbeddedBroker:
 
     def serve(self, port: int = 0, host: str = HOST) -> RunningBroker:
         """Start serving on a background thread; port 0 picks a free one."""
-        return RunningBroker(self, IngressServer((host, port), self.ingress))
+        return RunningBroker(self, IngressServer((host, port), self.ingress, self.limits))
 
 
 class RunningBroker:
@@ -104,9 +110,17 @@ class RunningBroker:
         """True once every delivery under way is done (either mode); False if `timeout` ran out."""
         return self.engine.wait_idle(timeout)
 
-    def stop(self) -> None:
+    def stop(self, drain_seconds: float | None = None) -> None:
+        """Stop accepting; for up to `drain_seconds` (`limits.drain_seconds` by default), let the
+        requests under way be answered and (async) the queue be delivered; then see
+        `Engine.close`, and end."""
+        drain = self.broker.limits.drain_seconds if drain_seconds is None else drain_seconds
+        deadline = time.monotonic() + drain
+        self._server.stop_accepting()
+        self._server.wait_closed(drain)
+        self.engine.close(max(0.0, deadline - time.monotonic()))
+        self._server.wait_closed(ANSWER_SECONDS)  # the answers of what was cut short
         self._server.stop()
-        self.engine.close()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> RunningBroker:

@@ -7,7 +7,8 @@ from collections import Counter
 
 
 class Stats:
-    """Thread-safe counts: received, delivered, replies, retries, dead_lettered, failed, ttl_dropped."""
+    """Thread-safe counts: received, delivered, replies, retries, dead_lettered, failed,
+    ttl_dropped, refused (503: the async queue was full)."""
 
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()

@@ -6,7 +6,8 @@ Detection follows sdk-go (what Knative's ingress and filter use): a `Content-Typ
 
 Header values are carried verbatim, without the spec's percent-encoding: the 1.x Python SDK that
 every producer and handler of this project uses neither encodes nor decodes them, and values are
-kept to plain ASCII by the events contract (DESIGN.md), where the two conventions agree.
+kept to plain ASCII by the events contract (DESIGN.md), where the two conventions agree. Other
+values travel as their UTF-8 bytes, as Go writes a string's bytes.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ Trigger manifests a cluster applies."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -10,7 +11,7 @@ from types import FrameType
 
 import click
 
-from eventing.broker import DEFAULT_MANIFESTS, ConfigError, EmbeddedBroker, SubscriberMap
+from eventing.broker import DEFAULT_MANIFESTS, ConfigError, EmbeddedBroker, Limits, SubscriberMap
 
 INVALID = 2
 
@@ -53,21 +54,66 @@ INVALID = 2
     show_default=True,
     help="Delivery threads in --async mode.",
 )
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(1),
+    default=Limits.max_body,
+    show_default=True,
+    help="Largest request body; larger ones get 413.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    default=Limits.max_connections,
+    show_default=True,
+    help="Client connections served at once; more wait to be accepted.",
+)
+@click.option(
+    "--max-queue",
+    type=click.IntRange(1),
+    default=Limits.max_queue,
+    show_default=True,
+    help="Deliveries queued or under way in --async mode; past it events get 503.",
+)
+@click.option(
+    "--drain-seconds",
+    type=click.FloatRange(0),
+    default=Limits.drain_seconds,
+    show_default=True,
+    help="On SIGTERM/SIGINT, how long deliveries may still take; what is left is "
+    "dead-lettered or logged.",
+)
 def broker(
     port: int,
     manifests: tuple[str, ...],
     subscribers: tuple[str, ...],
     async_mode: bool,
     workers: int,
+    max_body_bytes: int,
+    max_connections: int,
+    max_queue: int,
+    drain_seconds: float,
 ) -> None:
-    """Serve Knative Brokers and Triggers from manifests until interrupted."""
+    """Serve Knative Brokers and Triggers from manifests until SIGTERM or SIGINT, then drain."""
+    # Refusals (4xx and why, clients gone) one line each; lost deliveries as warnings.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         resolver = SubscriberMap.parse(subscribers)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--subscriber") from error
+    limits = Limits(
+        max_body=max_body_bytes,
+        max_connections=max_connections,
+        max_queue=max_queue,
+        drain_seconds=drain_seconds,
+    )
     try:
         embedded = EmbeddedBroker.from_files(
-            manifests or DEFAULT_MANIFESTS, resolver, async_mode=async_mode, workers=workers
+            manifests or DEFAULT_MANIFESTS,
+            resolver,
+            async_mode=async_mode,
+            workers=workers,
+            limits=limits,
         )
     except ConfigError as error:
         click.echo("\n".join(error.problems), err=True)
@@ -82,7 +128,7 @@ def broker(
         ref = target.trigger.subscriber.describe()
         click.echo(f"  trigger {target.name}: {ref} -> {target.url}")
     mode = "async" if async_mode else "sync"
-    click.echo(f"serving on {running.url} ({mode} delivery); Ctrl-C stops", err=True)
+    click.echo(f"serving on {running.url} ({mode} delivery); Ctrl-C or SIGTERM stops", err=True)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -94,5 +140,6 @@ def broker(
         while not stop.wait(0.5):
             pass
     finally:
+        click.echo(f"stopping: draining for up to {drain_seconds:g} s", err=True)
         running.stop()
         click.echo(f"stopped; {running.stats}", err=True)

@@ -166,8 +166,8 @@ class EmbeddedStack:
             self.supervisor.stop()  # only now: what it restarted dies with its thread
         for listener in self._listeners.values():
             listener.close()
-        if self.broker is not None:
-            self.broker.stop()
+        if self.broker is not None:  # drained above: what is left is dead-lettered or logged
+            self.broker.stop(drain_seconds=0)
         for sink in self.sinks:
             sink.stop()
         for stream in self._logs:

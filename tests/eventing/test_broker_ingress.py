@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 
@@ -319,3 +320,71 @@ def test_stop_ends_kept_alive_connections(sink: Subscriber) -> None:
     with pytest.raises(httpx.TransportError):
         client.post(url, headers=headers, content=body)
     client.close()
+
+
+# --- header values that are not ASCII -------------------------------------------------------------
+
+UTF8_HEAD = (
+    b"POST /test/default HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\nce-id: 1\r\nce-type: t\r\n"
+)
+
+
+def test_a_utf8_header_value_is_carried_byte_for_byte(
+    broker: RunningBroker, sink: Subscriber
+) -> None:
+    """It used to fail every delivery (500 after the retries) and be lost, not even dead-lettered.
+    Knative carries the bytes too (Go's headers are bytes)."""
+    before = len(sink.requests)
+    request = (
+        UTF8_HEAD
+        + "ce-source: /€\r\nce-subject: exp ü\r\nx-request-id: é\r\n".encode()
+        + b"Content-Length: 0\r\n\r\n"
+    )
+    assert _exchange(broker, request).startswith(b"HTTP/1.1 202 ")
+    delivered = sink.wait_for(before + 1)[before].headers  # read as latin-1 by http.server
+    assert delivered["ce-source"].encode("latin-1") == "/€".encode()
+    assert delivered["ce-subject"].encode("latin-1") == "exp ü".encode()
+    assert delivered["x-request-id"].encode("latin-1") == "é".encode()
+
+
+def test_a_pass_through_header_that_is_not_utf8_is_carried_as_it_came(
+    broker: RunningBroker, sink: Subscriber
+) -> None:
+    before = len(sink.requests)
+    request = UTF8_HEAD + b"ce-source: /s\r\nx-request-id: \xe9\xff\r\nContent-Length: 0\r\n\r\n"
+    assert _exchange(broker, request).startswith(b"HTTP/1.1 202 ")
+    delivered = sink.wait_for(before + 1)[before].headers
+    assert delivered["x-request-id"].encode("latin-1") == b"\xe9\xff"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"ce-source: /\xe9\r\n",  # an attribute must be a String: UTF-8
+        "ce-source: /s\r\nce-subject: a\x85b\r\n".encode(),  # a C1 control character
+        b"ce-source: /s\r\nx-request-id: a\x00b\r\n",  # Go: invalid header value
+        b"ce-source: /s\r\nx-request-id: a\x01b\r\n",
+        b"ce-source: /s\r\nx\x00y: 1\r\n",  # Go: invalid header name
+        b"ce-source: /s\r\nx y: 1\r\n",
+    ],
+)
+def test_header_values_that_cannot_be_carried_are_400_at_the_ingress(
+    broker: RunningBroker, sink: Subscriber, line: bytes
+) -> None:
+    before = len(sink.requests)
+    request = UTF8_HEAD + line + b"Content-Length: 0\r\n\r\n"
+    assert _exchange(broker, request).startswith(b"HTTP/1.1 400 ")
+    assert len(sink.requests) == before
+
+
+@pytest.mark.parametrize("subject", ["a\nb", "a\rb", "a\x00b", "a\tb", "a\x7fb", "a\ud800b"])
+def test_a_structured_attribute_that_is_no_cloudevents_string_is_400(
+    url: str, sink: Subscriber, subject: str
+) -> None:
+    """A JSON attribute can hold what no header can; it used to be retried, then lost."""
+    before = sink.count
+    envelope = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "subject": subject}
+    body = json.dumps(envelope).encode()
+    headers = {"content-type": "application/cloudevents+json"}
+    assert httpx.post(url, headers=headers, content=body).status_code == 400
+    assert sink.count == before

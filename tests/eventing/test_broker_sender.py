@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +247,74 @@ def test_a_closed_sender_refuses_new_connections(serve: Callable[[Script], RawSe
     client.close()
     with pytest.raises(RuntimeError, match="stopping"):
         client.post(server.url, HEADERS, b"", 5)
+
+
+# --- the pool: shared by threads, bounded, idle connections closed ------------------------------
+
+
+def descriptors() -> int:
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+
+ACCEPTED = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+
+def test_threads_share_the_pool_so_a_thread_that_ends_leaves_no_connection(
+    serve: Callable[[Script], RawServer], sender: Sender
+) -> None:
+    """One kept-alive connection per delivering thread used to outlive the thread."""
+    server = serve(always(ACCEPTED))
+    for _ in range(50):  # one short-lived thread per delivery, as one per client connection
+        thread = threading.Thread(target=sender.post, args=(server.url, HEADERS, b"", 5))
+        thread.start()
+        thread.join()
+    assert server.connections == 1
+    assert len(server.requests) == 50
+
+
+def test_idle_connections_beyond_the_bound_are_closed(
+    serve: Callable[[Script], RawServer],
+) -> None:
+    server = serve(always(ACCEPTED))
+    client = Sender(max_idle_per_origin=2)
+    barrier = threading.Barrier(6)
+
+    def deliver() -> None:
+        barrier.wait()
+        client.post(server.url, HEADERS, b"", 5)
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.open_connections <= 2
+    client.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_closed_here_too(
+    serve: Callable[[Script], RawServer], sender: Sender
+) -> None:
+    """No socket left in CLOSE-WAIT until the next delivery (there may be none for long)."""
+    server = serve(always(ACCEPTED, close=True))
+    before = descriptors()
+    assert sender.post(server.url, HEADERS, b"", 5)[0] == 202
+    deadline = time.monotonic() + 5
+    while descriptors() > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert descriptors() == before
+
+
+def test_connections_idle_for_longer_than_the_timeout_are_closed(
+    serve: Callable[[Script], RawServer],
+) -> None:
+    server = serve(always(ACCEPTED))
+    client = Sender(idle_timeout=0.2)
+    assert client.post(server.url, HEADERS, b"", 5)[0] == 202
+    deadline = time.monotonic() + 5
+    while client.open_connections and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.open_connections == 0
+    assert client.post(server.url, HEADERS, b"", 5)[0] == 202  # and a new one is made
+    assert server.connections == 2
+    client.close()
