@@ -15,19 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import jq
 
 from iter8.analytics.observations import Outcome
+from iter8.metrics import jq_sandbox
 from iter8.metrics.provider import FetchFailed, FetchRequest
 
 EXCERPT = 200  # characters of a backend's answer quoted in a message
-
-# jq prints NaN as null and ±Inf as ±DBL_MAX, so tag them before they leave jq.
-_TAGGED = (
-    '({}) | if type == "number" then (if isnan then {{"iter8-special": "NaN"}}'
-    ' elif isinfinite then {{"iter8-special": (if . > 0 then "+Inf" else "-Inf" end)}}'
-    " else . end) else . end"
-)
 
 
 @dataclass(frozen=True)
@@ -148,24 +141,26 @@ def _cut(text: str) -> str:
 
 
 def extract(document: Any, expression: str | None) -> float:
-    """The first output of the jq expression, which must be a finite number."""
+    """The first output of the jq expression, which must be a finite number. The expression
+    runs in a sandboxed worker (`jq_sandbox`): one that never ends or grows without bound fails
+    this metric's fetch, not the iteration."""
     if not expression:
         raise FetchFailed("error", "the metric has no jqExpression")
     try:
-        program = jq.compile(_TAGGED.format(expression))
-    except ValueError:
-        try:
-            program = jq.compile(expression)
-        except ValueError as error:
-            raise FetchFailed("error", f"jqExpression does not compile: {error}") from error
-    try:
-        outputs = iter(program.input_value(document))
-        value = next(outputs)
-    except StopIteration:
-        raise FetchFailed("empty", f"jqExpression {expression!r} produced no output") from None
-    except ValueError as error:
-        raise FetchFailed("error", f"jqExpression {expression!r}: {error}") from error
-    return _number(value, expression)
+        reply = jq_sandbox.shared().evaluate(expression, json.dumps(document))
+    except jq_sandbox.JqFailed as failure:
+        raise FetchFailed("error", f"jqExpression {expression!r}: {failure}") from None
+    if "error" in reply:
+        if reply.get("compile"):
+            raise FetchFailed("error", f"jqExpression does not compile: {reply['error']}")
+        raise FetchFailed("error", f"jqExpression {expression!r}: {reply['error']}")
+    if reply.get("empty"):
+        raise FetchFailed("empty", f"jqExpression {expression!r} produced no output")
+    if "other" in reply:
+        raise FetchFailed(
+            "error", f"jqExpression {expression!r} gave {reply['other']}, not a number"
+        )
+    return _number(reply.get("value"), expression)
 
 
 def _number(value: Any, expression: str) -> float:
