@@ -7,7 +7,6 @@ data, not the iteration (iter8-v2.md §2.6 and §8, weak spot 3).
 
 from __future__ import annotations
 
-import ssl
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,22 +20,17 @@ from iter8.analytics.observations import Observation, Observations, unknown
 from iter8.api.experiment import VersionDetail
 from iter8.api.metric import Metric
 from iter8.api.references import BUILTIN_NAMESPACE, resolve
+from iter8.metrics import transport
 from iter8.metrics.builtin_data import BuiltinHists
 from iter8.metrics.provider import DEFAULT_TIMEOUT, FetchFailed, FetchRequest, MetricsProvider
-from iter8.metrics.secrets import SecretSource, redact
+from iter8.metrics.secrets import SecretSource
 from iter8.registry import discover
+from iter8.security.redact import redact
 
 
 @cache
 def providers() -> dict[str, MetricsProvider]:
     return discover(iter8.metrics.providers, "PROVIDER")
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    """httpx's default TLS context, built once per process: loading the CA bundle takes tens of
-    milliseconds, which a client made per iteration paid every time (mock metrics included)."""
-    return httpx.create_ssl_context()
 
 
 def provider_for(metric: Metric) -> MetricsProvider:
@@ -83,7 +77,7 @@ def fetch_all(
     metrics = list(metrics)
     elapsed = max(1, int(elapsed_seconds))
     own_client = client is None
-    client = client or httpx.Client(verify=_tls(), limits=httpx.Limits(max_connections=workers))
+    client = client or transport.client(workers)
     try:
         requests: list[tuple[str, str, FetchRequest | Observation]] = []
         for metric in metrics:

@@ -9,7 +9,8 @@ import pytest
 from iter8.metrics.provider import FetchRequest, MetricsProvider
 from iter8.metrics.providers.mock import MockProvider
 from iter8.metrics.registry import fetch_all, provider_for, providers
-from iter8.metrics.secrets import decode, from_mapping, redact
+from iter8.metrics.secrets import decode, from_mapping
+from iter8.security.redact import redact
 from tests.metrics.builders import metric, version
 
 MOCK = [{"name": "v1", "level": "10"}, {"name": "v2", "level": "20"}]
