@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import select
 import signal
@@ -26,10 +27,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-DEFAULT_TIMEOUT = 2.0  # seconds of wall-clock time per evaluation
+DEFAULT_TIMEOUT = 2.0  # seconds of wall-clock time per evaluation, plus PER_MIB
+PER_MIB = 1.0  # seconds more per MiB of document: moving and parsing it (a loaded machine)
 DEFAULT_MEMORY = 256 * 2**20  # bytes of address space per worker
 DEFAULT_WORKERS = 4
 _STARTUP = 30.0  # seconds a worker may take to start (a loaded machine)
+MAX_DOCUMENT_MIB = 10  # the metric fetch's bound on an answer (transport.MAX_BODY)
 _HEADER = struct.Struct(">I")
 _MAX_REPLY = 2**16  # a reply is a number or a short excerpt
 
@@ -134,7 +137,8 @@ def _started(memory: int, cpu_seconds: int) -> _Worker:
 
 
 class JqSandbox:
-    """Up to `workers` evaluations at once, each within `timeout` seconds and `memory` bytes."""
+    """Up to `workers` evaluations at once, each within `timeout` seconds (plus `PER_MIB` per
+    MiB of document) and `memory` bytes."""
 
     def __init__(
         self,
@@ -143,7 +147,7 @@ class JqSandbox:
         memory: int = DEFAULT_MEMORY,
     ) -> None:
         self.timeout, self.memory = timeout, memory
-        self._cpu = max(1, int(timeout + 0.999))
+        self._cpu = math.ceil(timeout + PER_MIB * MAX_DOCUMENT_MIB)
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
@@ -153,16 +157,17 @@ class JqSandbox:
     def evaluate(self, expression: str, document: str) -> dict[str, Any]:
         """The worker's reply for `expression` on the JSON text `document` (see `jq_worker`)."""
         request = json.dumps({"expression": expression, "document": document}).encode()
-        if not self._slots.acquire(timeout=self.timeout):
-            raise JqFailed(f"no jq worker was free within {self.timeout:g} s")
+        allowed = self.timeout + PER_MIB * len(request) / 2**20
+        if not self._slots.acquire(timeout=allowed):
+            raise JqFailed(f"no jq worker was free within {allowed:.3g} s")
         try:
             worker = self._take()
             try:
-                reply = worker.ask(request, time.monotonic() + self.timeout)
+                reply = worker.ask(request, time.monotonic() + allowed)
             except _Expired:
                 worker.kill()
                 raise JqFailed(
-                    f"stopped after {self.timeout:g} s (an expression that does not end?)"
+                    f"stopped after {allowed:.3g} s (an expression that does not end?)"
                 ) from None
             except (OSError, EOFError, ValueError):
                 raise JqFailed(self._why_dead(worker.kill())) from None
