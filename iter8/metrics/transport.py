@@ -11,8 +11,8 @@ at run time whatever validation said:
   headers and the body — not each read, so a backend that dribbles a byte a second is cut off
   at the deadline. `read_body` bounds the body's size.
 
-With an HTTP proxy set in the environment (HTTP_PROXY, HTTPS_PROXY), the connection is to the
-proxy, which resolves the backend's name itself: only the URL's own host is checked then.
+The environment's proxies (HTTP_PROXY, HTTPS_PROXY) are not used (httpx ignores them when
+given a transport): a proxy would resolve the name and connect beyond both checks.
 """
 
 from __future__ import annotations

@@ -164,6 +164,28 @@ def test_a_name_that_resolves_to_a_link_local_address_is_refused_before_connecti
     assert "resolves to 169.254.169.254" in (observation.message or "")
 
 
+def test_a_proxy_in_the_environment_does_not_bypass_the_checks(
+    http_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy (a local server stands in) would resolve the name and connect beyond the checks:
+    the environment's proxies are not used (a guard: httpx drops them when given a transport)."""
+    real = socket.getaddrinfo
+
+    def resolve(host: str, *args: object, **kwargs: object) -> object:
+        if host == "rebinding.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))]
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setenv("HTTP_PROXY", http_backend.url)
+    monkeypatch.setenv("http_proxy", http_backend.url)
+    m = metric(urlTemplate="http://rebinding.example/q", jqExpression=".")
+    observation = fetch(FetchRequest(m, version("v1"), timeout=2.0))
+    assert observation.outcome == "error"
+    assert "resolves to 169.254.169.254" in (observation.message or "")
+    assert http_backend.seen == []
+
+
 def test_nan_is_unknown_nan(http_backend: Backend) -> None:
     http_backend.routes["/q"] = Answer(body='{"value": NaN, "text": "NaN"}')
     url = f"{http_backend.url}/q"
