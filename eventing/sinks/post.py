@@ -10,19 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 import httpx
 
 from eventing.sinks.notifier import DeliveryFailed
+from iter8.security.redact import origin
 
 # httpx logs each request's whole URL at INFO, and a notifier's URL holds its secret.
 logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def host_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
 
 
 class Poster:
@@ -56,7 +51,7 @@ class Poster:
             problem = f"HTTP {response.status_code}"
             if response.status_code < 500 and response.status_code not in (408, 429):
                 break  # the downstream refuses this request: asking again will not help
-        raise DeliveryFailed(f"POST {host_of(self.url)} failed: {problem or 'closed'}")
+        raise DeliveryFailed(f"POST {origin(self.url)} failed: {problem or 'closed'}")
 
     def close(self) -> None:
         self._closed.set()

@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import httpx
 from cloudevents.http import CloudEvent
 
-from eventing.sinks.post import Poster, host_of
+from eventing.sinks.post import Poster
 from eventing.sinks.summary import summarize
+from iter8.security.redact import origin
 
 _MAX_FIELDS = 10  # Slack's limit per section
 _MAX_FIELD_TEXT = 2000
@@ -85,7 +86,7 @@ class SlackNotifier:
         return cls(url) if url else None
 
     def __repr__(self) -> str:  # the URL's path is the secret
-        return f"SlackNotifier({host_of(self._poster.url)})"
+        return f"SlackNotifier({origin(self._poster.url)})"
 
     def notify(self, event: CloudEvent) -> None:
         body = json.dumps(message(event)).encode()

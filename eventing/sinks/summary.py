@@ -14,6 +14,7 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from eventing.broker.deadletter import ERROR_CODE, ERROR_DATA, ERROR_DEST
+from iter8.security.redact import origin
 
 _PREFIX = "tools.iter8."
 _DETAILS = ("outcome", "winner", "version", "stage", "reason", "message")
@@ -64,7 +65,8 @@ def _dead_letter(event: CloudEvent) -> str:
     destination, code = event.get(ERROR_DEST), event.get(ERROR_CODE)
     if not destination and not code:
         return ""
-    text = f"at {destination or '?'} with {code or 'no response'}"
+    where = origin(str(destination)) if destination else "?"  # a webhook's path may be its secret
+    text = f"at {where} with {code or 'no response'}"
     encoded = event.get(ERROR_DATA)
     if encoded:
         try:

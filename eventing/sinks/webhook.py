@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import httpx
 from cloudevents.http import CloudEvent
 
-from eventing.sinks.post import Poster, host_of
+from eventing.sinks.post import Poster
+from iter8.security.redact import origin
 
 SIGNATURE_HEADER = "X-Iter8-Signature"
 
@@ -60,7 +61,7 @@ class WebhookNotifier:
         return cls(url, secret=env.get("ITER8_WEBHOOK_SECRET") or None) if url else None
 
     def __repr__(self) -> str:  # never the secret, nor the URL's path
-        return f"WebhookNotifier({host_of(self._poster.url)}, signed={self._secret is not None})"
+        return f"WebhookNotifier({origin(self._poster.url)}, signed={self._secret is not None})"
 
     def notify(self, event: CloudEvent) -> None:
         body = json.dumps(document(event), separators=(",", ":")).encode()

@@ -156,6 +156,7 @@ def _analyse(
         experiment.versions,
         elapsed_seconds=(runtime.now() - started).total_seconds(),
         secrets=from_store(runtime.store),
+        experiment_namespace=experiment.namespace,
         builtin=hists,
         seed=_seed(runtime, snapshot.ref, iteration),
     )

@@ -15,19 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import jq
 
 from iter8.analytics.observations import Outcome
+from iter8.metrics import jq_sandbox, transport
 from iter8.metrics.provider import FetchFailed, FetchRequest
 
 EXCERPT = 200  # characters of a backend's answer quoted in a message
-
-# jq prints NaN as null and ±Inf as ±DBL_MAX, so tag them before they leave jq.
-_TAGGED = (
-    '({}) | if type == "number" then (if isnan then {{"iter8-special": "NaN"}}'
-    ' elif isinfinite then {{"iter8-special": (if . > 0 then "+Inf" else "-Inf" end)}}'
-    " else . end) else . end"
-)
 
 
 @dataclass(frozen=True)
@@ -84,38 +77,55 @@ def build(request: FetchRequest) -> Query:
 
 
 def send(query: Query, request: FetchRequest) -> Any:
-    """The response's JSON document; HTTP failures, timeouts and non-JSON raise `FetchFailed`."""
-    client = request.client or httpx.Client()
-    try:
-        response = client.request(
-            query.method,
-            query.url,
-            params=_params(query.params),
-            headers=query.headers,
-            json=query.body,
-            auth=query.auth,
-            timeout=request.timeout,
+    """The response's JSON document; HTTP failures, timeouts and non-JSON raise `FetchFailed`.
+
+    `request.timeout` is a deadline for the whole exchange, body included (`transport`), and
+    the body is bounded in size; link-local and metadata addresses are refused."""
+    parts = urlsplit(query.url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchFailed(
+            "error", f"urlTemplate: scheme {parts.scheme!r} is refused (http or https)"
         )
+    if why := transport.refusal(parts.hostname or ""):
+        raise FetchFailed("error", f"urlTemplate: refused: {why}")
+    client = request.client or transport.client(1)
+    try:
+        with (
+            transport.deadline(request.timeout),
+            client.stream(
+                query.method,
+                query.url,
+                params=_params(query.params),
+                headers=query.headers,
+                json=query.body,
+                auth=query.auth,
+                timeout=request.timeout,
+            ) as response,
+        ):
+            body = transport.read_body(response)
     except httpx.TimeoutException as error:
         raise FetchFailed(
-            "timeout", f"no answer within {request.timeout:g} s from {query.where}"
+            "timeout", f"no whole answer within {request.timeout:g} s from {query.where}"
         ) from error
     except httpx.HTTPError as error:
         raise FetchFailed("error", f"{query.where}: {type(error).__name__}: {error}") from error
+    except transport.BodyTooLarge as error:
+        raise FetchFailed("error", f"{query.where}: {error}") from error
     except ValueError as error:  # a URL that httpx cannot even parse
         raise FetchFailed("error", f"bad URL in urlTemplate: {error}") from error
     finally:
         if request.client is None:
             client.close()
+    text = body.decode(response.encoding or "utf-8", errors="replace")
     if response.status_code >= 400:
-        kind, text = _backend_error(response)
+        kind, message = _backend_error(text)
         # Prometheus answers 503 with errorType "timeout" when the query ran out of time.
         outcome: Outcome = "timeout" if kind == "timeout" else "error"
-        raise FetchFailed(outcome, f"HTTP {response.status_code}: {text}")
+        raise FetchFailed(outcome, f"HTTP {response.status_code}: {message}")
     try:
-        return json.loads(response.text)
-    except ValueError as error:
-        raise FetchFailed("error", f"the response is not JSON: {_cut(response.text)}") from error
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise FetchFailed("error", f"the response is not JSON: {_cut(text)}") from error
 
 
 def _params(pairs: list[tuple[str, str]]) -> httpx.QueryParams:
@@ -126,18 +136,18 @@ def _params(pairs: list[tuple[str, str]]) -> httpx.QueryParams:
     return params
 
 
-def _backend_error(response: httpx.Response) -> tuple[str | None, str]:
+def _backend_error(text: str) -> tuple[str | None, str]:
     """The backend's error in its own words: a JSON `error` field (and `errorType`) if any."""
     try:
-        document = json.loads(response.text)
-    except ValueError:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
         document = None
     if isinstance(document, dict) and isinstance(document.get("error"), str):
         kind = document.get("errorType")
         if isinstance(kind, str):
             return kind, _cut(f"{kind}: {document['error']}")
         return None, _cut(document["error"])
-    return None, _cut(response.text)
+    return None, _cut(text)
 
 
 def _cut(text: str) -> str:
@@ -148,24 +158,26 @@ def _cut(text: str) -> str:
 
 
 def extract(document: Any, expression: str | None) -> float:
-    """The first output of the jq expression, which must be a finite number."""
+    """The first output of the jq expression, which must be a finite number. The expression
+    runs in a sandboxed worker (`jq_sandbox`): one that never ends or grows without bound fails
+    this metric's fetch, not the iteration."""
     if not expression:
         raise FetchFailed("error", "the metric has no jqExpression")
     try:
-        program = jq.compile(_TAGGED.format(expression))
-    except ValueError:
-        try:
-            program = jq.compile(expression)
-        except ValueError as error:
-            raise FetchFailed("error", f"jqExpression does not compile: {error}") from error
-    try:
-        outputs = iter(program.input_value(document))
-        value = next(outputs)
-    except StopIteration:
-        raise FetchFailed("empty", f"jqExpression {expression!r} produced no output") from None
-    except ValueError as error:
-        raise FetchFailed("error", f"jqExpression {expression!r}: {error}") from error
-    return _number(value, expression)
+        reply = jq_sandbox.shared().evaluate(expression, json.dumps(document))
+    except jq_sandbox.JqFailed as failure:
+        raise FetchFailed("error", f"jqExpression {expression!r}: {failure}") from None
+    if "error" in reply:
+        if reply.get("compile"):
+            raise FetchFailed("error", f"jqExpression does not compile: {reply['error']}")
+        raise FetchFailed("error", f"jqExpression {expression!r}: {reply['error']}")
+    if reply.get("empty"):
+        raise FetchFailed("empty", f"jqExpression {expression!r} produced no output")
+    if "other" in reply:
+        raise FetchFailed(
+            "error", f"jqExpression {expression!r} gave {reply['other']}, not a number"
+        )
+    return _number(reply.get("value"), expression)
 
 
 def _number(value: Any, expression: str) -> float:

@@ -7,7 +7,6 @@ data, not the iteration (iter8-v2.md §2.6 and §8, weak spot 3).
 
 from __future__ import annotations
 
-import ssl
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,22 +20,18 @@ from iter8.analytics.observations import Observation, Observations, unknown
 from iter8.api.experiment import VersionDetail
 from iter8.api.metric import Metric
 from iter8.api.references import BUILTIN_NAMESPACE, resolve
+from iter8.metrics import transport
 from iter8.metrics.builtin_data import BuiltinHists
 from iter8.metrics.provider import DEFAULT_TIMEOUT, FetchFailed, FetchRequest, MetricsProvider
-from iter8.metrics.secrets import SecretSource, redact
+from iter8.metrics.secrets import SecretSource
 from iter8.registry import discover
+from iter8.security.namespaces import SECRET_NAMESPACES_ENV, secret_namespace_allowed
+from iter8.security.redact import redact
 
 
 @cache
 def providers() -> dict[str, MetricsProvider]:
     return discover(iter8.metrics.providers, "PROVIDER")
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    """httpx's default TLS context, built once per process: loading the CA bundle takes tens of
-    milliseconds, which a client made per iteration paid every time (mock metrics included)."""
-    return httpx.create_ssl_context()
 
 
 def provider_for(metric: Metric) -> MetricsProvider:
@@ -72,22 +67,27 @@ def fetch_all(
     seed: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
     secret_namespace: str = BUILTIN_NAMESPACE,
+    experiment_namespace: str | None = None,
     client: httpx.Client | None = None,
     workers: int = 8,
 ) -> Observations:
     """`{metric key: {version name: observation}}` for every metric × version, fetched in parallel.
 
-    A bare `secret: name` lives in `secret_namespace` (Iter8's install namespace). Mock draws
-    depend only on `seed`, the metric and the version, not on the order of fetching.
+    A bare `secret: name` lives in `secret_namespace` (Iter8's install namespace). A secret is
+    read only if both the metric's namespace and `experiment_namespace` (the tenant whose data
+    is fetched, and whose credentials these are) may read its namespace
+    (`iter8.security.namespaces`): a Metric in team-a naming `kube-system/…`, or one in
+    iter8-system naming another tenant's Secret, gets "unknown" and nothing is read or sent.
+    Mock draws depend only on `seed`, the metric and the version, not on the order of fetching.
     """
     metrics = list(metrics)
     elapsed = max(1, int(elapsed_seconds))
     own_client = client is None
-    client = client or httpx.Client(verify=_tls(), limits=httpx.Limits(max_connections=workers))
+    client = client or transport.client(workers)
     try:
         requests: list[tuple[str, str, FetchRequest | Observation]] = []
         for metric in metrics:
-            secret = _secret(metric, secrets, secret_namespace)
+            secret = _secret(metric, secrets, secret_namespace, experiment_namespace)
             for version in versions:
                 item: FetchRequest | Observation
                 if isinstance(secret, Observation):
@@ -118,12 +118,23 @@ def fetch_all(
 
 
 def _secret(
-    metric: Metric, secrets: SecretSource | None, namespace: str
+    metric: Metric, secrets: SecretSource | None, namespace: str, experiment_namespace: str | None
 ) -> dict[str, str] | Observation | None:
     """The metric's decoded secret, None if it has none, or why it could not be read."""
     if not metric.spec.secret:
         return None
     ref = resolve(metric.spec.secret, namespace)
+    owners = [("the metric's", metric.namespace)]
+    if experiment_namespace is not None:
+        owners.insert(0, ("the experiment's", experiment_namespace))
+    for owner, owner_namespace in owners:
+        if not secret_namespace_allowed(owner_namespace, ref.namespace):
+            return unknown(
+                "error",
+                f"secret {ref} is outside {owner} namespace {owner_namespace!r}: not read "
+                f"(an operator may allow it: {SECRET_NAMESPACES_ENV}="
+                f"{owner_namespace}:{ref.namespace})",
+            )
     if secrets is None:
         return unknown("error", f"secret {ref} is needed but no secret source was given")
     try:

@@ -1,7 +1,8 @@
 """Where a Metric's `secret` comes from: a store's Secrets, or a plain mapping (tests, local runs).
 
 A `SecretSource` maps `(namespace, name)` to the decoded data and raises when it cannot. Values
-are decoded but never logged or quoted in a message (the registry redacts them).
+are decoded but never logged or quoted in a message (the registry redacts them with
+`iter8.security.redact`).
 """
 
 from __future__ import annotations
@@ -36,13 +37,3 @@ def from_mapping(secrets: Mapping[str, Mapping[str, str]]) -> SecretSource:
             raise LookupError(f'secrets "{name}" not found in namespace {namespace}') from None
 
     return lookup
-
-
-def redact(message: str | None, secret: Mapping[str, str] | None) -> str | None:
-    """The message with every secret value replaced by `***`, longest first."""
-    if not message or not secret:
-        return message
-    for value in sorted(secret.values(), key=len, reverse=True):
-        if value:
-            message = message.replace(value, "***")
-    return message

@@ -25,6 +25,7 @@ from pydantic.alias_generators import to_camel
 from iter8.api.experiment import Experiment
 from iter8.metrics.builtin_data import BuiltinHists
 from iter8.metrics.secrets import decode
+from iter8.security.namespaces import SECRET_NAMESPACES_ENV, secret_namespace_allowed
 from iter8.store.base import NotFound, Store
 from iter8.store.resources import SECRETS
 from iter8.tasks.facts import condition_facts, recommended_variables
@@ -99,12 +100,21 @@ class TaskContext:
         return dict(os.environ if self.env is None else self.env)
 
     def secret(self, reference: str) -> dict[str, str]:
-        """A Secret's decoded data; `ns/name`, or `name` in the experiment's namespace."""
+        """A Secret's decoded data; `ns/name`, or `name` in the experiment's namespace. Another
+        namespace's Secret is read only if the operator allows it (`iter8.security.namespaces`):
+        a task's author could otherwise send any tenant's credentials anywhere."""
         namespace, _, name = reference.strip().rpartition("/")
+        namespace = namespace or self.namespace
+        if not secret_namespace_allowed(self.namespace, namespace):
+            raise TaskFailed(
+                f"secret {namespace}/{name} is outside the experiment's namespace "
+                f"{self.namespace!r}: not read (an operator may allow it: "
+                f"{SECRET_NAMESPACES_ENV}={self.namespace}:{namespace})"
+            )
         try:
-            return decode(self.store.get(SECRETS, namespace or self.namespace, name))
+            return decode(self.store.get(SECRETS, namespace, name))
         except NotFound:
-            raise TaskFailed(f"secret {namespace or self.namespace}/{name} not found") from None
+            raise TaskFailed(f"secret {namespace}/{name} not found") from None
 
     def scope(self, secret: Mapping[str, str] | None = None) -> Scope:
         """What templates may read: this experiment, never the event that woke the function."""

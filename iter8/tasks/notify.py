@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from iter8.metrics.secrets import redact
+from iter8.security.redact import origin, redact
 from iter8.tasks.base import TaskContext, TaskFailed, TaskResult
 
 
@@ -26,8 +27,10 @@ def send(
     auth: httpx.BasicAuth | None = None,
     secret: Mapping[str, str] | None = None,
 ) -> TaskResult:
-    """Send the request; TaskFailed, with no secret value in it, if it fails."""
-    shown = redact(url, secret) or url
+    """Send the request; TaskFailed, with no secret value in it, if it fails. The URL is shown
+    as its scheme and host only: webhook URLs carry their credential in the path or query."""
+    shown = origin(url)
+    hidden = {**secret, **_url_parts(url)} if secret else _url_parts(url)
     try:
         with context.client() as client:
             response = client.request(
@@ -40,11 +43,11 @@ def send(
             )
     except httpx.HTTPError as error:
         problem = f"{method} {shown} failed: {type(error).__name__}: {error}"
-        raise TaskFailed(redact(problem, secret) or problem) from None
+        raise TaskFailed(redact(problem, hidden) or problem) from None
     if response.status_code >= 400:
         excerpt = response.text[:200].strip()
         problem = f"{method} {shown} answered {response.status_code}: {excerpt}"
-        raise TaskFailed(redact(problem, secret) or problem)
+        raise TaskFailed(redact(problem, hidden) or problem)
     return TaskResult(
         f"{method} {shown}: {response.status_code}", details={"status": response.status_code}
     )
@@ -61,3 +64,10 @@ def ignoring(ignore_failure: bool, notify: Callable[[], TaskResult]) -> TaskResu
             f"ignored (ignoreFailure): {failure.message}",
             details={"ignoredFailure": failure.message},
         )
+
+
+def _url_parts(url: str) -> dict[str, str]:
+    """The parts of a URL that may hold a credential, to redact where a message quotes them."""
+    parts = urlsplit(url)
+    found = {"url": url, "path": parts.path.strip("/"), "query": parts.query}
+    return {k: v for k, v in found.items() if len(v) > 1}

@@ -11,11 +11,17 @@ spelling of the expansion that keeps the author's meaning at that point of the s
 - inside "…": `${V}`;  inside '…': `'"${V}"'`;  inside $'…': `'"${V}"$'`;
 - in a here-document body with an unquoted delimiter: `${V}`;
 - where a value would be re-read as code or text by something else, it is inlined only if it is
-  plainly safe: arithmetic `$(( … ))` takes integers only; a quoted here-document (<<'EOF',
-  often fed to another interpreter) takes only `[A-Za-z0-9._/:@%+=,-]` characters.
+  plainly safe: arithmetic (`$(( … ))`, `(( … ))`, `for (( … ))`, `$[ … ]`) takes integers
+  only; a quoted here-document (<<'EOF', often fed to another interpreter) takes only
+  `[A-Za-z0-9._/:@%+=,-]` characters.
 
-Bash can still be told to re-parse a variable (`eval "$V"`, `[[ $V -eq 1 ]]`); that is the
-script author's explicit choice, outside what rendering can prevent.
+Bash evaluates a variable's *value* as arithmetic in more places than a lexer can see: `(( V ))`
+after `V=@< … >@`, `let`, `declare -i`, `[[ $V -eq 1 ]]`, `${a[$V]}`, and it takes a value as a
+variable name in `printf -v`, `read`, `declare`, `unset`, `[[ -v ]]`. There, an array subscript
+holding an expansion (`a[$(cmd)]`, ``a[`cmd`]``) runs `cmd`. So no placeholder may stand for
+such a value, wherever it is written (`_RUNS_IN_ARITHMETIC`); without one, arithmetic can only
+read or assign integers. What is left is `eval "$V"` and its kin: the script author's explicit
+choice to run a value as code, outside what rendering can prevent.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from iter8.tasks.template import TemplateError
 PREFIX = "ITER8_VALUE_"
 _SAFE_LITERAL = re.compile(r"[A-Za-z0-9._/:@%+=,-]*")
 _INTEGER = re.compile(r"-?[0-9]+")
+# A name, `[`, then `$` or a backquote before the subscript closes: bash expands it, commands
+# included, when it evaluates the value as arithmetic or takes it as a variable name.
+_RUNS_IN_ARITHMETIC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*[$`]")
 _WORD_BREAK = " \t\n;&|()<>"
 _CODE = ("top", "cmd", "bq", "param")
 
@@ -85,7 +94,7 @@ class _Lexer:
             if self.text.startswith("@<", self.i):
                 self.placeholder(self.context)
                 continue
-            getattr(self, f"_{self.context}")(self.text[self.i])
+            getattr(self, f"_{self.context.replace('-', '_')}")(self.text[self.i])
         return RenderedScript("".join(self.out), self.env)
 
     # -- placeholders ----------------------------------------------------------------------
@@ -93,9 +102,16 @@ class _Lexer:
     def value_of(self, expression: str) -> tuple[str, str]:
         expression = expression.strip()
         if expression not in self.names:
+            value = self.evaluate(expression)
+            if _RUNS_IN_ARITHMETIC.search(value):  # the value is not quoted: it may be a secret
+                raise TemplateError(
+                    f"@<{expression}>@ holds an array subscript with an expansion (like "
+                    "a[$(cmd)]), which bash runs as a command wherever it evaluates the value "
+                    "as arithmetic or as a variable name ((( )), let, declare -i, read, printf -v)"
+                )
             name = f"{PREFIX}{len(self.names)}"
             self.names[expression] = name
-            self.env[name] = self.evaluate(expression)
+            self.env[name] = value
         name = self.names[expression]
         return name, self.env[name]
 
@@ -118,7 +134,7 @@ class _Lexer:
             return f"'\"${{{name}}}\"'"
         if context == "ansi":
             return f"'\"${{{name}}}\"$'"
-        if context == "arith":
+        if context in ("arith", "old-arith"):
             if not _INTEGER.fullmatch(value):
                 raise TemplateError(
                     f"@<{expression}>@ is in arithmetic but {value!r} is no integer"
@@ -153,6 +169,8 @@ class _Lexer:
             self.dollar()
         elif c == "#" and self.context != "param" and (i == 0 or text[i - 1] in _WORD_BREAK):
             self.push("comment", 1)
+        elif c == "(" and text.startswith("((", i) and self.context != "param":
+            self.push("arith", 2)  # an arithmetic command, `(( … ))` or `for (( … ))`
         elif c == "<" and text.startswith("<<", i) and self.context != "param":
             self.heredoc_operator()
         elif c == "\n":
@@ -168,6 +186,8 @@ class _Lexer:
             self.push("arith", 3)
         elif rest.startswith("$("):
             self.push("cmd", 2)
+        elif rest.startswith("$["):
+            self.push("old-arith", 2)  # `$[ … ]`, the deprecated spelling of `$(( … ))`
         elif rest.startswith("${"):
             self.push("param", 2)
         elif rest.startswith("$'") and self.context != "dq":
@@ -216,6 +236,20 @@ class _Lexer:
         elif c == ")" and self.stack[-1].depth == 0 and self.text.startswith("))", self.i):
             self.pop(2)
         elif c == ")":
+            self.stack[-1].depth -= 1
+            self.emit(1)
+        else:
+            self.emit(1)
+
+    def _old_arith(self, c: str) -> None:
+        if c == "$":
+            self.dollar()
+        elif c == "[":
+            self.stack[-1].depth += 1
+            self.emit(1)
+        elif c == "]" and self.stack[-1].depth == 0:
+            self.pop(1)
+        elif c == "]":
             self.stack[-1].depth -= 1
             self.emit(1)
         else:

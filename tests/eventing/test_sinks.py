@@ -88,7 +88,7 @@ def test_console_says_why_a_dead_lettered_event_failed() -> None:
     headers, body = to_binary(_weights_applied())
     original = decode(header_map(headers.items()), body)
     failure = Outcome(status=500, ok=False, body=b"store unreachable\n")
-    letter = dead_letter(original, "http://127.0.0.1:9/analyze", failure)
+    letter = dead_letter(original, "http://127.0.0.1:9/hooks/T0K3N?sig=s1gn", failure)
     letter_headers, letter_body = wire_binary(letter)
     stream = io.StringIO()
     with serve_sink(ConsoleNotifier(stream)) as sink:
@@ -97,8 +97,8 @@ def test_console_says_why_a_dead_lettered_event_failed() -> None:
         assert sink.flush()
     assert stream.getvalue().splitlines() == [
         "default/canary: weights.applied, iteration 3 — weights v1=40, v2=60; "
-        "dead-lettered at http://127.0.0.1:9/analyze with 500: store unreachable"
-    ]
+        "dead-lettered at http://127.0.0.1:9 with 500: store unreachable"
+    ]  # the subscriber's URL by scheme and host: a webhook's path or query may be its secret
 
 
 def test_console_to_the_log(caplog: pytest.LogCaptureFixture) -> None:
@@ -205,6 +205,22 @@ def test_an_unreachable_downstream_still_gets_202(caplog: pytest.LogCaptureFixtu
         assert sink.flush()
         assert sink.dispatchers[0].failed == 1
     assert "ConnectError" in caplog.text and "secret-path" not in caplog.text
+
+
+def test_a_url_with_credentials_is_reported_by_scheme_and_host(
+    downstream: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    downstream.default = 401
+    port = downstream.url.split(":")[2].split("/")[0]
+    url = f"http://hook-user:pa55word@127.0.0.1:{port}/services/T0K3N?sig=s1gn"
+    notifier = WebhookNotifier(url, attempts=1)
+    with serve_sink(notifier) as sink:
+        assert _accepted(_post(sink.url, _weights_applied()))
+        assert sink.flush()
+    logged = caplog.text + repr(notifier)
+    assert f"POST http://127.0.0.1:{port} failed: HTTP 401" in caplog.text
+    for hidden in ("pa55word", "hook-user", "T0K3N", "s1gn"):
+        assert hidden not in logged
 
 
 def test_a_refusing_downstream_is_not_retried(downstream: Capture) -> None:

@@ -32,6 +32,7 @@ class Answer:
     body: str | bytes = "{}"
     delay: float = 0.0
     content_type: str = "application/json"
+    declare_length: bool = True  # False: no Content-Length, the body ends when the connection does
 
 
 Route = Answer | Callable[[Seen, int], Answer]  # a function gets the request and its number
@@ -98,7 +99,8 @@ class Backend:
         try:
             handler.send_response(answer.status)
             handler.send_header("Content-Type", answer.content_type)
-            handler.send_header("Content-Length", str(len(body)))
+            if answer.declare_length:
+                handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
             handler.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):

@@ -9,7 +9,8 @@ import pytest
 from iter8.metrics.provider import FetchRequest, MetricsProvider
 from iter8.metrics.providers.mock import MockProvider
 from iter8.metrics.registry import fetch_all, provider_for, providers
-from iter8.metrics.secrets import decode, from_mapping, redact
+from iter8.metrics.secrets import decode, from_mapping
+from iter8.security.redact import redact
 from tests.metrics.builders import metric, version
 
 MOCK = [{"name": "v1", "level": "10"}, {"name": "v2", "level": "20"}]
@@ -59,7 +60,8 @@ def test_elapsed_time_is_whole_seconds_and_at_least_one() -> None:
         FetchRequest(metric=counter, version=version("v1"), elapsed_seconds=0)
 
 
-def test_a_bare_secret_name_lives_in_the_iter8_namespace() -> None:
+def test_a_bare_secret_name_lives_in_the_iter8_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ITER8_ALLOWED_SECRET_NAMESPACES", "*")
     asked: list[tuple[str, str]] = []
 
     def source(namespace: str, name: str) -> dict[str, str]:

@@ -20,6 +20,12 @@ from tests.metrics.builders import metric, params, version
 VALUE = Answer(body='{"data": {"value": 42.5, "values": [3, 4]}}')
 
 
+@pytest.fixture(autouse=True)
+def operator_allows_iter8_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These metrics (namespace ns) read Iter8's Secrets, as an operator may allow."""
+    monkeypatch.setenv("ITER8_ALLOWED_SECRET_NAMESPACES", "ns:iter8-system,ns:other")
+
+
 def get(
     m: Metric,
     secret: Mapping[str, str] | None = None,

@@ -105,6 +105,9 @@ class Receiver:
     url: str
     requests: list[Received] = field(default_factory=list)
     status: int = 200
+    echo_authorization: bool = (
+        False  # answer with the request's Authorization header, as some backends do
+    )
 
 
 @pytest.fixture
@@ -117,10 +120,13 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.requests.append(Received(self.command, self.path, headers, body))
+            answer = b"ok"
+            if state.echo_authorization:
+                answer = f"denied: {headers.get('authorization')}".encode()
             self.send_response(state.status)
-            self.send_header("Content-Length", "2")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(answer)
 
         def do_GET(self) -> None:
             self._record()

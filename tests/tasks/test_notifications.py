@@ -121,7 +121,41 @@ def test_secret_values_never_appear_in_messages(context: TaskContext, store: Sql
     secret(store, "hook", url=closed_port_url() + "?token=hushhush")
     spec = {"secret": "hook", "ignoreFailure": False}
     result = run_action(tasks({"task": "notification/slack", "with": spec}), context)
-    assert not result.ok and "hushhush" not in result.message and "***" in result.message
+    assert not result.ok and "hushhush" not in result.message
+    assert "POST http://127.0.0.1:" in result.message
+
+
+def test_a_failing_endpoint_is_reported_by_scheme_and_host_only(
+    context: TaskContext, receiver: Receiver
+) -> None:
+    """Webhook URLs carry their credential in the path or the query; it must not reach the
+    status (nor events, logs or `describe`, which show the same message)."""
+    receiver.status = 500
+    url = receiver.url + "/T0KEN-in-the-path?sig=q5ecret%2Fvalue"
+    result = run_action(tasks({"task": "notification/http", "with": {"url": url}}), context)
+    message = result.outcomes[0].message
+    assert "answered 500" in message
+    assert f"POST {receiver.url.rsplit('/', 1)[0]} " in message
+    for hidden in ("T0KEN", "q5ecret", "sig="):
+        assert hidden not in message
+    refused = run_action(
+        tasks({"task": "notification/http", "with": {"url": closed_port_url() + "?k=hushhush"}}),
+        context,
+    )
+    assert "ConnectError" in refused.outcomes[0].message
+    assert "hushhush" not in refused.outcomes[0].message
+    assert "nothing-here" not in refused.outcomes[0].message
+
+
+def test_a_401_that_echoes_the_basic_credential_keeps_it_out_of_the_message(
+    context: TaskContext, receiver: Receiver, store: SqliteStore
+) -> None:
+    receiver.status, receiver.echo_authorization = 401, True
+    secret(store, "basic", username="iter8", password="pa:ss-w0rd")
+    spec = {"url": receiver.url, "authType": "Basic", "secret": "basic", "ignoreFailure": False}
+    result = run_action(tasks({"task": "notification/http", "with": spec}), context)
+    assert not result.ok and "answered 401: denied: Basic ***" in result.message
+    assert base64.b64encode(b"iter8:pa:ss-w0rd").decode() not in result.message
 
 
 def test_a_missing_secret_is_a_clear_failure(context: TaskContext, receiver: Receiver) -> None:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from iter8.metrics.secrets import redact
+from iter8.security.redact import redact
 from iter8.tasks.base import MAX_TIMEOUT, Params, TaskContext, TaskFailed, TaskResult, parse_params
 from iter8.tasks.process import describe_failure, run_process
 from iter8.tasks.shell import render_script
