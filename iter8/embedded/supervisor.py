@@ -114,5 +114,5 @@ class Supervisor:
             if now >= self._due[index]:
                 del self._due[index]
                 self.restarts[index] += 1
-                self.restarted.append(function.phase)
                 self.functions[index] = self.start_again(function)
+                self.restarted.append(function.phase)  # once its replacement is in the list
