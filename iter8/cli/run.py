@@ -21,6 +21,7 @@ from iter8.embedded.stack import EmbeddedStack, StackOptions
 from iter8.embedded.supervisor import FunctionFailed
 from iter8.manifests import ManifestError, read_documents
 from iter8.store import Store
+from iter8.store.base import StoreError
 from iter8.tasks import TaskFailed
 
 FAILED, INVALID = 1, 2
@@ -64,8 +65,11 @@ def run(
         documents = read_documents(file)
     except ManifestError as error:
         _fail(f"{error.file}: {error}", INVALID)
-    store, spec = _store(kubeconfig, store_path)
-    problems = problem_lines(documents, metric_lookup(store), all_names=True)  # before starting
+    try:
+        store, spec = _store(kubeconfig, store_path)
+        problems = problem_lines(documents, metric_lookup(store), all_names=True)  # before start
+    except StoreError as error:  # a --store file that is not a store, or a damaged one
+        _fail(str(error), INVALID)
     if problems:
         _fail("\n".join(problems), INVALID)
     options = StackOptions(
@@ -101,10 +105,12 @@ def _store(kubeconfig: str | None, store_path: str | None) -> tuple[Store, str]:
         from iter8.store.kubernetes import KubernetesStore
 
         return KubernetesStore.from_kubeconfig(kubeconfig), "kubernetes"
-    from iter8.store.sqlite import SqliteStore
+    from iter8.store.sqlite import SqliteStore, check_store_file
 
     if store_path:
         path = Path(store_path)
+        if path.exists() and path.stat().st_size:  # never turn another file into a store
+            check_store_file(path)
     else:  # a directory only its owner may enter (mkdtemp), removed when the run ends
         directory = tempfile.mkdtemp(prefix="iter8-")
         atexit.register(shutil.rmtree, directory, ignore_errors=True)

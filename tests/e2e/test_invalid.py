@@ -117,3 +117,21 @@ def test_a_billion_laughs_run_file_exits_2_at_once(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith(f"{run_file}: line 1: YAML refused: aliases expand")
+
+
+@pytest.mark.parametrize(
+    "content", [b"not a database " * 100, b"SQLite format 3\x00" + b"\x00" * 84]
+)
+def test_a_store_file_that_is_not_a_store_exits_2_and_is_left_as_it_was(
+    tmp_path: Path, content: bytes
+) -> None:
+    """`--store` naming some other file: say so, naming it, and never write tables into it."""
+    exp = experiment("exp", "Conformance", [version("v1", knative_ref("app", 0))])
+    run_file, store = tmp_path / "run.yaml", tmp_path / "other.db"
+    run_file.write_text(yaml.safe_dump_all([knative_service("app", [100]), exp]))
+    store.write_bytes(content)
+    command = [ITER8, "run", str(run_file), "--store", str(store), "--timeout", "30"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, "Traceback" in done.stderr) == (2, False), done.stderr
+    assert done.stderr.startswith(f"{store}: "), done.stderr
+    assert store.read_bytes() == content
