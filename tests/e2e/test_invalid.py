@@ -120,7 +120,9 @@ def test_a_billion_laughs_run_file_exits_2_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "content", [b"not a database " * 100, b"SQLite format 3\x00" + b"\x00" * 84]
+    "content",
+    [b"not a database " * 100, b"SQLite format 3\x00" + b"\x00" * 84],
+    ids=["text", "damaged-sqlite-header"],
 )
 def test_a_store_file_that_is_not_a_store_exits_2_and_is_left_as_it_was(
     tmp_path: Path, content: bytes
