@@ -5,10 +5,12 @@ In five lines:
 1. every observation becomes a posterior (Beta for rates, Normal for means, Dirichlet over a
    histogram's buckets for percentiles, a wide fixed Normal for a bare value; `bayes.beliefs`);
 2. joint posterior draws give P(objective holds), P(feasible) and P(best) per version;
-3. traffic follows P(best feasible) (Thompson sampling), with a floor and Iter8's caps;
-4. a promotion needs e-values ≥ 1/α (mixture likelihood ratios; `bayes.sequential`), so
-   false promotions stay ≤ α under continuous monitoring;
-5. rollback is quicker: a candidate proven to fail, or unlikely to ever pass, is dropped.
+3. traffic follows P(best feasible) (Thompson sampling), with a floor in requests (enough for a
+   version at its limit to show bad events) and Iter8's caps;
+4. a promotion needs e-values ≥ 1/α (mixture likelihood ratios, one mixture tuned to the
+   requests expected by the last iteration; `bayes.sequential`), so false promotions stay ≤ α
+   under continuous monitoring;
+5. so does a rollback: a candidate is dropped once its harm is proven by its own e-value.
 The pieces live in `iter8.analytics.bayes`; this module wires them and renders the result.
 """
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
-from iter8.analytics.bayes import decide, report, srm, traffic
+from iter8.analytics.bayes import allocation, decide, report, srm, traffic
 from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.criteria import criteria_of, defaulted, max_iterations
 from iter8.analytics.bayes.draws import draw_all
@@ -66,6 +68,11 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         limits,
         settings,
     )
+    horizon = max_iterations(experiment)
+    per_iteration = carried.traffic or _traffic(gathered.requests, iteration)
+    n_star = per_iteration * horizon / len(names) if per_iteration else None
+    if not settings.use_horizon:
+        n_star = None
     rng = np.random.default_rng(given.seed)
     draws: Draws = draw_all(
         [
@@ -86,6 +93,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.alpha,
                 settings.tau,
                 settings.min_samples,
+                n_star,
             )
             for o in criteria.objectives
         ]
@@ -100,6 +108,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.alpha,
                 settings.tau,
                 settings.min_samples,
+                n_star,
             )
             for r in criteria.relative
         ]
@@ -109,7 +118,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         for i, v in enumerate(names)
     }
     comparisons = [
-        _comparisons(names, key, high, gathered.beliefs, draws, settings)
+        _comparisons(names, key, high, gathered.beliefs, draws, settings, n_star)
         for key, high in criteria.rewards
     ]
     srm_state = srm.update(
@@ -126,11 +135,25 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         has_reward=bool(criteria.rewards),
         srm=srm_result,
         iteration=iteration,
-        max_iterations=max_iterations(experiment),
+        max_iterations=horizon,
+        reward_scales=[
+            abs(gathered.beliefs[key][names[0]].value)
+            if names[0] in gathered.beliefs.get(key, {})
+            else 0.0
+            for key, _ in criteria.rewards
+        ],
     )
     outcome = decide.decide(evidence, settings)
+    live = [v for i, v in enumerate(names) if i == 0 or v not in outcome.eliminated]
+    floor = allocation.floor(
+        _limit_rate(checks),
+        per_iteration,
+        len(live),
+        settings.exploration_floor,
+        settings.floor_iterations,
+    )
     votes, weights, weight_details = traffic.weights(
-        experiment, names, criteria, masks, draws, outcome.eliminated, settings, rng
+        experiment, names, criteria, masks, draws, outcome.eliminated, settings, rng, floor
     )
     aggregated = assessment.aggregate(
         AnalysisInput(experiment, given.metrics, given.observations, given.seed)
@@ -156,13 +179,22 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         "pFeasible": {v: report.number(p, 4) for v, p in feasible.items()},
         "pBest": {v: report.number(float(p), 4) for v, p in zip(names, votes, strict=True)},
         "comparisons": report.comparisons([k for k, _ in criteria.rewards], comparisons),
+        **(
+            {"paretoFront": _front(live, criteria.rewards, gathered.beliefs)}
+            if pattern == "Pareto"
+            else {}
+        ),
+        "horizon": {
+            "requestsPerIteration": report.number(per_iteration or 0.0),
+            "expectedPerVersion": report.number(n_star or 0.0),
+        },
         "eliminated": outcome.eliminated,
         "requests": {v: report.number(n) for v, n in gathered.requests.items()},
         "srm": report.srm(srm_result),
         "missingData": {"stale": gathered.stale, "unknown": gathered.unknown},
         "weights": weight_details,
         "history": history,
-        "state": Carried(gathered.known, srm_state).to_wire(),
+        "state": Carried(gathered.known, srm_state, traffic=per_iteration).to_wire(),
     }
     decision = outcome.decision
     return AnalysisResult(
@@ -191,6 +223,7 @@ def _comparisons(
     beliefs: Mapping[str, Mapping[str, Belief]],
     draws: Draws,
     settings: Settings,
+    n_star: float | None,
 ) -> dict[tuple[str, str], Comparison]:
     """Every candidate against the baseline, and every pair of candidates, on one reward."""
     per_b, per_d = beliefs.get(key, {}), draws.get(key, {})
@@ -205,10 +238,51 @@ def _comparisons(
             settings.tau,
             settings.alpha,
             settings.minimum_effect,
+            n_star,
         )
         for a, b in pairs
         if a in per_b and b in per_b
     }
+
+
+def _traffic(requests: Mapping[str, float | None], iteration: int) -> float | None:
+    """Requests per iteration so far, all versions together (None before any arrived)."""
+    total = sum(n for n in requests.values() if n)
+    return total / iteration if total > 0 else None
+
+
+def _limit_rate(checks: Mapping[str, Sequence[Check]]) -> float | None:
+    """The smallest bad-event rate an objective allows (1% errors, 5% beyond a p95 limit)."""
+    rates = [
+        c.expected_events / c.n
+        for per in checks.values()
+        for c in per
+        if c.n > 0 and c.expected_events > 0
+    ]
+    return min(rates) if rates else None
+
+
+def _front(
+    live: Sequence[str],
+    rewards: Sequence[tuple[str, bool]],
+    beliefs: Mapping[str, Mapping[str, Belief]],
+) -> list[str]:
+    """The live versions no other live version beats on every reward (point estimates)."""
+    values = {
+        v: [(1 if high else -1) * beliefs[key][v].value for key, high in rewards]
+        for v in live
+        if all(v in beliefs.get(key, {}) for key, _ in rewards)
+    }
+
+    def dominated(v: str) -> bool:
+        return any(
+            all(a >= b for a, b in zip(values[w], values[v], strict=True))
+            and values[w] != values[v]
+            for w in values
+            if w != v
+        )
+
+    return [v for v in values if not dominated(v)]
 
 
 def _assessments(

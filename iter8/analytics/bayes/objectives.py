@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.sequential import log_e_normal, log_e_rate
+from iter8.analytics.bayes.sequential import horizon_scale, log_e_normal, log_e_rate
 
 Verdict = Literal["holds", "fails", "undecided", "unknown"]
 
@@ -80,8 +80,11 @@ def check(
     alpha: float,
     tau: float,
     min_samples: float,
+    n_star: float | None = None,
 ) -> Check:
-    """The objective's probability and verdict for one version."""
+    """The objective's probability and verdict for one version (`n_star`: the requests per
+    version expected at the horizon, which tunes one of the mixtures; `sequential`)."""
+    rho = horizon_scale(alpha, n_star)
     if belief is None or draws is None:
         return Check(limits, None, 0.0, 0.0, "unknown", 0.0)
     probability = float(holds_mask(draws, limits).mean())
@@ -95,8 +98,8 @@ def check(
             else "undecided"
         )
         return Check(limits, probability, 0.0, 0.0, verdict, 0.0)
-    holds = [_log_e(belief, limit, side, True, tau) for limit, side in sides]
-    fails = [_log_e(belief, limit, side, False, tau) for limit, side in sides]
+    holds = [_log_e(belief, limit, side, True, tau, rho) for limit, side in sides]
+    fails = [_log_e(belief, limit, side, False, tau, rho) for limit, side in sides]
     log_e_holds = min(holds) if holds else math.inf
     log_e_fails = max(fails) - math.log(len(fails)) if fails else -math.inf
     threshold = math.log(1 / alpha)
@@ -121,22 +124,28 @@ def _limit_rate(belief: Belief, limits: Limits) -> float:
     return 1.0
 
 
-def _log_e(belief: Belief, limit: float, side: str, proving_holds: bool, tau: float) -> float:
+def _log_e(
+    belief: Belief, limit: float, side: str, proving_holds: bool, tau: float, rho: float | None
+) -> float:
     """log E that the metric is within (`proving_holds`) or beyond this one limit."""
     if belief.kind == "exact":
         within = belief.value <= limit if side == "upper" else belief.value >= limit
         return math.inf if within == proving_holds else -math.inf
     if belief.kind == "rate":
         wanted_below = (side == "upper") == proving_holds
-        return log_e_rate(belief.events, belief.n, limit, "below" if wanted_below else "above")
+        side_of = "below" if wanted_below else "above"
+        return log_e_rate(belief.events, belief.n, limit, side_of, rho)
     if belief.kind == "percentile":
-        return _percentile_log_e(belief, limit, side, proving_holds)
+        return _percentile_log_e(belief, limit, side, proving_holds, rho)
     margin = (limit - belief.value) if side == "upper" else (belief.value - limit)
     variance = belief.unit_sd**2 / belief.n
-    return log_e_normal(margin if proving_holds else -margin, variance, tau * belief.unit_sd)
+    tuned = None if rho is None else rho * belief.unit_sd
+    return log_e_normal(margin if proving_holds else -margin, variance, tau * belief.unit_sd, tuned)
 
 
-def _percentile_log_e(belief: Belief, limit: float, side: str, proving_holds: bool) -> float:
+def _percentile_log_e(
+    belief: Belief, limit: float, side: str, proving_holds: bool, rho: float | None
+) -> float:
     """The percentile objective as a rate of requests beyond the limit (module docstring)."""
     counts, lowers, uppers, q = belief.counts, belief.lowers, belief.uppers, belief.quantile
     n = float(counts.sum())
@@ -147,4 +156,4 @@ def _percentile_log_e(belief: Belief, limit: float, side: str, proving_holds: bo
         beyond = counts[lowers < limit] if proving_holds else counts[uppers <= limit]
         share = q
     events = float(beyond.sum())
-    return log_e_rate(events, n, share, "below" if proving_holds else "above")
+    return log_e_rate(events, n, share, "below" if proving_holds else "above", rho)

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.sequential import confidence_radius, log_e_normal
+from iter8.analytics.bayes.sequential import (
+    MIXTURE_SHARE,
+    confidence_radius,
+    horizon_scale,
+    horizon_z,
+    log_e_normal,
+)
 
 
 @dataclass(frozen=True)
@@ -52,18 +58,41 @@ class Comparison:
     log_e: float  # evidence that delta > 0
     log_e_worse: float  # evidence that delta < 0
     probability: float  # posterior P(delta > 0)
-    gain_probability: float  # posterior P(delta ≥ the minimum effect worth waiting for)
+    gain_probability: float  # posterior P(delta ≥ the minimum effect), reported
+    variance: float  # of delta
+    scales: tuple[float, float | None]  # the mixtures' scales: wide, tuned to the horizon
     testable: bool
+    fraction: float | None = None  # information now / at the horizon; None: no horizon
 
     def proven(self, level: float) -> bool:
         if self.testable:
-            return self.log_e >= math.log(1 / level)
+            return self._shown(self.delta, self.log_e, level)
         return self.probability >= 1 - level
 
     def disproven(self, level: float) -> bool:
         if self.testable:
-            return self.log_e_worse >= math.log(1 / level)
+            return self._shown(-self.delta, self.log_e_worse, level)
         return self.probability <= level
+
+    def not_worse(self, margin: float, level: float) -> bool:
+        """Proven that `better` is no worse than `other` by more than `margin` (a
+        non-inferiority test: delta + margin > 0, the same tests)."""
+        if not self.testable:
+            return self.probability >= 1 - level  # the fallback, stated (module docstring)
+        shifted = self.delta + margin
+        return self._shown(shifted, log_e_normal(shifted, self.variance, *self.scales), level)
+
+    def _shown(self, delta: float, log_e: float, level: float) -> bool:
+        """The mixture's e-value, or with a horizon, either it at a share of `level` or the
+        horizon boundary at the rest (`sequential` module docstring)."""
+        if self.fraction is None:
+            return log_e >= math.log(1 / level)
+        if log_e >= math.log(1 / (MIXTURE_SHARE * level)):
+            return True
+        if self.variance <= 0:
+            return delta > 0
+        z = delta / math.sqrt(self.variance)
+        return z >= horizon_z((1 - MIXTURE_SHARE) * level, self.fraction)
 
 
 def compare(
@@ -74,13 +103,18 @@ def compare(
     tau: float,
     alpha: float,
     minimum_effect: float,
+    n_star: float | None = None,
 ) -> Comparison:
-    """Compare version `names[0]` with `names[1]` on one reward."""
+    """Compare version `names[0]` with `names[1]` on one reward (`n_star`: the requests per
+    version expected at the horizon, `sequential`)."""
     sign = 1.0 if higher_is_better else -1.0
     first, second = estimate(beliefs[0], draws[0]), estimate(beliefs[1], draws[1])
     delta = sign * (first.value - second.value)
     variance = first.variance + second.variance
-    scale = tau * math.sqrt((first.unit_sd**2 + second.unit_sd**2) / 2)
+    pooled = math.sqrt((first.unit_sd**2 + second.unit_sd**2) / 2)
+    rho = horizon_scale(alpha, n_star)
+    scale, tuned = tau * pooled, None if rho is None else rho * pooled
+    at_horizon = (first.unit_sd**2 + second.unit_sd**2) / n_star if n_star else None
     difference = sign * (draws[0] - draws[1])
     effect = minimum_effect * abs(second.value)
     return Comparison(
@@ -88,9 +122,12 @@ def compare(
         other=names[1],
         delta=delta,
         radius=confidence_radius(variance, scale, alpha),
-        log_e=log_e_normal(delta, variance, scale),
-        log_e_worse=log_e_normal(-delta, variance, scale),
+        variance=variance,
+        scales=(scale, tuned),
+        log_e=log_e_normal(delta, variance, scale, tuned),
+        log_e_worse=log_e_normal(-delta, variance, scale, tuned),
         probability=float((difference > 0).mean()),
         gain_probability=float((difference >= effect).mean()),
         testable=first.testable and second.testable,
+        fraction=None if at_horizon is None or variance <= 0 else at_horizon / variance,
     )

@@ -18,16 +18,14 @@ class Settings:
     alpha: float = 0.05  # error rate of every anytime-valid test (false promotion ≤ alpha)
     draws: int = 1000  # posterior draws per belief (P(holds), P(best), Thompson); MC sd ≤ 1.6 pts
     min_samples: float = 100  # requests a version needs before any test may stop the experiment
-    exploration_floor: float = 2.0  # percent every surviving version keeps, so it stays measured
+    exploration_floor: float = 1.0  # percent every surviving version keeps at least
+    floor_iterations: float = 2.0  # ... and enough requests that, at its limit's rate, one bad
+    # event is expected within this many iterations (`allocation.floor`)
     baseline_floor: float = 0.0  # percent the baseline keeps in A/B(/N): the reference of tests
     tau: float = 0.05  # mixture scale of the normal tests, in per-request standard deviations
-    futility_probability: float = 0.3  # below this P(objective holds) a version is given up on
-    futility_events: float = 8.0  # ... once it has n × limit ≥ this (errors' worth of requests)
-    late_futility_probability: float = 0.5  # the same, later: below even odds ...
-    late_futility_events: float = 15.0  # ... once n × limit ≥ this
-    minimum_effect: float = 0.05  # relative reward gain worth waiting for (A/B futility)
-    reward_futility_probability: float = 0.1  # below this P(gain ≥ minimum_effect): give up
-    reward_futility_samples: float = 100  # ... once the candidate has this many requests
+    minimum_effect: float = 0.05  # relative reward gain whose posterior probability is reported
+    pareto_tolerance: float = 0.02  # Pareto: "not worse" allows this share of the baseline's value
+    use_horizon: bool = True  # tune the tests' second mixture to the horizon (`sequential`)
     fallback_relative_sd: float = 0.1  # posterior sd of a value that has no sample size
     mean_cv_prior: float = 1.0  # per-request sd / mean, for means without a histogram
     srm_p_value: float = 0.001  # sample-ratio mismatch threshold (chi-square p-value)

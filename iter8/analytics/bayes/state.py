@@ -58,12 +58,14 @@ class Carried:
     known: dict[str, dict[str, Known]] = field(default_factory=dict)
     srm: SrmState = field(default_factory=SrmState)
     history: list[dict[str, Any]] = field(default_factory=list)
+    traffic: float | None = None  # requests per iteration, fixed at the first look that had any
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "known": {k: {v: o.to_wire() for v, o in per.items()} for k, per in self.known.items()},
             "srm": self.srm.to_wire(),
         }
+        return wire if self.traffic is None else {**wire, "traffic": self.traffic}
 
 
 def previous(experiment: Experiment) -> Carried:
@@ -79,10 +81,12 @@ def previous(experiment: Experiment) -> Carried:
             entries = {v: Known.from_wire(o) for v, o in per_version.items()}
             known[key] = {v: o for v, o in entries.items() if o is not None}
     history = details.get("history")
+    traffic = state.get("traffic")
     return Carried(
         known=known,
         srm=SrmState.from_wire(state.get("srm")),
         history=[h for h in history if isinstance(h, dict)] if isinstance(history, list) else [],
+        traffic=float(traffic) if isinstance(traffic, int | float) and traffic > 0 else None,
     )
 
 

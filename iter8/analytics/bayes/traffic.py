@@ -54,8 +54,10 @@ def weights(
     eliminated: Mapping[str, str],
     settings: Settings,
     rng: np.random.Generator,
+    floor: float,
 ) -> tuple[np.ndarray, list[VersionWeight], dict[str, Any]]:
-    """Thompson votes (= P(best)), and the split to apply (none for Conformance)."""
+    """Thompson votes (= P(best)), and the split to apply (none for Conformance); `floor`: the
+    percent every live version keeps (`allocation.floor`)."""
     active = np.array([i == 0 or v not in eliminated for i, v in enumerate(names)])
     if settings.soft_constraints:
         soft = np.ones_like(masks)
@@ -84,7 +86,7 @@ def weights(
     caps = allocation.caps(
         names, current, limits.max_candidate_weight or 0, limits.max_candidate_weight_increment or 0
     )
-    target = allocation.split(votes, active, settings.exploration_floor)
+    target = allocation.split(votes, active, floor)
     if pattern not in ("Canary", "Conformance"):
         target = allocation.with_baseline_floor(target, settings.baseline_floor)
     bounded = allocation.capped(target, caps)
@@ -93,7 +95,7 @@ def weights(
         "previous": current,
         "target": {n: report.number(float(w), 4) for n, w in zip(names, target, strict=True)},
         "caps": dict(zip(names, caps, strict=True)),
-        "explorationFloor": settings.exploration_floor,
+        "explorationFloor": report.number(floor, 4),
     }
     return (
         votes,
