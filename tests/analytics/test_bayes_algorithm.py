@@ -242,11 +242,15 @@ def test_a_reward_without_sample_size_uses_the_stated_fallback() -> None:
     assert result.decision.action == "promote" and result.decision.version == "v2"
 
 
-def test_ab_no_difference_ends_without_promotion() -> None:
-    exp = experiment("A/B")
-    result = analyze(exp, data({"v1": (20000, 0.004, 0.100), "v2": (20000, 0.004, 0.100)}))
-    assert result.decision.action == "rollback"
-    assert "futile" in result.decision.reason
+def test_ab_no_difference_is_not_given_up_on_before_the_horizon_and_ends_without_promotion() -> (
+    None
+):
+    """No posterior-odds futility: equal versions wait for proof, and the last iteration keeps
+    the baseline."""
+    observed = data({"v1": (20000, 0.004, 0.100), "v2": (20000, 0.004, 0.100)})
+    assert analyze(experiment("A/B"), observed).decision.action == "continue"
+    last = analyze(experiment("A/B", status={"completedIterations": 19}), observed)
+    assert last.decision.action == "no-winner" and last.decision.version == "v1"
 
 
 def test_relative_objective_rolls_back_a_candidate_worse_than_the_baseline() -> None:
@@ -272,3 +276,33 @@ def test_settings_come_from_annotations() -> None:
     strict = analyze(Experiment.from_wire(manifest), observed)
     assert strict.details["alpha"] == 0.0001
     assert strict.decision.action == "continue"
+
+
+SIGNUP = f"{NS}/signup-rate"
+
+
+def pareto(signups: tuple[float, float]) -> tuple[Experiment, Observations]:
+    manifest = experiment("A/B").to_wire()
+    manifest["spec"]["strategy"]["testingPattern"] = "Pareto"
+    manifest["spec"]["criteria"]["rewards"].append({"metric": SIGNUP, "preferredDirection": "High"})
+    observed = data({"v1": (20000, 0.004, 0.10), "v2": (20000, 0.004, 0.13)})
+    observed[SIGNUP] = {
+        v: Observation(value=rate, sample_size=20000)
+        for v, rate in zip(("v1", "v2"), signups, strict=True)
+    }
+    return Experiment.from_wire(manifest), observed
+
+
+def test_pareto_promotes_a_candidate_that_dominates_the_baseline() -> None:
+    """Better conversion, the same signups: dominates within the tolerance."""
+    result = analyze(*pareto((0.05, 0.05)))
+    assert result.decision.action == "promote" and result.decision.version == "v2"
+    assert "dominates" in result.decision.reason
+    assert result.details["paretoFront"] == ["v2"]
+
+
+def test_pareto_keeps_the_baseline_when_the_candidate_trades_one_reward_for_another() -> None:
+    """Better conversion, clearly fewer signups: on the front, but it does not dominate."""
+    result = analyze(*pareto((0.05, 0.04)))
+    assert result.decision.action == "rollback" and result.decision.version == "v1"
+    assert result.details["paretoFront"] == ["v1", "v2"]

@@ -180,7 +180,13 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         "pBest": {v: report.number(float(p), 4) for v, p in zip(names, votes, strict=True)},
         "comparisons": report.comparisons([k for k, _ in criteria.rewards], comparisons),
         **(
-            {"paretoFront": _front(live, criteria.rewards, gathered.beliefs)}
+            {
+                "paretoFront": _front(
+                    [v for v in names if decide.verdict(checks[v]) != "fails"],
+                    criteria.rewards,
+                    gathered.beliefs,
+                )
+            }
             if pattern == "Pareto"
             else {}
         ),
@@ -263,14 +269,15 @@ def _limit_rate(checks: Mapping[str, Sequence[Check]]) -> float | None:
 
 
 def _front(
-    live: Sequence[str],
+    versions: Sequence[str],
     rewards: Sequence[tuple[str, bool]],
     beliefs: Mapping[str, Mapping[str, Belief]],
 ) -> list[str]:
-    """The live versions no other live version beats on every reward (point estimates)."""
+    """The versions (of those not failing an objective) no other beats on every reward, by
+    point estimates: the trade-offs a user may choose among."""
     values = {
         v: [(1 if high else -1) * beliefs[key][v].value for key, high in rewards]
-        for v in live
+        for v in versions
         if all(v in beliefs.get(key, {}) for key, _ in rewards)
     }
 

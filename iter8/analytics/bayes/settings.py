@@ -24,7 +24,7 @@ class Settings:
     baseline_floor: float = 0.0  # percent the baseline keeps in A/B(/N): the reference of tests
     tau: float = 0.05  # mixture scale of the normal tests, in per-request standard deviations
     minimum_effect: float = 0.05  # relative reward gain whose posterior probability is reported
-    pareto_tolerance: float = 0.02  # Pareto: "not worse" allows this share of the baseline's value
+    pareto_tolerance: float = 0.2  # Pareto: "not worse" allows this share of the baseline's value
     use_horizon: bool = True  # tune the tests' second mixture to the horizon (`sequential`)
     fallback_relative_sd: float = 0.1  # posterior sd of a value that has no sample size
     mean_cv_prior: float = 1.0  # per-request sd / mean, for means without a histogram
