@@ -157,7 +157,8 @@ def test_unknown_data_is_no_failure(outcome: str) -> None:
     result = analyze(exp, observed)
     assert result.decision.action == "continue"
     assert result.details["eliminated"] == {}
-    assert {w.name: w.value for w in result.weights}["v2"] == 10  # ramping as with no data at all
+    assert {w.name: w.value for w in result.weights} == {"v1": 100, "v2": 0}  # held: no data
+    assert result.details["weights"]["held"]
     assert all(c["verdict"] == "unknown" for c in result.details["objectives"]["v2"])
 
 

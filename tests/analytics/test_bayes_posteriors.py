@@ -48,7 +48,7 @@ def test_rate_intervals_cover_the_truth(rate: float, n: int) -> None:
     hits = 0
     for _ in range(RUNS):
         events = rng.binomial(n, rate)
-        belief = make_belief("rate", events / n, n, None, 0.0, 1.0, 0.1, 1.0)
+        belief = make_belief("rate", events / n, n, None, 0.0, 1.0)
         hits += covered(rate, draw(belief, rng, 2000))
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 
@@ -62,7 +62,7 @@ def test_percentile_intervals_cover_the_truth(q: float) -> None:
     hits = 0
     for _ in range(RUNS):
         counts = rng.multinomial(3000, probabilities).astype(float)
-        belief = make_belief("percentile", 0.0, None, buckets_of(histogram(counts)), q, 1, 0.1, 1)
+        belief = make_belief("percentile", 0.0, None, buckets_of(histogram(counts)), q, 1)
         hits += covered(truth, draw(belief, rng, 2000))
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 
@@ -79,7 +79,7 @@ def test_mean_intervals_from_histogram_cover_the_truth() -> None:
         values = rng.uniform(EDGES[bucket], EDGES[bucket + 1])
         counts = np.bincount(bucket, minlength=len(probabilities)).astype(float)
         buckets = buckets_of(histogram(counts))
-        belief = make_belief("mean", float(values.mean()), 1000, buckets, 0, 1, 0.1, 1)
+        belief = make_belief("mean", float(values.mean()), 1000, buckets, 0, 1)
         hits += covered(truth, draw(belief, rng, 2000))
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 

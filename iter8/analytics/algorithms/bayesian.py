@@ -3,12 +3,16 @@ anytime-valid stopping, so looking every iteration never inflates false promotio
 
 In five lines:
 1. every observation becomes a posterior (Beta for rates, Normal for means, Dirichlet over a
-   histogram's buckets for percentiles, a wide fixed Normal for a bare value; `bayes.beliefs`);
+   histogram's buckets for percentiles, a Student t over the per-iteration values for a value
+   without a sample size; `bayes.beliefs`);
 2. joint posterior draws give P(objective holds), P(feasible) and P(best) per version;
 3. traffic follows P(best feasible) (Thompson sampling), with a floor and Iter8's caps;
 4. a promotion needs e-values ≥ 1/α (mixture likelihood ratios; `bayes.sequential`), so
    false promotions stay ≤ α under continuous monitoring;
 5. rollback is quicker: a candidate proven to fail, or unlikely to ever pass, is dropped.
+Throughout, only evidence counts (`bayes.evidence`): a version without data keeps its split,
+an unknown n is 0, and a version without any evidence for a while ends the experiment as
+`no-data`. Every decision's reason says what evidence it rests on.
 The pieces live in `iter8.analytics.bayes`; this module wires them and renders the result.
 """
 
@@ -22,9 +26,9 @@ import numpy as np
 
 from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
-from iter8.analytics.bayes import decide, report, srm, traffic
+from iter8.analytics.bayes import decide, evidence, report, srm, traffic
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.criteria import criteria_of, defaulted, max_iterations
+from iter8.analytics.bayes.criteria import Criteria, criteria_of, defaulted, max_iterations
 from iter8.analytics.bayes.draws import draw_all
 from iter8.analytics.bayes.inputs import gather
 from iter8.analytics.bayes.objectives import Check, check
@@ -53,7 +57,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     carried = previous(experiment)
     status = experiment.status
     iteration = ((status.completed_iterations if status else None) or 0) + 1
-    limits = {o.key: max(abs(o.lower or 0.0), abs(o.upper or 0.0)) for o in criteria.objectives}
+    reward_keys = [k for k, _ in criteria.rewards]
     gathered = gather(
         criteria.keys,
         names,
@@ -63,9 +67,14 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         criteria.request_key,
         experiment.namespace,
         iteration,
-        limits,
         settings,
+        carried.pairs,
+        reward_keys,
     )
+    needs = _needs(names, criteria)
+    covered = evidence.coverage(needs, gathered.beliefs)
+    gaps = evidence.missing(needs, gathered.beliefs)
+    without_data = carried.without_data + 1 if "none" in covered.values() else 0
     rng = np.random.default_rng(given.seed)
     draws: Draws = draw_all(
         [
@@ -116,7 +125,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         carried.srm, names, gathered.fresh_requests, traffic.split_in_force(experiment, names)
     )
     srm_result = srm.test(srm_state, names, settings.srm_p_value)
-    evidence = decide.Evidence(
+    facts = decide.Evidence(
         names=names,
         pattern=pattern,
         checks=checks,
@@ -128,10 +137,26 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         iteration=iteration,
         max_iterations=max_iterations(experiment),
     )
-    outcome = decide.decide(evidence, settings)
+    outcome = decide.decide(facts, settings)
+    decision = outcome.decision
+    last = iteration >= facts.max_iterations
+    stopped = evidence.no_data(decision, names, covered, gaps, without_data, last, settings)
+    decision = stopped or decision
     votes, weights, weight_details = traffic.weights(
-        experiment, names, criteria, masks, draws, outcome.eliminated, settings, rng
+        experiment,
+        names,
+        criteria,
+        masks,
+        draws,
+        outcome.eliminated,
+        settings,
+        rng,
+        lambda split, current, caps: evidence.hold(
+            names, split, current, caps, covered, gathered.answered, settings.exploration_floor
+        ),
     )
+    basis = evidence.summary(names, needs, gathered.beliefs)
+    decision = decision.model_copy(update={"reason": evidence.stated(decision, basis)})
     aggregated = assessment.aggregate(
         AnalysisInput(experiment, given.metrics, given.observations, given.seed)
     )
@@ -139,7 +164,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         *carried.history,
         {
             "iteration": iteration,
-            "action": outcome.decision.action,
+            "action": decision.action,
             "weights": {w.name: w.value for w in weights},
             "pFeasible": {v: report.number(p, 4) for v, p in feasible.items()},
             "pBest": {v: report.number(float(p), 4) for v, p in zip(names, votes, strict=True)},
@@ -148,7 +173,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     details: dict[str, Any] = {
         "algorithm": ALGORITHM_NAME,
         "iteration": iteration,
-        "maxIterations": evidence.max_iterations,
+        "maxIterations": facts.max_iterations,
         "seed": given.seed,
         "alpha": settings.alpha,
         "posteriors": report.posteriors(gathered.beliefs, draws),
@@ -159,12 +184,21 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         "eliminated": outcome.eliminated,
         "requests": {v: report.number(n) for v, n in gathered.requests.items()},
         "srm": report.srm(srm_result),
-        "missingData": {"stale": gathered.stale, "unknown": gathered.unknown},
+        "missingData": {
+            "stale": gathered.stale,
+            "unknown": gathered.unknown,
+            "invalid": gathered.invalid,
+        },
+        "evidence": basis,
+        "withoutData": without_data,
         "weights": weight_details,
         "history": history,
-        "state": Carried(gathered.known, srm_state).to_wire(),
+        "state": Carried(
+            gathered.known, srm_state, pairs=gathered.pairs, without_data=without_data
+        ).to_wire(),
     }
-    decision = outcome.decision
+    if stopped is not None:
+        details["outcome"] = "no-data"
     return AnalysisResult(
         aggregated_metrics=assessment.aggregated_metrics_data(aggregated),
         version_assessments=_assessments(names, checks),
@@ -175,6 +209,16 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         message=decision.reason,
         messages={"aggregatedMetrics": aggregated.messages.render()},
     )
+
+
+def _needs(names: Sequence[str], criteria: Criteria) -> dict[str, list[str]]:
+    """The metrics every version is judged by: objectives, rewards, relative objectives."""
+    keys = [
+        *(o.key for o in criteria.objectives),
+        *(k for k, _ in criteria.rewards),
+        *(r.key for r in criteria.relative),
+    ]
+    return {v: list(dict.fromkeys(keys)) for v in names}
 
 
 def _pair(
@@ -207,7 +251,7 @@ def _comparisons(
             settings.minimum_effect,
         )
         for a, b in pairs
-        if a in per_b and b in per_b
+        if a in per_d and b in per_d
     }
 
 

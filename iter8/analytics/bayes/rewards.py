@@ -4,8 +4,9 @@ The difference of two estimates is tested with the one-sided normal mixture
 (`sequential.log_e_normal`, Johari et al.'s mSPRT), τ = `tau` × the pooled per-request sd, so
 the same setting means the same thing for conversion rates and for latencies. Variances: rate
 p̃(1 − p̃)/n with p̃ = (events + ½)/(n + 1) (never zero); mean s²/n; percentile the variance of
-its Dirichlet draws. A reward without a sample size (kind `value`) has no test: it counts as
-better when P(better) ≥ 1 − level under the fallback posterior (stated, not error-controlled).
+its Dirichlet draws. A reward without a sample size (kind `value`) is tested on the paired
+per-iteration differences of the two versions (`bayes.iterations`); without them (fewer than two
+iterations where both answered) there is no test, and no proof.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from iter8.analytics.bayes import iterations
 from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.sequential import confidence_radius, log_e_normal
 
@@ -56,14 +58,10 @@ class Comparison:
     testable: bool
 
     def proven(self, level: float) -> bool:
-        if self.testable:
-            return self.log_e >= math.log(1 / level)
-        return self.probability >= 1 - level
+        return self.testable and self.log_e >= math.log(1 / level)  # no test, no proof
 
     def disproven(self, level: float) -> bool:
-        if self.testable:
-            return self.log_e_worse >= math.log(1 / level)
-        return self.probability <= level
+        return self.testable and self.log_e_worse >= math.log(1 / level)
 
 
 def compare(
@@ -83,6 +81,20 @@ def compare(
     scale = tau * math.sqrt((first.unit_sd**2 + second.unit_sd**2) / 2)
     difference = sign * (draws[0] - draws[1])
     effect = minimum_effect * abs(second.value)
+    if "value" in (beliefs[0].kind, beliefs[1].kind):
+        paired = beliefs[0].pairs.get(names[1]) if beliefs[0].kind == beliefs[1].kind else None
+        delta, radius, log_e, log_e_worse = iterations.compared(paired, sign, alpha)
+        return Comparison(
+            names[0],
+            names[1],
+            delta,
+            radius,
+            log_e,
+            log_e_worse,
+            float((difference > 0).mean()),
+            float((difference >= effect).mean()),
+            paired is not None and paired.count >= iterations.MINIMUM,
+        )
     return Comparison(
         better=names[0],
         other=names[1],
