@@ -84,12 +84,20 @@ def test_mean_intervals_from_histogram_cover_the_truth() -> None:
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 
 
-def test_a_value_without_sample_size_keeps_its_stated_width() -> None:
-    """The fallback neither shrinks to certainty nor explodes: ±10% (1 sd) around the value."""
-    belief = make_belief("value", 20.0, None, None, 0.0, 20.0, 0.1, 1.0)
+def test_a_value_without_sample_size_is_judged_by_its_variation() -> None:
+    """One value: no posterior, no test. Several: a Student t whose width is their spread."""
+    from iter8.analytics.bayes.iterations import Series
+
+    one = make_belief("value", 20.0, None, None, 0.0, 1.0, Series().add(20.0))
+    assert one.kind == "value" and not one.evidence and not one.testable
+    series = Series()
+    for x in (18.0, 22.0, 19.0, 21.0):
+        series = series.add(x)
+    belief = make_belief("value", 21.0, None, None, 0.0, 1.0, series)
+    assert belief.evidence and belief.value == pytest.approx(20.0)
     draws = draw(belief, np.random.default_rng(0), 20000)
-    assert belief.kind == "value" and not belief.testable
-    assert draws.std() == pytest.approx(2.0, rel=0.05)
+    assert float(np.median(draws)) == pytest.approx(20.0, abs=0.05)
+    assert belief.scale == pytest.approx(series.sd / 2)
 
 
 def test_wilson_hilferty_gammas_match_exact_gammas() -> None:
