@@ -157,7 +157,8 @@ def test_unknown_data_is_no_failure(outcome: str) -> None:
     result = analyze(exp, observed)
     assert result.decision.action == "continue"
     assert result.details["eliminated"] == {}
-    assert {w.name: w.value for w in result.weights}["v2"] == 10  # ramping as with no data at all
+    assert {w.name: w.value for w in result.weights} == {"v1": 100, "v2": 0}  # held: no data
+    assert result.details["weights"]["held"]
     assert all(c["verdict"] == "unknown" for c in result.details["objectives"]["v2"])
 
 
@@ -230,16 +231,29 @@ def test_a_sample_ratio_mismatch_blocks_promotion() -> None:
     assert "sample-ratio mismatch" in second.decision.reason
 
 
-def test_a_reward_without_sample_size_uses_the_stated_fallback() -> None:
-    """Iter8 v2's quickstart: a mocked user-engagement, 15 vs 20, no sample size."""
+def test_a_reward_without_sample_size_is_judged_across_iterations() -> None:
+    """Iter8 v2's quickstart: a mocked user-engagement without sample size. One iteration of
+    15 vs 20 proves nothing; the paired per-iteration differences do, once they are clear."""
     exp = experiment("A/B")
-    observed = data({"v1": (8000, 0.003, 0.1), "v2": (8000, 0.003, 0.1)})
-    observed[CONVERSION] = {"v1": Observation(value=15.0), "v2": Observation(value=20.0)}
-    result = analyze(exp, observed)
-    comparison = result.details["comparisons"][0]
-    assert comparison["tested"] is False
-    assert result.details["posteriors"][CONVERSION]["v2"]["kind"] == "value"
-    assert result.decision.action == "promote" and result.decision.version == "v2"
+    rng = np.random.default_rng(3)
+    actions = []
+    for i in range(12):
+        observed = data({"v1": (8000 * (i + 1), 0.003, 0.1), "v2": (8000 * (i + 1), 0.003, 0.1)})
+        observed[CONVERSION] = {
+            "v1": Observation(value=float(rng.normal(15, 1))),
+            "v2": Observation(value=float(rng.normal(20, 1))),
+        }
+        result = analyze(exp, observed, seed=i)
+        actions.append(result.decision.action)
+        if i == 0:
+            assert result.details["comparisons"] == []  # one value each: no evidence yet
+            assert result.decision.action == "continue"
+        if result.decision.action != "continue":
+            break
+        exp = following(exp, result)
+    assert actions[-1] == "promote" and result.decision.version == "v2"
+    assert result.details["comparisons"][0]["tested"] is True
+    assert "per-iteration variation" in result.decision.reason
 
 
 def test_ab_no_difference_is_not_given_up_on_before_the_horizon_and_ends_without_promotion() -> (

@@ -3,7 +3,8 @@ anytime-valid stopping, so looking every iteration never inflates false promotio
 
 In five lines:
 1. every observation becomes a posterior (Beta for rates, Normal for means, Dirichlet over a
-   histogram's buckets for percentiles, a wide fixed Normal for a bare value; `bayes.beliefs`);
+   histogram's buckets for percentiles, a Student t over the per-iteration values for a value
+   without a sample size; `bayes.beliefs`);
 2. joint posterior draws give P(objective holds), P(feasible) and P(best) per version;
 3. traffic follows P(best feasible) (Thompson sampling), with a floor in requests (enough for a
    version at its limit to show bad events) and Iter8's caps;
@@ -11,6 +12,9 @@ In five lines:
    requests expected by the last iteration; `bayes.sequential`), so false promotions stay ≤ α
    under continuous monitoring;
 5. so does a rollback: a candidate is dropped once its harm is proven by its own e-value.
+Throughout, only evidence counts (`bayes.evidence`): a version without data keeps its split,
+an unknown n is 0, and a version without any evidence for a while ends the experiment as
+`no-data`. Every decision's reason says what evidence it rests on.
 The pieces live in `iter8.analytics.bayes`; this module wires them and renders the result.
 """
 
@@ -24,9 +28,9 @@ import numpy as np
 
 from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
-from iter8.analytics.bayes import allocation, decide, report, srm, traffic
+from iter8.analytics.bayes import allocation, decide, evidence, report, srm, traffic
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.criteria import criteria_of, defaulted, max_iterations
+from iter8.analytics.bayes.criteria import Criteria, criteria_of, defaulted, max_iterations
 from iter8.analytics.bayes.draws import draw_all
 from iter8.analytics.bayes.inputs import gather
 from iter8.analytics.bayes.objectives import Check, check
@@ -55,7 +59,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     carried = previous(experiment)
     status = experiment.status
     iteration = ((status.completed_iterations if status else None) or 0) + 1
-    limits = {o.key: max(abs(o.lower or 0.0), abs(o.upper or 0.0)) for o in criteria.objectives}
+    reward_keys = [k for k, _ in criteria.rewards]
     gathered = gather(
         criteria.keys,
         names,
@@ -65,14 +69,19 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         criteria.request_key,
         experiment.namespace,
         iteration,
-        limits,
         settings,
+        carried.pairs,
+        reward_keys,
     )
     horizon = max_iterations(experiment)
     per_iteration = carried.traffic or _traffic(gathered.requests, iteration)
-    n_star = per_iteration * horizon / len(names) if per_iteration else None
-    if not settings.use_horizon:
-        n_star = None
+    n_star = (
+        per_iteration * horizon / len(names) if per_iteration and settings.use_horizon else None
+    )
+    needs = _needs(names, criteria)
+    covered = evidence.coverage(needs, gathered.beliefs)
+    gaps = evidence.missing(needs, gathered.beliefs)
+    without_data = carried.without_data + 1 if "none" in covered.values() else 0
     rng = np.random.default_rng(given.seed)
     draws: Draws = draw_all(
         [
@@ -125,7 +134,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         carried.srm, names, gathered.fresh_requests, traffic.split_in_force(experiment, names)
     )
     srm_result = srm.test(srm_state, names, settings.srm_p_value)
-    evidence = decide.Evidence(
+    facts = decide.Evidence(
         names=names,
         pattern=pattern,
         checks=checks,
@@ -143,7 +152,11 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             for key, _ in criteria.rewards
         ],
     )
-    outcome = decide.decide(evidence, settings)
+    outcome = decide.decide(facts, settings)
+    decision = outcome.decision
+    last = iteration >= facts.max_iterations
+    stopped = evidence.no_data(decision, names, covered, gaps, without_data, last, settings)
+    decision = stopped or decision
     live = [v for i, v in enumerate(names) if i == 0 or v not in outcome.eliminated]
     floor = allocation.floor(
         _limit_rate(checks),
@@ -153,8 +166,21 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         settings.floor_iterations,
     )
     votes, weights, weight_details = traffic.weights(
-        experiment, names, criteria, masks, draws, outcome.eliminated, settings, rng, floor
+        experiment,
+        names,
+        criteria,
+        masks,
+        draws,
+        outcome.eliminated,
+        settings,
+        rng,
+        floor,
+        lambda split, current, caps: evidence.hold(
+            names, split, current, caps, covered, gathered.answered, settings.exploration_floor
+        ),
     )
+    basis = evidence.summary(names, needs, gathered.beliefs)
+    decision = decision.model_copy(update={"reason": evidence.stated(decision, basis)})
     aggregated = assessment.aggregate(
         AnalysisInput(experiment, given.metrics, given.observations, given.seed)
     )
@@ -162,7 +188,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         *carried.history,
         {
             "iteration": iteration,
-            "action": outcome.decision.action,
+            "action": decision.action,
             "weights": {w.name: w.value for w in weights},
             "pFeasible": {v: report.number(p, 4) for v, p in feasible.items()},
             "pBest": {v: report.number(float(p), 4) for v, p in zip(names, votes, strict=True)},
@@ -171,7 +197,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     details: dict[str, Any] = {
         "algorithm": ALGORITHM_NAME,
         "iteration": iteration,
-        "maxIterations": evidence.max_iterations,
+        "maxIterations": facts.max_iterations,
         "seed": given.seed,
         "alpha": settings.alpha,
         "posteriors": report.posteriors(gathered.beliefs, draws),
@@ -197,12 +223,25 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         "eliminated": outcome.eliminated,
         "requests": {v: report.number(n) for v, n in gathered.requests.items()},
         "srm": report.srm(srm_result),
-        "missingData": {"stale": gathered.stale, "unknown": gathered.unknown},
+        "missingData": {
+            "stale": gathered.stale,
+            "unknown": gathered.unknown,
+            "invalid": gathered.invalid,
+        },
+        "evidence": basis,
+        "withoutData": without_data,
         "weights": weight_details,
         "history": history,
-        "state": Carried(gathered.known, srm_state, traffic=per_iteration).to_wire(),
+        "state": Carried(
+            gathered.known,
+            srm_state,
+            traffic=per_iteration,
+            pairs=gathered.pairs,
+            without_data=without_data,
+        ).to_wire(),
     }
-    decision = outcome.decision
+    if stopped is not None:
+        details["outcome"] = "no-data"
     return AnalysisResult(
         aggregated_metrics=assessment.aggregated_metrics_data(aggregated),
         version_assessments=_assessments(names, checks),
@@ -213,6 +252,16 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         message=decision.reason,
         messages={"aggregatedMetrics": aggregated.messages.render()},
     )
+
+
+def _needs(names: Sequence[str], criteria: Criteria) -> dict[str, list[str]]:
+    """The metrics every version is judged by: objectives, rewards, relative objectives."""
+    keys = [
+        *(o.key for o in criteria.objectives),
+        *(k for k, _ in criteria.rewards),
+        *(r.key for r in criteria.relative),
+    ]
+    return {v: list(dict.fromkeys(keys)) for v in names}
 
 
 def _pair(
@@ -247,7 +296,7 @@ def _comparisons(
             n_star,
         )
         for a, b in pairs
-        if a in per_b and b in per_b
+        if a in per_d and b in per_d
     }
 
 

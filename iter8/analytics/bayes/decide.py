@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from iter8.analytics.algorithm import Decision
+from iter8.analytics.bayes import evidence as rules
 from iter8.analytics.bayes.objectives import Check
 from iter8.analytics.bayes.rewards import Comparison
 from iter8.analytics.bayes.settings import Settings
@@ -115,8 +116,7 @@ def _rollback_failures(evidence: Evidence) -> list[str]:
 
 
 def _enough(evidence: Evidence, version: str, settings: Settings) -> bool:
-    n = evidence.requests.get(version)
-    return n is None or n >= settings.min_samples
+    return rules.enough(evidence.requests.get(version), settings.min_samples)
 
 
 def _slo_elimination(evidence: Evidence, version: str, settings: Settings) -> str | None:

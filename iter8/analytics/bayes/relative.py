@@ -93,10 +93,8 @@ def check_relative(
     threshold = math.log(1 / alpha)
     verdict: Verdict = "undecided"
     n = min(c_belief.n, b_belief.n)
-    if not testable:
-        verdict = (
-            "holds" if probability >= 1 - alpha else "fails" if probability <= alpha else verdict
-        )
+    if not testable:  # no anytime-valid test: never proven to hold (`bayes.evidence`)
+        verdict = "fails" if probability <= alpha else verdict
         return Check(limits, probability, 0.0, 0.0, verdict, n)
     log_e_holds, log_e_fails = min(holds), max(fails) - math.log(len(fails))
     if n >= min_samples and log_e_fails >= threshold:

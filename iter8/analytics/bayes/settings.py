@@ -26,12 +26,18 @@ class Settings:
     minimum_effect: float = 0.05  # relative reward gain whose posterior probability is reported
     pareto_tolerance: float = 0.2  # Pareto: "not worse" allows this share of the baseline's value
     use_horizon: bool = True  # tune the tests' second mixture to the horizon (`sequential`)
-    fallback_relative_sd: float = 0.1  # posterior sd of a value that has no sample size
     mean_cv_prior: float = 1.0  # per-request sd / mean, for means without a histogram
     srm_p_value: float = 0.001  # sample-ratio mismatch threshold (chi-square p-value)
     soft_constraints: bool = False  # logistic instead of 0/1 SLO feasibility in Thompson sampling
     soft_sharpness: float = 10.0  # logistic slope per relative margin (the v1 research fork's a)
     history: int = 20  # iterations kept in `details.history`
+    # iterations in a row with a version that has no evidence at all before the experiment
+    # ends as `no-data` (`bayes.evidence`): a candidate is first measured in iteration 2 (at
+    # the exploration floor) and a value needs two iterations, so 5 leaves room for the start
+    # and two lost iterations, and a broken metrics setup ends well before Iter8's default of
+    # 15 iterations (at 5–10 s intervals: under a minute of failed queries)
+    no_data_iterations: int = 5
+    no_data_rollback: bool = True  # `no-data` ends as rollback (else as no-winner)
 
 
 def settings_from_annotations(annotations: dict[str, str] | None, base: Settings) -> Settings:

@@ -3,7 +3,7 @@ testing pattern, then `allocation`'s floor, caps and rounding (none for Conforma
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,8 @@ from iter8.analytics.bayes.settings import Settings
 from iter8.api.experiment import Experiment, VersionWeight
 
 Draws = dict[str, dict[str, np.ndarray]]
+# (rounded split, split in force, caps) → (split to apply, why each held version is held)
+Hold = Callable[[list[int], dict[str, int], list[int]], tuple[list[int], dict[str, str]]]
 
 
 def feasibility(
@@ -55,9 +57,11 @@ def weights(
     settings: Settings,
     rng: np.random.Generator,
     floor: float,
+    hold: Hold | None = None,
 ) -> tuple[np.ndarray, list[VersionWeight], dict[str, Any]]:
     """Thompson votes (= P(best)), and the split to apply (none for Conformance); `floor`: the
-    percent every live version keeps (`allocation.floor`)."""
+    percent every live version keeps (`allocation.floor`); `hold` (`bayes.evidence.hold`)
+    last, so a version without evidence keeps its share."""
     active = np.array([i == 0 or v not in eliminated for i, v in enumerate(names)])
     if settings.soft_constraints:
         soft = np.ones_like(masks)
@@ -91,11 +95,13 @@ def weights(
         target = allocation.with_baseline_floor(target, settings.baseline_floor)
     bounded = allocation.capped(target, caps)
     rounded = allocation.round_to_100(bounded, caps)
+    rounded, held = hold(rounded, current, caps) if hold else (rounded, {})
     details = {
         "previous": current,
         "target": {n: report.number(float(w), 4) for n, w in zip(names, target, strict=True)},
         "caps": dict(zip(names, caps, strict=True)),
         "explorationFloor": report.number(floor, 4),
+        "held": held,
     }
     return (
         votes,
