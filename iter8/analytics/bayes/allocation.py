@@ -96,16 +96,16 @@ def floor(
     return min(max(minimum, needed), equal)
 
 
-def split(votes: np.ndarray, active: np.ndarray, floor: float) -> np.ndarray:
-    """Percentages: `floor` for every active version, the rest in proportion to the votes."""
+def split(votes: np.ndarray, active: np.ndarray, floor: float | np.ndarray) -> np.ndarray:
+    """Percentages: `floor` (one for all, or per version) for every active version, the rest in
+    proportion to the votes."""
+    floors = np.where(active, np.broadcast_to(floor, votes.shape), 0.0)
+    wanted = float(floors.sum())
+    reserved = min(wanted, 100.0)
     share = np.where(active, votes, 0.0)
-    reserved = min(floor * active.sum(), 100.0)
     total = share.sum()
     share = share / total if total > 0 else active / active.sum()
-    return (
-        np.where(active, floor, 0.0) * (reserved / max(floor * active.sum(), 1e-12))
-        + (100.0 - reserved) * share
-    )
+    return floors * (reserved / max(wanted, 1e-12)) + (100.0 - reserved) * share
 
 
 def with_baseline_floor(weights: np.ndarray, floor: float) -> np.ndarray:

@@ -16,7 +16,8 @@ keeping the baseline (`no-winner`), which is the safe outcome. Per testing patte
   candidate proven to fail one; roll back when none is left.
 * A/B, A/B/N: promote a candidate proven feasible and proven better than the baseline on
   `rewards[0]` at α/K (K candidates, Bonferroni), and proven better than every other surviving
-  candidate at α. Eliminate a candidate proven to fail an objective, proven worse than the
+  candidate at α that is itself proven better than the baseline (others: more likely worse
+  than it, P ≥ 1 − α; `_ahead`). Eliminate a candidate proven to fail an objective, proven worse than the
   baseline or than another candidate on the reward. With more rewards, a candidate proven worse
   on any of them is not promoted. Roll back when every candidate is eliminated.
 * Pareto (several rewards, none first): promote a feasible candidate proven to dominate the
@@ -197,7 +198,7 @@ def _rewarded(evidence: Evidence, settings: Settings, candidates: Sequence[str])
             continue
         if not better(first, c, baseline, level):
             continue
-        if any(not better(first, c, d, settings.alpha) for d in live if d != c):
+        if any(not _ahead(first, c, d, baseline, level, settings.alpha) for d in live if d != c):
             continue
         worse_elsewhere = [
             i
@@ -217,6 +218,29 @@ def _rewarded(evidence: Evidence, settings: Settings, candidates: Sequence[str])
         reason = "no candidate can win: " + "; ".join(f"{c}: {w}" for c, w in eliminated.items())
         return Outcome(Decision(action="rollback", version=baseline, reason=reason), eliminated)
     return Outcome(Decision(action="continue", reason=_waiting(evidence, live, first)), eliminated)
+
+
+def _ahead(
+    comparisons: Mapping[tuple[str, str], Comparison],
+    c: str,
+    d: str,
+    baseline: str,
+    level: float,
+    alpha: float,
+) -> bool:
+    """Whether `c` may be chosen over rival `d`: proven better at α, or — when `d` is not itself
+    proven better than the baseline — better with posterior probability ≥ 1 − α. The second
+    arm is a selection rule, not a test: `c`'s promotion still needs its proof against the
+    baseline, so it can pick a lesser improvement but never a non-improvement."""
+    if better(comparisons, c, d, alpha):
+        return True
+    if better(comparisons, d, baseline, level):
+        return False
+    if (c, d) in comparisons:
+        return comparisons[(c, d)].probability >= 1 - alpha
+    if (d, c) in comparisons:
+        return 1 - comparisons[(d, c)].probability >= 1 - alpha
+    return False
 
 
 def _reward_elimination(

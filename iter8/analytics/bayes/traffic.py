@@ -90,7 +90,10 @@ def weights(
     caps = allocation.caps(
         names, current, limits.max_candidate_weight or 0, limits.max_candidate_weight_increment or 0
     )
-    target = allocation.split(votes, active, floor)
+    floors = np.full(len(names), floor)
+    if pattern == "Canary":  # the baseline is no reference there: no proof needs its requests
+        floors[0] = min(floor, settings.exploration_floor)
+    target = allocation.split(votes, active, floors)
     if pattern not in ("Canary", "Conformance"):
         target = allocation.with_baseline_floor(target, settings.baseline_floor)
     bounded = allocation.capped(target, caps)
