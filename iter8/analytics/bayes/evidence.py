@@ -158,6 +158,8 @@ def summary(
 
 def stated(decision: Decision, evidence: Mapping[str, Mapping[str, str]]) -> str:
     """The decision's reason with the evidence it rests on (rule 1, in every explanation)."""
+    if RULE in decision.reason:
+        return decision.reason  # the no-data outcome states it already
     versions = [decision.version] if decision.action == "promote" and decision.version else []
     versions += [v for v, per in evidence.items() if "no data" in per.values()]
     parts = [
