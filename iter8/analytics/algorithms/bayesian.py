@@ -201,6 +201,8 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     }
     if stopped is not None:
         details["outcome"] = "no-data"
+    if decision.action == "continue":
+        details["moreNeeded"] = report.more_needed(gathered.beliefs, checks, settings.alpha)
     return AnalysisResult(
         aggregated_metrics=assessment.aggregated_metrics_data(aggregated),
         version_assessments=_assessments(names, checks),
