@@ -4,11 +4,15 @@ status holds, an analysis step returns a result, never an exception, and its det
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iter8.analytics.algorithm import AnalysisInput
+from iter8.analytics.bayes import evidence
 from iter8.analytics.observations import Bucket, Histogram, Observation
 from iter8.analytics.registry import algorithms
 from tests.analytics.test_bayes_algorithm import (
@@ -79,3 +83,61 @@ def test_a_huge_or_negative_value_is_an_invalid_observation_with_a_reason() -> N
     assert any("beyond" in s for s in invalid)
     assert any("sample size" in s for s in invalid)
     assert {w.name: w.value for w in result.weights} == {"v1": 100, "v2": 0}
+
+
+def test_iter8_analyze_with_huge_and_negative_values_ends_in_json(tmp_path: Path) -> None:
+    """Issue 12, item 3: `iter8 analyze` ended in an OverflowError traceback on 1e308."""
+    values = {
+        "iter8-system/mean-latency": {
+            "checkout-v1": 1e308,
+            "checkout-v2": {"value": 20, "sampleSize": 1e308},
+        },
+        "iter8-system/error-rate": {
+            "checkout-v1": {"value": 0.01, "sampleSize": 100},
+            "checkout-v2": -1,
+        },
+        "iter8-system/request-count": {"checkout-v1": -5, "checkout-v2": 1e308},
+    }
+    file = tmp_path / "values.json"
+    file.write_text(json.dumps(values))
+    example = Path(__file__).resolve().parents[2] / "examples" / "canary.yaml"
+    iter8 = str(Path(sys.executable).parent / "iter8")
+    done = subprocess.run(
+        [iter8, "analyze", str(example), "--metrics", str(file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    analysis = json.loads(done.stdout)
+    assert len(analysis["details"]["missingData"]["invalid"]) == 5
+    assert [w["value"] for w in analysis["weights"]["data"]] == [100, 0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 100), min_size=2, max_size=5),
+    st.lists(st.integers(0, 100), min_size=5, max_size=5),
+    st.lists(st.sampled_from(["complete", "partial", "none"]), min_size=5, max_size=5),
+    st.booleans(),
+)
+def test_hold_keeps_every_version_without_evidence_in_place(
+    raw: list[int], current_raw: list[int], states: list[str], measurable: bool
+) -> None:
+    names = [f"v{i}" for i in range(len(raw))]
+    weights = [round(100 * w / (sum(raw) or 1)) for w in raw]
+    weights[0] += 100 - sum(weights)
+    if weights[0] < 0:
+        return
+    current = dict(zip(names, current_raw, strict=False))
+    covered = dict(zip(names, states, strict=False))
+    caps = [100] * len(names)
+    result, _ = evidence.hold(names, weights, current, caps, covered, measurable, 2.0)  # type: ignore[arg-type]
+    assert sum(result) == 100 and all(0 <= w <= 100 for w in result)
+    valid = sum(current[n] for n in names) == 100
+    for i, name in enumerate(names):
+        allowance = 2 if (measurable and i > 0 and current[name] < 2) else current[name]
+        if covered[name] != "complete" and i > 0:
+            assert result[i] <= max(current[name], allowance)  # never ramped
+        if valid and covered[name] == "none" and i > 0 and not measurable:
+            assert result[i] == current[name]  # held exactly

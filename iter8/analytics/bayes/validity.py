@@ -42,7 +42,8 @@ def _histogram_problem(histogram: Buckets) -> str | None:
         return f"histogram bucket edges must be finite and within ±{LARGEST:g}"
     if (uppers < lowers).any():
         return "a histogram bucket's upper edge is below its lower edge"
-    total = float(counts.sum())
+    with np.errstate(invalid="ignore", over="ignore"):  # inf − inf is NaN, which fails below
+        total = float(counts.sum())
     if not (0 <= total <= LARGEST) or counts.min(initial=0.0) < 0:
         return f"histogram counts must be between 0 and {LARGEST:g}"
     return None
