@@ -46,7 +46,7 @@ class PeekingPBest(AlgorithmPolicy):
         step = super().step(iteration, snapshot)
         assert self.last is not None
         best = self.last.details["pBest"]
-        leader = max(best, key=best.get)
+        leader = max(best, key=lambda v: best[v] or 0.0)  # None: no evidence yet
         if leader != self.names[0] and best[leader] >= 0.99:
             return Step("promote", step.weights, leader)
         return Step("continue" if step.action == "promote" else step.action, step.weights)

@@ -4,8 +4,13 @@ variation across iterations, and a rate is never paired with another moment's co
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +195,28 @@ def test_independent_loss_of_a_rate_and_its_count_promotes_no_violating_candidat
     with an old count promoted it in 7.3% of runs."""
     found = records("canary-count-lost", 500)
     assert share(found, "false_promotion") <= 0.01
+
+
+@pytest.mark.slow
+def test_iter8_run_of_the_shipped_example_holds_and_ends_as_no_data(tmp_path: Path) -> None:
+    """`iter8 run examples/canary.yaml` as shipped (no load generator: every built-in query has
+    no data) on the embedded stack, the console script in a subprocess."""
+    iter8 = str(Path(sys.executable).parent / "iter8")
+    example = Path(__file__).resolve().parents[2] / "examples" / "canary.yaml"
+    done = subprocess.run(
+        [iter8, "run", str(example), "--output", "json", "--seed", "1", "--timeout", "120"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)["status"]
+    splits = re.findall(r"weights checkout-v1=(\d+) checkout-v2=(\d+)", done.stderr)
+    assert splits and set(splits) == {("100", "0")}, done.stderr
+    assert {w["name"]: w["value"] for w in status["currentWeightDistribution"]} == {
+        "checkout-v1": 100,
+        "checkout-v2": 0,
+    }
+    decision = status["analysis"]["decision"]
+    assert decision["action"] == "rollback" and decision["reason"].startswith("no-data")

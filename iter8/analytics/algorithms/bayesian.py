@@ -184,6 +184,8 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     aggregated = assessment.aggregate(
         AnalysisInput(experiment, given.metrics, given.observations, given.seed)
     )
+    # P(best) of a version without any evidence is the prior's, not a finding: not reported
+    votes = np.where([covered[v] == "none" for v in names], np.nan, votes)
     history = [
         *carried.history,
         {
@@ -242,6 +244,8 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     }
     if stopped is not None:
         details["outcome"] = "no-data"
+    if decision.action == "continue":
+        details["moreNeeded"] = report.more_needed(gathered.beliefs, checks, settings.alpha)
     return AnalysisResult(
         aggregated_metrics=assessment.aggregated_metrics_data(aggregated),
         version_assessments=_assessments(names, checks),
@@ -364,7 +368,7 @@ def _winner(
     """A winner only once the decision is taken; until then the likeliest version is the best."""
     if action in ("promote", "rollback") and version is not None:
         return WinnerAssessment(winner_found=True, winner=version, best_versions=[version])
-    best = [names[int(np.argmax(votes))]] if len(votes) else []
+    best = [names[int(np.nanargmax(votes))]] if len(votes) and not np.isnan(votes).all() else []
     return WinnerAssessment(winner_found=False, best_versions=best)
 
 

@@ -43,6 +43,7 @@ Kind = Literal["rate", "mean", "percentile", "value", "exact"]
 Buckets = tuple[np.ndarray, np.ndarray, np.ndarray]  # lowers, uppers, counts; sorted
 KINDS: tuple[Kind, ...] = ("rate", "mean", "percentile", "value", "exact")
 STATISTIC_ANNOTATION = "iter8.tools/statistic"
+TINY = 1e-12  # spreads below this are no spread: squared, they underflow to 0
 PERCENTILE_ANNOTATION = "iter8.tools/percentile"
 _PERCENTILE = re.compile(
     r"(?:^|[^a-z0-9])(?:p(\d{1,2}(?:\.\d+)?)|(\d{1,2}(?:\.\d+)?)(?:st|nd|rd|th)?[-_ ]?(?:percentile|pct|quantile))"
@@ -169,8 +170,8 @@ def make_belief(
     if size == 0:  # a percentile with neither histogram counts nor a sample size
         return Belief("percentile", value, quantile=quantile)
     sd = histogram_sd(lowers, uppers, counts) if counts.sum() > 0 else 0.0
-    if sd <= 0:
-        sd = mean_cv_prior * (abs(value) or 1.0)
+    if not sd > TINY:  # no spread measured (or one too small to divide by): the stated CV
+        sd = mean_cv_prior * (abs(value) if abs(value) > TINY else 1.0)
     return Belief("mean", value, n=size, unit_sd=sd)
 
 

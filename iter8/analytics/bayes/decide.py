@@ -362,7 +362,7 @@ def _cmp(comparisons: Mapping[tuple[str, str], Comparison], a: str, b: str) -> s
     if not c.testable:
         return (
             f"{a} − {b} = {delta:+.4g}, P({a} better) {probability:.3f} "
-            f"(no sample size: the fallback posterior, not an error-controlled test)"
+            f"(no test yet: fewer than two iterations with both values, so no proof either way)"
         )
     return (
         f"{a} − {b} = {delta:+.4g} ± {c.radius:.2g} (anytime-valid), "

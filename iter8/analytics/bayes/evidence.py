@@ -77,43 +77,66 @@ def hold(
 ) -> tuple[list[int], dict[str, str]]:
     """The computed split with rule 2 applied: integers summing to 100, and why each version
     that was held back is. The caller's split (floors, caps, rounding) is taken as it is."""
+    for allow in (True, False) if measurable else (False,):
+        low, high, why = _bounds(names, current, caps, covered, allow, floor)
+        if not why:
+            return list(weights), {}
+        if sum(low) <= 100 <= sum(high):
+            return _within(weights, low, high), why
+    # no split meets every bound (the split in force is not a split, or the baseline may not
+    # lose while a candidate must get its floor): no candidate without evidence gains, the
+    # rest goes to the baseline
+    kept = [
+        w if covered.get(v, "complete") == "complete" else min(w, current.get(v, 0))
+        for v, w in zip(names, weights, strict=True)
+    ]
+    return [100 - sum(kept[1:]), *kept[1:]], why
+
+
+def _bounds(
+    names: Sequence[str],
+    current: Mapping[str, int],
+    caps: Sequence[int],
+    covered: Mapping[str, Coverage],
+    allow: bool,
+    floor: float,
+) -> tuple[list[int], list[int], dict[str, str]]:
+    """Per version the least and the most it may get, and why (rule 2)."""
     low, high, why = [0] * len(names), list(caps), {}
     for i, v in enumerate(names):
         now, state = current.get(v, 0), covered.get(v, "complete")
         if state == "complete":
             continue
-        allowance = i > 0 and measurable and now < floor
+        allowance = allow and i > 0 and now < floor
         top = min(max(now, math.ceil(floor)), caps[i]) if allowance else now
         if i == 0:
             low[i], why[v] = now, "no evidence on every metric: the baseline keeps its share"
         if state == "none":
-            low[i] = top if allowance else now
-            high[i] = top
+            low[i] = high[i] = top
             why[v] = (
                 f"no data yet: given the exploration floor ({top}%) to be measured"
-                if allowance and top > now
+                if top > now
                 else "no data: split held"
             )
         elif i > 0:
             high[i] = top
             why[v] = "no evidence on some metrics: may not gain traffic"
-    if not why:
-        return list(weights), {}
-    if sum(low) > 100 or sum(high) < 100:
-        return list(weights), {}  # the split in force is not a split: nothing to hold to
+    return low, high, why
+
+
+def _within(weights: Sequence[int], low: Sequence[int], high: Sequence[int]) -> list[int]:
+    """The weights clipped to their bounds, summing to 100 again: what clipping freed goes to
+    the baseline first (the safe place), what it added comes from the candidates first."""
     result = [min(max(w, lo), hi) for w, lo, hi in zip(weights, low, high, strict=True)]
-    # what clipping freed goes to the baseline first (the safe place), what it took comes from
-    # the candidates first
-    order = range(len(names))
-    for i in order:
+    for i in range(len(result)):
         left = 100 - sum(result)
         if left > 0:
             result[i] += min(left, high[i] - result[i])
-    for i in [*range(len(names) - 1, 0, -1), 0]:
+    for i in [*range(len(result) - 1, 0, -1), 0]:
         excess = sum(result) - 100
         if excess > 0:
             result[i] -= min(excess, result[i] - low[i])
-    return result, why
+    return result
 
 
 def no_data(
@@ -158,6 +181,8 @@ def summary(
 
 def stated(decision: Decision, evidence: Mapping[str, Mapping[str, str]]) -> str:
     """The decision's reason with the evidence it rests on (rule 1, in every explanation)."""
+    if RULE in decision.reason:
+        return decision.reason  # the no-data outcome states it already
     versions = [decision.version] if decision.action == "promote" and decision.version else []
     versions += [v for v, per in evidence.items() if "no data" in per.values()]
     parts = [

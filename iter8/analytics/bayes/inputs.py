@@ -74,13 +74,14 @@ def gather(
 ) -> Gathered:
     """Beliefs for every key and version; `paired` keys (rewards) also keep, for values without
     a sample size, the per-iteration differences between every two versions."""
-    fresh = _fresh(keys, versions, observations, metrics, request_key, namespace, iteration)
+    counters = {key for key in keys if _counter(key, metrics)}
+    fresh = _fresh(keys, versions, observations, metrics, counters, namespace, iteration)
     known: dict[str, dict[str, Known]] = {k: dict(v) for k, v in carried.items() if k in keys}
     pairs = {k: dict(v) for k, v in (carried_pairs or {}).items() if k in paired}
     stale: list[str] = []
     unknown: list[str] = []
     for key in keys:
-        counter = _counter(key, metrics)
+        counter = key in counters
         for version in versions:
             item, before = fresh.items.get(key, {}).get(version), known.get(key, {}).get(version)
             if item is not None:
@@ -150,7 +151,7 @@ def _fresh(
     versions: Sequence[str],
     observations: Observations,
     metrics: Mapping[str, Metric],
-    request_key: str | None,
+    counters: Collection[str],
     namespace: str,
     iteration: int,
 ) -> _Fresh:
@@ -164,7 +165,7 @@ def _fresh(
         size_key = None
         if metric is not None and metric.spec.sample_size:
             size_key = str(resolve(metric.spec.sample_size, metric.namespace or namespace))
-        counter = _counter(key, metrics)
+        counter = key in counters
         for version in versions:
             observation = observations.get(key, {}).get(version)
             if observation is None or not observation.known or observation.value is None:
