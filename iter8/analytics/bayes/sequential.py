@@ -49,7 +49,7 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy.special import betaincc, betaln, log_ndtr, logsumexp, ndtri
+from scipy.special import betaincc, betaln, log_ndtr, ndtri
 
 Side = Literal["below", "above"]
 LOG2 = math.log(2.0)
@@ -80,7 +80,15 @@ def horizon_z(level: float, fraction: float) -> float:
 
 def _mean_of(*log_es: float) -> float:
     """log of the equal-weight mean of e-values (itself an e-value)."""
-    return float(logsumexp(log_es)) - math.log(len(log_es))
+    top = max(log_es)
+    if not math.isfinite(top):
+        return top
+    return top + math.log(sum(math.exp(x - top) for x in log_es) / len(log_es))
+
+
+def _log_mean_exp(terms: np.ndarray) -> float:
+    top = float(terms.max())
+    return top + math.log(float(np.exp(terms - top).mean()))
 
 
 def log_e_rate(
@@ -95,7 +103,7 @@ def log_e_rate(
     q = np.clip(limit - step if side == "below" else limit + step, 1e-12, 1 - 1e-12)
     terms = events * (np.log(q) - math.log(limit))
     terms += (n - events) * (np.log1p(-q) - math.log1p(-limit))
-    tuned = float(logsumexp(terms)) - math.log(len(q))
+    tuned = _log_mean_exp(terms)
     return _mean_of(wide, tuned)
 
 
