@@ -250,7 +250,9 @@ def test_a_reward_without_sample_size_is_judged_across_iterations() -> None:
             assert result.decision.action == "continue"
         if result.decision.action != "continue":
             break
-        exp = following(exp, result)
+        even = [{"name": "v1", "value": 50}, {"name": "v2", "value": 50}]  # as the data are split
+        status = {**following(exp, result).status.to_wire(), "currentWeightDistribution": even}  # type: ignore[union-attr]
+        exp = Experiment.from_wire({**exp.to_wire(), "status": status})
     assert actions[-1] == "promote" and result.decision.version == "v2"
     assert result.details["comparisons"][0]["tested"] is True
     assert "per-iteration variation" in result.decision.reason

@@ -111,7 +111,8 @@ def test_iter8_analyze_with_huge_and_negative_values_ends_in_json(tmp_path: Path
     assert done.returncode == 0, done.stderr
     analysis = json.loads(done.stdout)
     assert len(analysis["details"]["missingData"]["invalid"]) == 5
-    assert [w["value"] for w in analysis["weights"]["data"]] == [100, 0]
+    # no evidence for the candidate: at most the exploration floor, to be measured (v1 answered)
+    assert [w["value"] for w in analysis["weights"]["data"]] == [98, 2]
 
 
 @settings(max_examples=300, deadline=None)

@@ -101,8 +101,10 @@ def _bounds(
     allow: bool,
     floor: float,
 ) -> tuple[list[int], list[int], dict[str, str]]:
-    """Per version the least and the most it may get, and why (rule 2)."""
+    """Per version the least and the most it may get, and why (rule 2). A baseline that may
+    not lose still gives up what the candidates' exploration floors take (measuring comes first)."""
     low, high, why = [0] * len(names), list(caps), {}
+    given = 0  # what the floors of never-measured candidates take
     for i, v in enumerate(names):
         now, state = current.get(v, 0), covered.get(v, "complete")
         if state == "complete":
@@ -111,6 +113,7 @@ def _bounds(
         top = min(max(now, math.ceil(floor)), caps[i]) if allowance else now
         if i == 0:
             low[i], why[v] = now, "no evidence on every metric: the baseline keeps its share"
+        given += top - now
         if state == "none":
             low[i] = high[i] = top
             why[v] = (
@@ -121,6 +124,7 @@ def _bounds(
         elif i > 0:
             high[i] = top
             why[v] = "no evidence on some metrics: may not gain traffic"
+    low[0] = max(0, low[0] - given)
     return low, high, why
 
 
