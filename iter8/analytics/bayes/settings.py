@@ -18,7 +18,7 @@ class Settings:
     alpha: float = 0.05  # error rate of every anytime-valid test (false promotion ≤ alpha)
     draws: int = 1000  # posterior draws per belief (P(holds), P(best), Thompson); MC sd ≤ 1.6 pts
     min_samples: float = 100  # requests a version needs before any test may stop the experiment
-    exploration_floor: float = 1.0  # percent every surviving version keeps at least
+    exploration_floor: float = 2.0  # percent every surviving version keeps at least
     floor_iterations: float = 2.0  # ... and enough requests that, at its limit's rate, one bad
     # event is expected within this many iterations (`allocation.floor`)
     baseline_floor: float = 0.0  # percent the baseline keeps in A/B(/N): the reference of tests
