@@ -253,9 +253,10 @@ def _counter(key: str, metrics: Mapping[str, Metric]) -> bool:
 
 def _synthetic(key: str, metrics: Mapping[str, Metric]) -> bool:
     """Built-in metrics measure the load `metrics/collect` sends to every version at once, not
-    traffic the split routed, so their request counts cannot show a sample-ratio mismatch."""
+    traffic the split routed, and mocked ones (Iter8 v2's `mock`) follow no traffic at all, so
+    their request counts cannot show a sample-ratio mismatch."""
     metric = metric_for(key, metrics)
-    return metric is not None and metric.spec.provider == "iter8"
+    return metric is not None and (metric.spec.provider == "iter8" or metric.spec.mock is not None)
 
 
 def _fresh_requests(
