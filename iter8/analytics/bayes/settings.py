@@ -25,7 +25,7 @@ class Settings:
     tau: float = 0.05  # mixture scale of the normal tests, in per-request standard deviations
     minimum_effect: float = 0.05  # relative reward gain whose posterior probability is reported
     pareto_tolerance: float = 0.2  # Pareto: "not worse" allows this share of the baseline's value
-    use_horizon: bool = True  # tune the tests' second mixture to the horizon (`sequential`)
+    use_horizon: bool = True  # a mixture tuned to the horizon and the reward boundary
     mean_cv_prior: float = 1.0  # per-request sd / mean, for means without a histogram
     srm_p_value: float = 0.001  # sample-ratio mismatch threshold (chi-square p-value)
     soft_constraints: bool = False  # logistic instead of 0/1 SLO feasibility in Thompson sampling
