@@ -9,10 +9,10 @@ from typing import Any
 from bench.policy import Step
 from bench.scenarios import ERROR_LIMIT, P95_LIMIT, Scenario
 from bench.world import (
-    CONVERSION,
     ERRORS,
     P95,
     REQUESTS,
+    REWARD_METRICS,
     Snapshot,
     metric_definitions,
     observations,
@@ -39,14 +39,19 @@ def experiment_for(scenario: Scenario) -> Experiment:
         ],
     }
     if scenario.pattern != "Canary":
-        criteria["rewards"] = [{"metric": CONVERSION, "preferredDirection": "High"}]
+        criteria["rewards"] = [
+            {"metric": REWARD_METRICS[r], "preferredDirection": "High"} for r in scenario.rewards
+        ]
+    duration: dict[str, Any] = {"iterationsPerLoop": scenario.max_iterations, "maxLoops": 1}
+    if scenario.interval_seconds is not None:
+        duration["intervalSeconds"] = scenario.interval_seconds
     manifest = {
         "metadata": {"name": scenario.name, "namespace": "bench"},
         "spec": {
             "target": "bench/app",
             "strategy": {"testingPattern": scenario.pattern},
             "criteria": criteria,
-            "duration": {"iterationsPerLoop": scenario.max_iterations, "maxLoops": 1},
+            "duration": duration,
             "versionInfo": {
                 "baseline": {"name": names[0]},
                 "candidates": [{"name": n} for n in names[1:]],
@@ -63,7 +68,7 @@ class AlgorithmPolicy:
         self.seed = seed
         self.names = scenario.versions
         self.base = experiment_for(scenario)
-        self.metrics = metric_definitions()
+        self.metrics = metric_definitions(scenario)
         self.weights: list[int] = []
         self.last: AnalysisResult | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from multiprocessing import get_context
 
 from bench.adapter import AlgorithmPolicy
@@ -23,8 +24,27 @@ CHUNK = 125  # runs per task
 
 
 def applies(algorithm: str, scenario: Scenario) -> bool:
-    """Flagger analyses a single canary; everything else runs everywhere."""
-    return not (algorithm == "flagger" and len(scenario.arms) != 2)
+    """Flagger analyses a single canary and has no reward (so no Pareto); Iter8 v2 has no
+    Pareto pattern; the fixed-horizon test needs a sample size for each reward; an Iter8
+    algorithm runs where it accepts the Experiment (a pattern it refuses is n/a)."""
+    if algorithm == "flagger":
+        return len(scenario.arms) == 2 and scenario.pattern != "Pareto"
+    if algorithm == "iter8-v2" and scenario.pattern == "Pareto":
+        return False
+    if algorithm == "fixed-horizon":
+        return scenario.pattern == "Canary" or "engagement" not in scenario.rewards
+    return accepts(algorithm, scenario)
+
+
+@cache
+def accepts(algorithm: str, scenario: Scenario) -> bool:
+    """Does the algorithm take this Experiment at all? Tried on the first step (no data): an
+    Experiment it cannot validate, or an error it raises, means it refuses the scenario."""
+    try:
+        policy_factory(algorithm, scenario)(0).start()
+    except ValueError:  # pydantic's ValidationError is one
+        return False
+    return True
 
 
 def policy_factory(algorithm: str, scenario: Scenario) -> Callable[[int], Policy]:

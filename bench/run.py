@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,28 +25,40 @@ class Record:
     requests: float
     inferior_requests: float
     slo_violating_requests: float
+    # a candidate no query had yet answered about got more weight than the first split gave it
+    moved_without_data: bool = False
+
+    @property
+    def wrongful_rollback(self) -> bool:
+        """Rolled back although a candidate was the correct choice."""
+        return self.action == "rollback" and self.missed_promotion
 
 
 def run(scenario: Scenario, make_policy: Callable[[int], Policy], seed: int) -> Record:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
     world = World(scenario, rng)
     policy = make_policy(seed)
-    weights = policy.start()
+    weights = first = policy.start()
     served = np.zeros(len(scenario.arms))
+    seen = [False] * len(scenario.arms)  # has any query about the version answered yet?
+    moved = False
     action, chosen, iteration = "no-winner", scenario.versions[0], 0
     cap = max(scenario.max_iterations, _horizon(policy))
     while iteration < cap:
         span = _quiet(policy, iteration + 1)
         served += world.serve(weights, span)
         iteration += span
-        step = policy.step(iteration, world.snapshot())
+        snapshot = world.snapshot()
+        seen = [s or snapshot.has_data(i) for i, s in enumerate(seen)]
+        step = policy.step(iteration, snapshot)
         weights = step.weights
+        moved = moved or any(not seen[i] and weights[i] > first[i] for i in range(1, len(weights)))
         if step.action != "continue":
             action = step.action
             if step.action == "promote" and step.version is not None:
                 chosen = step.version
             break
-    return score(scenario, action, chosen, iteration, served)
+    return replace(score(scenario, action, chosen, iteration, served), moved_without_data=moved)
 
 
 def _horizon(policy: Policy) -> int:

@@ -185,6 +185,37 @@ def _why(experiment: Experiment) -> list[str]:
     p_best = details.get("pBest") or {}
     if p_best:
         lines.append("P(best): " + ", ".join(f"{name} {_number(p)}" for name, p in p_best.items()))
+    return lines + _evidence(experiment, details)
+
+
+def _evidence(experiment: Experiment, details: dict[str, Any]) -> list[str]:
+    """What each decision rests on (`bayes.evidence`), what was held for lack of it, and when
+    there is no winner yet, roughly how much more traffic would settle it."""
+    lines: list[str] = []
+    basis = details.get("evidence") or {}
+    if isinstance(basis, dict) and basis:
+        names = [v.name for v in experiment.versions]
+        keys = list(
+            dict.fromkeys(k for per in basis.values() if isinstance(per, dict) for k in per)
+        )
+        rows = [[k, *[str((basis.get(n) or {}).get(k, "-")) for n in names]] for k in keys]
+        lines += [
+            "> The evidence each metric gives per version (a version gains traffic, is promoted "
+            "or rolled back only on evidence).",
+            *_table(["METRIC", *[n.upper() for n in names]], rows),
+        ]
+    held = (details.get("weights") or {}).get("held") or {}
+    for version, why in held.items() if isinstance(held, dict) else []:
+        lines.append(f"Held: {version}: {why}")
+    more = details.get("moreNeeded") or {}
+    if isinstance(more, dict) and more:
+        lines.append(
+            "To settle (rough, normal approximation): "
+            + "; ".join(f"{v} {text}" for v, text in more.items())
+        )
+    missing = details.get("missingData") or {}
+    for note in (missing.get("invalid") or []) if isinstance(missing, dict) else []:
+        lines.append(f"Invalid observation: {note}")
     return lines
 
 

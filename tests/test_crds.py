@@ -112,7 +112,7 @@ EXPERIMENT_VIOLATIONS: list[tuple[str, Any]] = [
     ("duration.intervalSeconds", "abc"),
     ("duration.intervalSeconds", 0),
     ("duration.maxLoops", -1),
-    ("strategy.testingPattern", "Pareto"),
+    ("strategy.testingPattern", "Bandit"),
     ("strategy.testingPattern", None),
     ("strategy.deploymentPattern", "Linear"),
     ("strategy.weights", {"maxCandidateWeight": 101}),

@@ -50,7 +50,9 @@ class Flagger:
 
     @staticmethod
     def _passes(snapshot: Snapshot) -> bool:
-        n, errors, histogram = snapshot.requests[1], snapshot.errors[1], snapshot.histograms[1]
-        if n is None or errors is None or histogram is None or n == 0 or histogram.sum() == 0:
-            return False  # no data is a failed check in Flagger
-        return errors / n <= ERROR_LIMIT and p95_of(histogram) <= P95_LIMIT
+        """Each check is one query, the error rate's on its own (as Flagger's built-in
+        request-success-rate is); no data is a failed check in Flagger."""
+        rate, histogram = snapshot.rate(snapshot.errors, 1), snapshot.histograms[1]
+        if snapshot.empty or rate is None or rate != rate or histogram is None:
+            return False
+        return rate <= ERROR_LIMIT and p95_of(histogram) <= P95_LIMIT

@@ -83,7 +83,7 @@ def aggregate(given: AnalysisInput) -> Aggregated:
             observation = observed.get(version)
             if observation is not None and _usable(observation):
                 result.values[key][version] = observation.value
-                if observation.sample_size is not None:
+                if _count(observation.sample_size):
                     result.sample_sizes.setdefault(key, {})[version] = observation.sample_size
                 continue
             fallback = previous.get(key, {}).get(version)
@@ -106,6 +106,11 @@ def aggregate(given: AnalysisInput) -> Aggregated:
 def _usable(observation: Observation) -> bool:
     """Known and finite: v2 refused NaN from a backend, and infinity compares as nonsense."""
     return observation.known and math.isfinite(observation.value or 0.0)
+
+
+def _count(size: float | None) -> bool:
+    """A sample size worth reporting: a finite, non-negative number."""
+    return size is not None and math.isfinite(size) and size >= 0
 
 
 def _previous_values(experiment: Experiment) -> PointValues:

@@ -12,7 +12,9 @@ from iter8.api.quantity import Quantity
 
 API_VERSION = "iter8.tools/v2alpha2"
 
-TestingPattern = Literal["Canary", "A/B", "A/B/N", "Conformance"]
+# Pareto (an extension; Iter8 v2 had the other four): several rewards, the winner a candidate
+# proven to dominate the baseline (`iter8.analytics.bayes.decide`)
+TestingPattern = Literal["Canary", "A/B", "A/B/N", "Conformance", "Pareto"]
 DeploymentPattern = Literal["Progressive", "FixedSplit", "BlueGreen"]
 PreferredDirection = Literal["High", "Low"]
 Stage = Literal["Waiting", "Initializing", "Running", "Finishing", "Completed"]

@@ -145,33 +145,22 @@ def stack(ctx: click.Context) -> None:
 def _decision_table(
     cells: dict[Any, Any], scenarios: list[Any], algorithms: list[str], runs: int
 ) -> Table:
+    from dataclasses import asdict
+
+    from bench.summary import cell_figures
+
     table = Table(title=f"Decisions ({runs} runs per cell)")
-    for column in ("scenario", "algorithm", "false prom. %", "correct %", "median it. (p90)",
-                   "median it. correct", "inferior %", "inferior req.", "SLO-violating req."):  # fmt: skip
+    for column in ("scenario", "algorithm", "false prom. %", "correct %", "wrong. rollb. %",
+                   "moved w/o data %", "median it. (p90)", "median it. correct",
+                   "median it. to rollb.", "inferior %", "inferior req.",
+                   "SLO-violating req."):  # fmt: skip
         table.add_column(column, justify="left" if column in ("scenario", "algorithm") else "right")
     for scenario in scenarios:
         for index, algorithm in enumerate(algorithms):
             cell = cells.get((algorithm, scenario.name))
             label = scenario.name if index == 0 else ""
-            if cell is None:
-                table.add_row(label, algorithm, *["n/a"] * 7)
-                continue
-            correct_it = (
-                "—"
-                if cell.median_iterations_correct is None
-                else f"{cell.median_iterations_correct:g}"
-            )
-            table.add_row(
-                label,
-                algorithm,
-                f"{cell.false_promotion_pct:.1f}",
-                f"{cell.correct_pct:.1f}",
-                f"{cell.median_iterations:g} ({cell.p90_iterations:g})",
-                correct_it,
-                f"{cell.inferior_traffic_pct:.1f}",
-                f"{cell.inferior_requests:,.0f}",
-                f"{cell.slo_violating_requests:,.0f}",
-            )
+            figures = ["n/a"] * 10 if cell is None else cell_figures(asdict(cell))
+            table.add_row(label, algorithm, *figures)
         table.add_section()
     return table
 
@@ -180,8 +169,9 @@ def _target_table(found: list[Any]) -> Table:
     table = Table(title="Targets (bayesian)")
     for column in ("target", "measured", "goal", "met"):
         table.add_column(column)
+    verdicts = {True: "[green]yes[/]", False: "[red]no[/]", None: "n/a"}
     for t in found:
-        table.add_row(t.name, t.measured, t.goal, "[green]yes[/]" if t.met else "[red]no[/]")
+        table.add_row(t.name, t.measured, t.goal, verdicts[t.met])
     return table
 
 

@@ -11,7 +11,14 @@ from iter8.api.references import MetricKey, is_well_formed, resolve
 from iter8.validation.metrics import metric_secret, secret_problem
 from iter8.validation.problems import Problem
 
-REWARDS_ALLOWED = {"Conformance": 0, "Canary": 0, "A/B": 1, "A/B/N": 1}
+# (fewest, most) rewards per testing pattern; Pareto weighs several at once, none first
+REWARDS_ALLOWED: dict[str, tuple[int, int | None]] = {
+    "Conformance": (0, 0),
+    "Canary": (0, 0),
+    "A/B": (1, 1),
+    "A/B/N": (1, 1),
+    "Pareto": (2, None),
+}
 
 
 def check_criteria(
@@ -20,11 +27,12 @@ def check_criteria(
     criteria = experiment.spec.criteria
     pattern = experiment.spec.strategy.testing_pattern
     rewards = (criteria.rewards if criteria else None) or []
-    wanted = REWARDS_ALLOWED[pattern]
-    if len(rewards) != wanted:
+    low, high = REWARDS_ALLOWED[pattern]
+    if len(rewards) < low or (high is not None and len(rewards) > high):
+        wanted = f"exactly {low}" if low == high else f"at least {low}"
         yield Problem(
             "spec.criteria.rewards",
-            f"a {pattern} experiment needs exactly {wanted} reward(s), found {len(rewards)}",
+            f"a {pattern} experiment needs {wanted} reward(s), found {len(rewards)}",
         )
     if criteria is None:
         return

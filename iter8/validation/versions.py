@@ -20,6 +20,7 @@ CANDIDATES_ALLOWED = {
     "Canary": (1, 1),
     "A/B": (1, 1),
     "A/B/N": (1, None),  # Iter8 v2's docs said ≥ 2, its controller accepted ≥ 1; so do we
+    "Pareto": (1, None),
 }
 
 

@@ -157,7 +157,8 @@ def test_unknown_data_is_no_failure(outcome: str) -> None:
     result = analyze(exp, observed)
     assert result.decision.action == "continue"
     assert result.details["eliminated"] == {}
-    assert {w.name: w.value for w in result.weights}["v2"] == 10  # ramping as with no data at all
+    assert {w.name: w.value for w in result.weights} == {"v1": 100, "v2": 0}  # held: no data
+    assert result.details["weights"]["held"]
     assert all(c["verdict"] == "unknown" for c in result.details["objectives"]["v2"])
 
 
@@ -230,23 +231,42 @@ def test_a_sample_ratio_mismatch_blocks_promotion() -> None:
     assert "sample-ratio mismatch" in second.decision.reason
 
 
-def test_a_reward_without_sample_size_uses_the_stated_fallback() -> None:
-    """Iter8 v2's quickstart: a mocked user-engagement, 15 vs 20, no sample size."""
+def test_a_reward_without_sample_size_is_judged_across_iterations() -> None:
+    """Iter8 v2's quickstart: a mocked user-engagement without sample size. One iteration of
+    15 vs 20 proves nothing; the paired per-iteration differences do, once they are clear."""
     exp = experiment("A/B")
-    observed = data({"v1": (8000, 0.003, 0.1), "v2": (8000, 0.003, 0.1)})
-    observed[CONVERSION] = {"v1": Observation(value=15.0), "v2": Observation(value=20.0)}
-    result = analyze(exp, observed)
-    comparison = result.details["comparisons"][0]
-    assert comparison["tested"] is False
-    assert result.details["posteriors"][CONVERSION]["v2"]["kind"] == "value"
-    assert result.decision.action == "promote" and result.decision.version == "v2"
+    rng = np.random.default_rng(3)
+    actions = []
+    for i in range(12):
+        observed = data({"v1": (8000 * (i + 1), 0.003, 0.1), "v2": (8000 * (i + 1), 0.003, 0.1)})
+        observed[CONVERSION] = {
+            "v1": Observation(value=float(rng.normal(15, 1))),
+            "v2": Observation(value=float(rng.normal(20, 1))),
+        }
+        result = analyze(exp, observed, seed=i)
+        actions.append(result.decision.action)
+        if i == 0:
+            assert result.details["comparisons"] == []  # one value each: no evidence yet
+            assert result.decision.action == "continue"
+        if result.decision.action != "continue":
+            break
+        even = [{"name": "v1", "value": 50}, {"name": "v2", "value": 50}]  # as the data are split
+        status = {**following(exp, result).status.to_wire(), "currentWeightDistribution": even}  # type: ignore[union-attr]
+        exp = Experiment.from_wire({**exp.to_wire(), "status": status})
+    assert actions[-1] == "promote" and result.decision.version == "v2"
+    assert result.details["comparisons"][0]["tested"] is True
+    assert "per-iteration variation" in result.decision.reason
 
 
-def test_ab_no_difference_ends_without_promotion() -> None:
-    exp = experiment("A/B")
-    result = analyze(exp, data({"v1": (20000, 0.004, 0.100), "v2": (20000, 0.004, 0.100)}))
-    assert result.decision.action == "rollback"
-    assert "futile" in result.decision.reason
+def test_ab_no_difference_is_not_given_up_on_before_the_horizon_and_ends_without_promotion() -> (
+    None
+):
+    """No posterior-odds futility: equal versions wait for proof, and the last iteration keeps
+    the baseline."""
+    observed = data({"v1": (20000, 0.004, 0.100), "v2": (20000, 0.004, 0.100)})
+    assert analyze(experiment("A/B"), observed).decision.action == "continue"
+    last = analyze(experiment("A/B", status={"completedIterations": 19}), observed)
+    assert last.decision.action == "no-winner" and last.decision.version == "v1"
 
 
 def test_relative_objective_rolls_back_a_candidate_worse_than_the_baseline() -> None:
@@ -272,3 +292,33 @@ def test_settings_come_from_annotations() -> None:
     strict = analyze(Experiment.from_wire(manifest), observed)
     assert strict.details["alpha"] == 0.0001
     assert strict.decision.action == "continue"
+
+
+SIGNUP = f"{NS}/signup-rate"
+
+
+def pareto(signups: tuple[float, float]) -> tuple[Experiment, Observations]:
+    manifest = experiment("A/B").to_wire()
+    manifest["spec"]["strategy"]["testingPattern"] = "Pareto"
+    manifest["spec"]["criteria"]["rewards"].append({"metric": SIGNUP, "preferredDirection": "High"})
+    observed = data({"v1": (20000, 0.004, 0.10), "v2": (20000, 0.004, 0.13)})
+    observed[SIGNUP] = {
+        v: Observation(value=rate, sample_size=20000)
+        for v, rate in zip(("v1", "v2"), signups, strict=True)
+    }
+    return Experiment.from_wire(manifest), observed
+
+
+def test_pareto_promotes_a_candidate_that_dominates_the_baseline() -> None:
+    """Better conversion, the same signups: dominates within the tolerance."""
+    result = analyze(*pareto((0.05, 0.05)))
+    assert result.decision.action == "promote" and result.decision.version == "v2"
+    assert "dominates" in result.decision.reason
+    assert result.details["paretoFront"] == ["v2"]
+
+
+def test_pareto_keeps_the_baseline_when_the_candidate_trades_one_reward_for_another() -> None:
+    """Better conversion, clearly fewer signups: on the front, but it does not dominate."""
+    result = analyze(*pareto((0.05, 0.04)))
+    assert result.decision.action == "rollback" and result.decision.version == "v1"
+    assert result.details["paretoFront"] == ["v1", "v2"]

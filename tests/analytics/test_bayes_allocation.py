@@ -75,3 +75,14 @@ def test_pareto_votes_split_between_non_dominated_versions() -> None:
     rewards = np.array([[[1.0] * 10, [2.0] * 10, [0.5] * 10], [[1.0] * 10, [0.5] * 10, [0.4] * 10]])
     votes = allocation.reward_votes(rewards, np.ones((3, 10)), np.array([True] * 3), rng)
     assert votes.tolist() == [0.5, 0.5, 0.0]  # v3 is dominated by v1 on both rewards
+
+
+def test_floor_gives_a_version_at_its_limit_a_bad_event_every_few_iterations() -> None:
+    # 1% limit, 2 iterations: 50 requests per iteration; of 2,000 that is 2.5%
+    assert allocation.floor(0.01, 2000.0, 2, 1.0, 2.0) == 2.5
+    # 50 requests per iteration cannot give 50 to each: an equal split
+    assert allocation.floor(0.01, 50.0, 2, 1.0, 2.0) == 50.0
+    assert allocation.floor(0.01, 50.0, 4, 1.0, 2.0) == 25.0
+    # much traffic: the minimum; nothing known yet: the minimum
+    assert allocation.floor(0.05, 1e6, 2, 1.0, 2.0) == 1.0
+    assert allocation.floor(None, None, 2, 1.0, 2.0) == 1.0

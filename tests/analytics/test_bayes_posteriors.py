@@ -48,7 +48,7 @@ def test_rate_intervals_cover_the_truth(rate: float, n: int) -> None:
     hits = 0
     for _ in range(RUNS):
         events = rng.binomial(n, rate)
-        belief = make_belief("rate", events / n, n, None, 0.0, 1.0, 0.1, 1.0)
+        belief = make_belief("rate", events / n, n, None, 0.0, 1.0)
         hits += covered(rate, draw(belief, rng, 2000))
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 
@@ -62,7 +62,7 @@ def test_percentile_intervals_cover_the_truth(q: float) -> None:
     hits = 0
     for _ in range(RUNS):
         counts = rng.multinomial(3000, probabilities).astype(float)
-        belief = make_belief("percentile", 0.0, None, buckets_of(histogram(counts)), q, 1, 0.1, 1)
+        belief = make_belief("percentile", 0.0, None, buckets_of(histogram(counts)), q, 1)
         hits += covered(truth, draw(belief, rng, 2000))
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 
@@ -79,17 +79,25 @@ def test_mean_intervals_from_histogram_cover_the_truth() -> None:
         values = rng.uniform(EDGES[bucket], EDGES[bucket + 1])
         counts = np.bincount(bucket, minlength=len(probabilities)).astype(float)
         buckets = buckets_of(histogram(counts))
-        belief = make_belief("mean", float(values.mean()), 1000, buckets, 0, 1, 0.1, 1)
+        belief = make_belief("mean", float(values.mean()), 1000, buckets, 0, 1)
         hits += covered(truth, draw(belief, rng, 2000))
     assert abs(hits / RUNS - LEVEL) <= TOLERANCE, hits / RUNS
 
 
-def test_a_value_without_sample_size_keeps_its_stated_width() -> None:
-    """The fallback neither shrinks to certainty nor explodes: ±10% (1 sd) around the value."""
-    belief = make_belief("value", 20.0, None, None, 0.0, 20.0, 0.1, 1.0)
+def test_a_value_without_sample_size_is_judged_by_its_variation() -> None:
+    """One value: no posterior, no test. Several: a Student t whose width is their spread."""
+    from iter8.analytics.bayes.iterations import Series
+
+    one = make_belief("value", 20.0, None, None, 0.0, 1.0, Series().add(20.0))
+    assert one.kind == "value" and not one.evidence and not one.testable
+    series = Series()
+    for x in (18.0, 22.0, 19.0, 21.0):
+        series = series.add(x)
+    belief = make_belief("value", 21.0, None, None, 0.0, 1.0, series)
+    assert belief.evidence and belief.value == pytest.approx(20.0)
     draws = draw(belief, np.random.default_rng(0), 20000)
-    assert belief.kind == "value" and not belief.testable
-    assert draws.std() == pytest.approx(2.0, rel=0.05)
+    assert float(np.median(draws)) == pytest.approx(20.0, abs=0.05)
+    assert belief.scale == pytest.approx(series.sd / 2)
 
 
 def test_wilson_hilferty_gammas_match_exact_gammas() -> None:

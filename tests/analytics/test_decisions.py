@@ -39,15 +39,16 @@ def share(records: Sequence[Record], what: str) -> float:
 
 
 class PeekingPBest(AlgorithmPolicy):
-    """The rule the brief warns about: stop as soon as P(best) ≥ 0.99, looking every iteration
-    (the bandit's own P(best), so only the stopping rule differs)."""
+    """The rule the brief warns about: stop as soon as P(best) ≥ 0.95 (GrowthBook's usual chance
+    to win), looking every iteration (the bandit's own P(best), so only the stopping rule
+    differs; peers.md §6.2c: ~69% false winners with peeking)."""
 
     def step(self, iteration: int, snapshot: Snapshot) -> Step:
         step = super().step(iteration, snapshot)
         assert self.last is not None
         best = self.last.details["pBest"]
-        leader = max(best, key=best.get)
-        if leader != self.names[0] and best[leader] >= 0.99:
+        leader = max(best, key=lambda v: best[v] or 0.0)  # None: no evidence yet
+        if leader != self.names[0] and best[leader] >= 0.95:
             return Step("promote", step.weights, leader)
         return Step("continue" if step.action == "promote" else step.action, step.weights)
 
@@ -58,7 +59,7 @@ def test_no_real_difference_promotes_at_most_alpha_with_peeking_every_iteration(
 
 
 def test_the_same_test_catches_a_peeking_chance_to_win_rule() -> None:
-    """The test above can fail: P(best) ≥ 0.99 with peeking promotes far more than α."""
+    """The test above can fail: P(best) ≥ 0.95 with peeking promotes far more than α."""
     chosen = scenario("ab-no-difference")
     records = [
         run(chosen, lambda seed: PeekingPBest(ALGORITHM, chosen, seed), seed) for seed in range(200)
@@ -103,3 +104,33 @@ def test_canary_no_difference_false_promotions_and_misses() -> None:
     records = experiments("canary-dropped-queries", 200, first_seed=6000)
     assert share(records, "false_promotion") == 0.0
     assert share(records, "correct") >= 0.9  # unknown data is not counted as failure
+
+
+def rolled_back_wrongly(records: Sequence[Record]) -> float:
+    """Share of runs that rolled back (or eliminated into a rollback) a compliant candidate."""
+    return float(np.mean([r.action == "rollback" for r in records]))
+
+
+@pytest.mark.slow
+def test_compliant_heavy_tailed_candidate_is_rarely_rolled_back() -> None:
+    """p95 5% under its limit (4.4% of requests beyond it, against 5%): a rollback must be a
+    proof of harm at α, so ≤ 5% of runs (posterior futility rolled back ~60%)."""
+    records = experiments("canary-heavy-tail-under", 300, first_seed=7000)
+    assert rolled_back_wrongly(records) <= ALPHA
+    assert share(records, "correct") >= 0.9
+
+
+def test_bad_candidate_at_low_traffic_is_rolled_back_within_ten_iterations() -> None:
+    """50 requests per iteration, 5% errors: the floor in requests keeps enough traffic on the
+    candidate to prove its harm (a fixed 2% floor took a median of 76 iterations)."""
+    records = experiments("canary-low-traffic-bad", 60, first_seed=8000)
+    assert share(records, "false_promotion") == 0.0
+    assert all(r.action == "rollback" for r in records)
+    assert float(np.median([r.iterations for r in records])) <= 10
+
+
+@pytest.mark.slow
+def test_pareto_candidate_dominating_the_baseline_is_promoted() -> None:
+    records = experiments("pareto", 60, first_seed=9000)
+    assert share(records, "false_promotion") == 0.0
+    assert share(records, "correct") >= 0.9

@@ -90,6 +90,16 @@ def conformance(algorithm: str, app_url: str, out: Path) -> Case:
     return Case(name, algorithm, [exp], "experiment.promoted", "promote", "v1", None, out)
 
 
+# Mocked gauges have no sample size: `bayesian` judges them by their spread across iterations
+# (one value is no evidence; about four make a proof) and promotes only with a known request
+# count behind them (an unknown n is 0), hence a mocked request count and room for 8 iterations.
+MOCK_ITERATIONS = 8
+
+
+def _requests(name: str, versions: tuple[str, ...]) -> Object:
+    return mock_metric(f"{name}-requests", dict.fromkeys(versions, 100), kind="Counter")
+
+
 def canary(algorithm: str, out: Path) -> Case:
     """Knative Service 100/0; the candidate's latency (mocked 50) meets `≤ 200`: promoted."""
     name = f"canary-{algorithm}"
@@ -99,15 +109,18 @@ def canary(algorithm: str, out: Path) -> Case:
         name,
         "Canary",
         [version("v1", knative_ref(name, 0)), version("v2", knative_ref(name, 1))],
-        criteria={"objectives": [{"metric": f"default/{name}-latency", "upperLimit": 200}]},
+        criteria={
+            "requestCount": f"default/{name}-requests",
+            "objectives": [{"metric": f"default/{name}-latency", "upperLimit": 200}],
+        },
         actions={"finish": [_echo(out, "CandidateWon()")]},
         algorithm=_algo(algorithm),
-        iterations=4,
+        iterations=MOCK_ITERATIONS,
     )
     return Case(
         name,
         algorithm,
-        [service, latency, exp],
+        [service, latency, _requests(name, ("v1", "v2")), exp],
         "experiment.promoted",
         "promote",
         "v2",
@@ -126,6 +139,7 @@ def ab(algorithm: str, out: Path) -> Case:
         mock_metric(f"{name}-latency", {"v1": 60, "v2": 70}),
     ]
     criteria = {
+        "requestCount": f"default/{name}-requests",
         "rewards": [{"metric": f"default/{name}-engagement", "preferredDirection": "High"}],
         "objectives": [{"metric": f"default/{name}-latency", "upperLimit": 300}],
     }
@@ -136,12 +150,12 @@ def ab(algorithm: str, out: Path) -> Case:
         criteria=criteria,
         actions={"finish": [_echo(out, "CandidateWon()")]},
         algorithm=_algo(algorithm),
-        iterations=4,
+        iterations=MOCK_ITERATIONS,
     )
     return Case(
         name,
         algorithm,
-        [routing, *metrics, exp],
+        [routing, *metrics, _requests(name, ("v1", "v2")), exp],
         "experiment.promoted",
         "promote",
         "v2",
@@ -161,6 +175,7 @@ def abn(algorithm: str, out: Path) -> Case:
         mock_metric(f"{name}-latency", {"v1": 50, "v2": 50, "v3": 100_000}),
     ]
     criteria = {
+        "requestCount": f"default/{name}-requests",
         "rewards": [{"metric": f"default/{name}-engagement", "preferredDirection": "High"}],
         "objectives": [{"metric": f"default/{name}-latency", "upperLimit": 200}],
     }
@@ -172,12 +187,12 @@ def abn(algorithm: str, out: Path) -> Case:
         criteria=criteria,
         actions={"finish": [_echo(out, "WinnerFound()")]},
         algorithm=_algo(algorithm),
-        iterations=4,
+        iterations=MOCK_ITERATIONS,
     )
     return Case(
         name,
         algorithm,
-        [routing, *metrics, exp],
+        [routing, *metrics, _requests(name, ("v1", "v2", "v3")), exp],
         "experiment.promoted",
         "promote",
         "v2",
@@ -205,7 +220,7 @@ def rollback(algorithm: str, out: Path) -> Case:
         criteria={"objectives": [objective]},
         actions={"finish": [_echo(out, "not CandidateWon()")]},
         algorithm=_algo(algorithm),
-        iterations=5,
+        iterations=MOCK_ITERATIONS,
     )
     return Case(
         name,

@@ -16,7 +16,7 @@ from iter8.api.experiment import Experiment
 from iter8.demo.app import Behaviour, SampleApp
 from iter8.events import ExperimentRef
 from iter8.lifecycle.status import is_true
-from tests.e2e.cases import ALGORITHMS, Apps, Case, all_cases, split_of
+from tests.e2e.cases import ALGORITHMS, MOCK_ITERATIONS, Apps, Case, all_cases, split_of
 from tests.e2e.harness import Harness, Sent
 
 
@@ -120,9 +120,10 @@ def test_canary_promotes_the_candidate(launched: Launched, algorithm: str) -> No
     assert status is not None and status.analysis is not None
     if algorithm == "iter8-v2":
         # no early stop; the split moves 10 points an iteration, each iteration applied once
-        assert status.analysis.iteration == 4
+        assert status.analysis.iteration == MOCK_ITERATIONS
         applied = [e.weights for e in events if e.event == "weights.applied"]
-        assert applied == [{"v1": 100 - 10 * i, "v2": 10 * i} for i in (1, 2, 3)]
+        steps = range(1, MOCK_ITERATIONS)
+        assert applied == [{"v1": 100 - 10 * i, "v2": 10 * i} for i in steps]
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -3,12 +3,18 @@ anytime-valid stopping, so looking every iteration never inflates false promotio
 
 In five lines:
 1. every observation becomes a posterior (Beta for rates, Normal for means, Dirichlet over a
-   histogram's buckets for percentiles, a wide fixed Normal for a bare value; `bayes.beliefs`);
+   histogram's buckets for percentiles, a Student t over the per-iteration values for a value
+   without a sample size; `bayes.beliefs`);
 2. joint posterior draws give P(objective holds), P(feasible) and P(best) per version;
-3. traffic follows P(best feasible) (Thompson sampling), with a floor and Iter8's caps;
-4. a promotion needs e-values ≥ 1/α (mixture likelihood ratios; `bayes.sequential`), so
-   false promotions stay ≤ α under continuous monitoring;
-5. rollback is quicker: a candidate proven to fail, or unlikely to ever pass, is dropped.
+3. traffic follows P(best feasible) (Thompson sampling), with a floor in requests (enough for a
+   version at its limit to show bad events) and Iter8's caps;
+4. a promotion needs e-values ≥ 1/α (mixture likelihood ratios, one mixture tuned to the
+   requests expected by the last iteration; `bayes.sequential`), so false promotions stay ≤ α
+   under continuous monitoring;
+5. so does a rollback: a candidate is dropped once its harm is proven by its own e-value.
+Throughout, only evidence counts (`bayes.evidence`): a version without data keeps its split,
+an unknown n is 0, and a version without any evidence for a while ends the experiment as
+`no-data`. Every decision's reason says what evidence it rests on.
 The pieces live in `iter8.analytics.bayes`; this module wires them and renders the result.
 """
 
@@ -22,9 +28,9 @@ import numpy as np
 
 from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
-from iter8.analytics.bayes import decide, report, srm, traffic
+from iter8.analytics.bayes import allocation, decide, evidence, report, srm, traffic
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.criteria import criteria_of, defaulted, max_iterations
+from iter8.analytics.bayes.criteria import Criteria, criteria_of, defaulted, max_iterations
 from iter8.analytics.bayes.draws import draw_all
 from iter8.analytics.bayes.inputs import gather
 from iter8.analytics.bayes.objectives import Check, check
@@ -53,7 +59,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     carried = previous(experiment)
     status = experiment.status
     iteration = ((status.completed_iterations if status else None) or 0) + 1
-    limits = {o.key: max(abs(o.lower or 0.0), abs(o.upper or 0.0)) for o in criteria.objectives}
+    reward_keys = [k for k, _ in criteria.rewards]
     gathered = gather(
         criteria.keys,
         names,
@@ -63,9 +69,19 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         criteria.request_key,
         experiment.namespace,
         iteration,
-        limits,
         settings,
+        carried.pairs,
+        reward_keys,
     )
+    horizon = max_iterations(experiment)
+    per_iteration = carried.traffic or _traffic(gathered.requests, iteration)
+    n_star = (
+        per_iteration * horizon / len(names) if per_iteration and settings.use_horizon else None
+    )
+    needs = _needs(names, criteria)
+    covered = evidence.coverage(needs, gathered.beliefs)
+    gaps = evidence.missing(needs, gathered.beliefs)
+    without_data = carried.without_data + 1 if "none" in covered.values() else 0
     rng = np.random.default_rng(given.seed)
     draws: Draws = draw_all(
         [
@@ -86,6 +102,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.alpha,
                 settings.tau,
                 settings.min_samples,
+                n_star,
             )
             for o in criteria.objectives
         ]
@@ -100,6 +117,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.alpha,
                 settings.tau,
                 settings.min_samples,
+                n_star,
             )
             for r in criteria.relative
         ]
@@ -109,14 +127,14 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         for i, v in enumerate(names)
     }
     comparisons = [
-        _comparisons(names, key, high, gathered.beliefs, draws, settings)
+        _comparisons(names, key, high, gathered.beliefs, draws, settings, n_star)
         for key, high in criteria.rewards
     ]
     srm_state = srm.update(
         carried.srm, names, gathered.fresh_requests, traffic.split_in_force(experiment, names)
     )
     srm_result = srm.test(srm_state, names, settings.srm_p_value)
-    evidence = decide.Evidence(
+    facts = decide.Evidence(
         names=names,
         pattern=pattern,
         checks=checks,
@@ -126,20 +144,53 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         has_reward=bool(criteria.rewards),
         srm=srm_result,
         iteration=iteration,
-        max_iterations=max_iterations(experiment),
+        max_iterations=horizon,
+        reward_scales=[
+            abs(gathered.beliefs[key][names[0]].value)
+            if names[0] in gathered.beliefs.get(key, {})
+            else 0.0
+            for key, _ in criteria.rewards
+        ],
     )
-    outcome = decide.decide(evidence, settings)
+    outcome = decide.decide(facts, settings)
+    decision = outcome.decision
+    last = iteration >= facts.max_iterations
+    stopped = evidence.no_data(decision, names, covered, gaps, without_data, last, settings)
+    decision = stopped or decision
+    live = [v for i, v in enumerate(names) if i == 0 or v not in outcome.eliminated]
+    floor = allocation.floor(
+        _limit_rate(checks),
+        per_iteration,
+        len(live),
+        settings.exploration_floor,
+        settings.floor_iterations,
+    )
     votes, weights, weight_details = traffic.weights(
-        experiment, names, criteria, masks, draws, outcome.eliminated, settings, rng
+        experiment,
+        names,
+        criteria,
+        masks,
+        draws,
+        outcome.eliminated,
+        settings,
+        rng,
+        floor,
+        lambda split, current, caps: evidence.hold(
+            names, split, current, caps, covered, gathered.answered, settings.exploration_floor
+        ),
     )
+    basis = evidence.summary(names, needs, gathered.beliefs)
+    decision = decision.model_copy(update={"reason": evidence.stated(decision, basis)})
     aggregated = assessment.aggregate(
         AnalysisInput(experiment, given.metrics, given.observations, given.seed)
     )
+    # P(best) of a version without any evidence is the prior's, not a finding: not reported
+    votes = np.where([covered[v] == "none" for v in names], np.nan, votes)
     history = [
         *carried.history,
         {
             "iteration": iteration,
-            "action": outcome.decision.action,
+            "action": decision.action,
             "weights": {w.name: w.value for w in weights},
             "pFeasible": {v: report.number(p, 4) for v, p in feasible.items()},
             "pBest": {v: report.number(float(p), 4) for v, p in zip(names, votes, strict=True)},
@@ -148,7 +199,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     details: dict[str, Any] = {
         "algorithm": ALGORITHM_NAME,
         "iteration": iteration,
-        "maxIterations": evidence.max_iterations,
+        "maxIterations": facts.max_iterations,
         "seed": given.seed,
         "alpha": settings.alpha,
         "posteriors": report.posteriors(gathered.beliefs, draws),
@@ -156,15 +207,45 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         "pFeasible": {v: report.number(p, 4) for v, p in feasible.items()},
         "pBest": {v: report.number(float(p), 4) for v, p in zip(names, votes, strict=True)},
         "comparisons": report.comparisons([k for k, _ in criteria.rewards], comparisons),
+        **(
+            {
+                "paretoFront": _front(
+                    [v for v in names if decide.verdict(checks[v]) != "fails"],
+                    criteria.rewards,
+                    gathered.beliefs,
+                )
+            }
+            if pattern == "Pareto"
+            else {}
+        ),
+        "horizon": {
+            "requestsPerIteration": report.number(per_iteration or 0.0),
+            "expectedPerVersion": report.number(n_star or 0.0),
+        },
         "eliminated": outcome.eliminated,
         "requests": {v: report.number(n) for v, n in gathered.requests.items()},
         "srm": report.srm(srm_result),
-        "missingData": {"stale": gathered.stale, "unknown": gathered.unknown},
+        "missingData": {
+            "stale": gathered.stale,
+            "unknown": gathered.unknown,
+            "invalid": gathered.invalid,
+        },
+        "evidence": basis,
+        "withoutData": without_data,
         "weights": weight_details,
         "history": history,
-        "state": Carried(gathered.known, srm_state).to_wire(),
+        "state": Carried(
+            gathered.known,
+            srm_state,
+            traffic=per_iteration,
+            pairs=gathered.pairs,
+            without_data=without_data,
+        ).to_wire(),
     }
-    decision = outcome.decision
+    if stopped is not None:
+        details["outcome"] = "no-data"
+    if decision.action == "continue":
+        details["moreNeeded"] = report.more_needed(gathered.beliefs, checks, settings.alpha)
     return AnalysisResult(
         aggregated_metrics=assessment.aggregated_metrics_data(aggregated),
         version_assessments=_assessments(names, checks),
@@ -175,6 +256,16 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         message=decision.reason,
         messages={"aggregatedMetrics": aggregated.messages.render()},
     )
+
+
+def _needs(names: Sequence[str], criteria: Criteria) -> dict[str, list[str]]:
+    """The metrics every version is judged by: objectives, rewards, relative objectives."""
+    keys = [
+        *(o.key for o in criteria.objectives),
+        *(k for k, _ in criteria.rewards),
+        *(r.key for r in criteria.relative),
+    ]
+    return {v: list(dict.fromkeys(keys)) for v in names}
 
 
 def _pair(
@@ -191,6 +282,7 @@ def _comparisons(
     beliefs: Mapping[str, Mapping[str, Belief]],
     draws: Draws,
     settings: Settings,
+    n_star: float | None,
 ) -> dict[tuple[str, str], Comparison]:
     """Every candidate against the baseline, and every pair of candidates, on one reward."""
     per_b, per_d = beliefs.get(key, {}), draws.get(key, {})
@@ -205,10 +297,52 @@ def _comparisons(
             settings.tau,
             settings.alpha,
             settings.minimum_effect,
+            n_star,
         )
         for a, b in pairs
-        if a in per_b and b in per_b
+        if a in per_d and b in per_d
     }
+
+
+def _traffic(requests: Mapping[str, float | None], iteration: int) -> float | None:
+    """Requests per iteration so far, all versions together (None before any arrived)."""
+    total = sum(n for n in requests.values() if n)
+    return total / iteration if total > 0 else None
+
+
+def _limit_rate(checks: Mapping[str, Sequence[Check]]) -> float | None:
+    """The smallest bad-event rate an objective allows (1% errors, 5% beyond a p95 limit)."""
+    rates = [
+        c.expected_events / c.n
+        for per in checks.values()
+        for c in per
+        if c.n > 0 and c.expected_events > 0
+    ]
+    return min(rates) if rates else None
+
+
+def _front(
+    versions: Sequence[str],
+    rewards: Sequence[tuple[str, bool]],
+    beliefs: Mapping[str, Mapping[str, Belief]],
+) -> list[str]:
+    """The versions (of those not failing an objective) no other beats on every reward, by
+    point estimates: the trade-offs a user may choose among."""
+    values = {
+        v: [(1 if high else -1) * beliefs[key][v].value for key, high in rewards]
+        for v in versions
+        if all(v in beliefs.get(key, {}) for key, _ in rewards)
+    }
+
+    def dominated(v: str) -> bool:
+        return any(
+            all(a >= b for a, b in zip(values[w], values[v], strict=True))
+            and values[w] != values[v]
+            for w in values
+            if w != v
+        )
+
+    return [v for v in values if not dominated(v)]
 
 
 def _assessments(
@@ -234,7 +368,7 @@ def _winner(
     """A winner only once the decision is taken; until then the likeliest version is the best."""
     if action in ("promote", "rollback") and version is not None:
         return WinnerAssessment(winner_found=True, winner=version, best_versions=[version])
-    best = [names[int(np.argmax(votes))]] if len(votes) else []
+    best = [names[int(np.nanargmax(votes))]] if len(votes) and not np.isnan(votes).all() else []
     return WinnerAssessment(winner_found=False, best_versions=best)
 
 

@@ -75,16 +75,37 @@ def _votes(
     return np.bincount(best, minlength=versions) / draws
 
 
-def split(votes: np.ndarray, active: np.ndarray, floor: float) -> np.ndarray:
-    """Percentages: `floor` for every active version, the rest in proportion to the votes."""
+def floor(
+    limit_rate: float | None,
+    per_iteration: float | None,
+    active: int,
+    minimum: float,
+    iterations: float,
+) -> float:
+    """The percent each live version keeps: enough requests that a version at its limit's rate
+    (the smallest bad-event rate an objective allows, e.g. 1% errors, 5% beyond a p95) yields
+    one bad event in expectation within `iterations` iterations, at the observed traffic per
+    iteration; at least `minimum`, at most an equal share (at low traffic the floor becomes the
+    equal split a sequential test needs). Proof of harm needs bad events: a fixed 2% of 50
+    requests (one request per iteration) took a median of 76 iterations to roll back a
+    candidate with 5% errors. `maxCandidateWeight` and the increment cap still apply after."""
+    equal = 100.0 / max(active, 1)
+    if not limit_rate or not per_iteration or per_iteration <= 0:
+        return min(minimum, equal)
+    needed = 100.0 / (limit_rate * iterations * per_iteration)
+    return min(max(minimum, needed), equal)
+
+
+def split(votes: np.ndarray, active: np.ndarray, floor: float | np.ndarray) -> np.ndarray:
+    """Percentages: `floor` (one for all, or per version) for every active version, the rest in
+    proportion to the votes."""
+    floors = np.where(active, np.broadcast_to(floor, votes.shape), 0.0)
+    wanted = float(floors.sum())
+    reserved = min(wanted, 100.0)
     share = np.where(active, votes, 0.0)
-    reserved = min(floor * active.sum(), 100.0)
     total = share.sum()
     share = share / total if total > 0 else active / active.sum()
-    return (
-        np.where(active, floor, 0.0) * (reserved / max(floor * active.sum(), 1e-12))
-        + (100.0 - reserved) * share
-    )
+    return floors * (reserved / max(wanted, 1e-12)) + (100.0 - reserved) * share
 
 
 def with_baseline_floor(weights: np.ndarray, floor: float) -> np.ndarray:

@@ -9,7 +9,7 @@ How a number is read (the first rule that applies):
 4. a histogram, or `mean`/`avg` in the name, with a sample size → `mean`;
 5. a sample size and a value in [0, 1] → `rate` (errors/requests, conversions/users);
 6. a sample size otherwise → `mean`;
-7. no sample size → `value`, the stated fallback.
+7. no sample size → `value`, judged by its variation across iterations.
 
 Posteriors (priors stated plainly):
 * rate: Beta(0.5 + events, 0.5 + n − events), the Jeffreys prior;
@@ -18,23 +18,24 @@ Posteriors (priors stated plainly):
   has a coefficient of variation near 1; heavier tails make it larger);
 * percentile: Dirichlet(counts + 1/K) over the K buckets, the percentile of each draw
   interpolated linearly inside its bucket;
-* value: Normal(x, (`fallback_relative_sd` × scale)²) where scale is |x| or, for x = 0, the
-  metric's magnitude across versions and limits. It does not shrink with time (a number without
-  a sample size carries no evidence that grows), so it neither invents certainty nor, being
-  finite, blocks a decision when the number is far from a limit;
+* value (no sample size): judged by its own variation across iterations (`bayes.iterations`):
+  a Student t around the mean of the per-iteration values, scale s/√k; with fewer than two
+  values there is no posterior at all (no evidence; the version's split is held);
 * exact: a point mass.
+A rate, mean or percentile with n = 0 (nothing measured yet) is a belief without evidence, too.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
+from iter8.analytics.bayes.iterations import MINIMUM, Series
 from iter8.analytics.observations import Histogram
 from iter8.api.metric import Metric
 
@@ -42,6 +43,7 @@ Kind = Literal["rate", "mean", "percentile", "value", "exact"]
 Buckets = tuple[np.ndarray, np.ndarray, np.ndarray]  # lowers, uppers, counts; sorted
 KINDS: tuple[Kind, ...] = ("rate", "mean", "percentile", "value", "exact")
 STATISTIC_ANNOTATION = "iter8.tools/statistic"
+TINY = 1e-12  # spreads below this are no spread: squared, they underflow to 0
 PERCENTILE_ANNOTATION = "iter8.tools/percentile"
 _PERCENTILE = re.compile(
     r"(?:^|[^a-z0-9])(?:p(\d{1,2}(?:\.\d+)?)|(\d{1,2}(?:\.\d+)?)(?:st|nd|rd|th)?[-_ ]?(?:percentile|pct|quantile))"
@@ -60,15 +62,39 @@ class Belief:
     events: float = 0.0  # rate: value × n
     unit_sd: float = 0.0  # mean, percentile: per-request standard deviation
     quantile: float = 0.0  # percentile: which one, in (0, 1)
-    scale: float = 0.0  # value: the fallback's standard deviation
+    scale: float = 0.0  # value: standard error of the mean of the per-iteration values
     lowers: np.ndarray = field(default_factory=lambda: np.zeros(0))
     uppers: np.ndarray = field(default_factory=lambda: np.zeros(0))
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    series: Series | None = None  # value: the per-iteration values so far
+    pairs: Mapping[str, Series] = field(default_factory=dict)  # value: other version → self − it
+
+    @property
+    def evidence(self) -> bool:
+        """Whether there is anything measured behind it (else: no posterior, no test)."""
+        if self.kind == "exact":
+            return True
+        if self.kind == "value":
+            return self.series is not None and self.series.count >= MINIMUM
+        if self.kind == "percentile":
+            return float(self.counts.sum()) > 0
+        return self.n > 0
 
     @property
     def testable(self) -> bool:
-        """Whether its evidence grows with a sample, so anytime-valid tests apply."""
-        return self.kind == "exact" or (self.kind != "value" and self.n > 0)
+        """Whether anytime-valid tests apply (every kind, once there is evidence)."""
+        return self.evidence
+
+    @property
+    def basis(self) -> str:
+        """What kind of evidence it is, for the explanation."""
+        if self.kind == "value":
+            k = self.series.count if self.series else 0
+            return f"per-iteration variation, {k} iteration{'s' if k != 1 else ''} (no sample size)"
+        if self.kind == "exact":
+            return "exact count"
+        what = {"rate": "rate with its count", "mean": "mean with its count"}.get(self.kind)
+        return f"{what or 'histogram'} (n {self.n:,.0f})"
 
 
 def statistic(
@@ -112,17 +138,18 @@ def make_belief(
     n: float | None,
     buckets: Buckets | None,
     quantile: float,
-    magnitude: float,
-    fallback_relative_sd: float,
     mean_cv_prior: float,
+    series: Series | None = None,
+    pairs: Mapping[str, Series] | None = None,
 ) -> Belief:
-    """The posterior for one observation; `magnitude` scales the fallback for a value of 0."""
+    """The posterior for one observation; `series` holds a value's per-iteration values."""
     size = float(n) if n is not None and n > 0 else 0.0
     if kind == "exact":
         return Belief("exact", value, n=size)
-    if kind == "value" or (kind != "percentile" and size == 0):
-        scale = fallback_relative_sd * (abs(value) or magnitude or 1.0)
-        return Belief("value", value, scale=scale)
+    if kind == "value" or (n is None and buckets is None):
+        return _value_belief(value, series, pairs)
+    if kind != "percentile" and size == 0:
+        return Belief(kind, value)  # nothing measured yet: no evidence
     if kind == "rate":
         clipped = min(max(value, 0.0), 1.0)
         return Belief("rate", clipped, n=size, events=clipped * size)
@@ -141,12 +168,20 @@ def make_belief(
             counts=counts,
         )
     if size == 0:  # a percentile with neither histogram counts nor a sample size
-        scale = fallback_relative_sd * (abs(value) or magnitude or 1.0)
-        return Belief("value", value, scale=scale)
+        return Belief("percentile", value, quantile=quantile)
     sd = histogram_sd(lowers, uppers, counts) if counts.sum() > 0 else 0.0
-    if sd <= 0:
-        sd = mean_cv_prior * (abs(value) or magnitude or 1.0)
+    if not sd > TINY:  # no spread measured (or one too small to divide by): the stated CV
+        sd = mean_cv_prior * (abs(value) if abs(value) > TINY else 1.0)
     return Belief("mean", value, n=size, unit_sd=sd)
+
+
+def _value_belief(
+    value: float, series: Series | None, pairs: Mapping[str, Series] | None
+) -> Belief:
+    if series is None or series.count < MINIMUM:
+        return Belief("value", value, series=series, pairs=pairs or {})
+    scale = series.sd / math.sqrt(series.count)
+    return Belief("value", series.mean, scale=scale, series=series, pairs=pairs or {})
 
 
 def buckets_of(histogram: Histogram | None) -> Buckets | None:

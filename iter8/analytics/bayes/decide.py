@@ -1,22 +1,30 @@
-"""When to stop, and with what outcome: error-controlled promotion, quick rollback.
+"""When to stop, and with what outcome: every stop is a test with its error controlled.
 
-The asymmetry (decision-anchors.md): a promotion must be *proven* (anytime-valid tests at α, so
-looking every iteration cannot inflate false promotions), while giving up on a candidate only
-needs it to be unlikely to be proven soon; a wrong rollback costs a missed promotion, not an
-incident. Per testing pattern:
+Promotion must be *proven* (anytime-valid tests at α, so looking every iteration cannot inflate
+false promotions), and so must rollback: a version is given up on only once "it is harmful" is
+proven by its own e-value at α (a rate above its limit, a percentile beyond it, a reward worse
+than the baseline's). A compliant version is then wrongly rolled back in at most α of
+experiments, however often we look. The earlier rule (give up when P(holds) < 0.3 after 8
+limit-events' worth of requests) rolled back ~60% of candidates whose heavy-tailed p95 was 5%
+*under* the limit: a posterior probability is not a test. What replaces its speed is the
+allocation: a version likely to fail gets only its floor of traffic (`traffic`), so keeping it
+until proof or the horizon costs few requests, and the horizon ends an undecided experiment
+keeping the baseline (`no-winner`), which is the safe outcome. Per testing pattern:
 * Conformance: promote the baseline once every objective is proven to hold; roll back once one
-  is proven to fail, or P(it holds) < `futility_probability` once the data hold
-  `futility_events` bad events at the limit's rate (e.g. 8 errors' worth of requests), or
-  P(it holds) < `late_futility_probability` after `late_futility_events` (a candidate that
-  hovers near its limit is dropped instead of being exposed for the whole experiment).
+  is proven to fail.
 * Canary: promote the first candidate whose objectives are all proven to hold; eliminate a
-  candidate proven to fail an objective or futile as above; roll back when none is left.
+  candidate proven to fail one; roll back when none is left.
 * A/B, A/B/N: promote a candidate proven feasible and proven better than the baseline on
   `rewards[0]` at α/K (K candidates, Bonferroni), and proven better than every other surviving
-  candidate at α. Eliminate a candidate that is infeasible or futile as above, proven worse than
-  the baseline or than another candidate, or with P(gain ≥ `minimum_effect`) below
-  `reward_futility_probability`. With more rewards, a candidate proven worse on any of them is
-  not promoted (Pareto). Roll back when every candidate is eliminated.
+  candidate at α that is itself proven better than the baseline (others: more likely worse
+  than it, P ≥ 1 − α; `_ahead`). Eliminate a candidate proven to fail an objective, proven worse than the
+  baseline or than another candidate on the reward. With more rewards, a candidate proven worse
+  on any of them is not promoted. Roll back when every candidate is eliminated.
+* Pareto (several rewards, none first): promote a feasible candidate proven to dominate the
+  baseline: better on at least one reward at α/(K·R) (R rewards), and not worse than the
+  baseline by more than `pareto_tolerance` of its value on every reward at α/K (non-inferiority;
+  an intersection-union test, so level α/K per candidate). Eliminate a candidate proven to fail
+  an objective or proven worse on some reward. The Pareto front is reported (`bayesian`).
 Also: nothing stops before a version has `min_samples` requests; no promotion while the traffic
 shows a sample-ratio mismatch; an objective with `rollback_on_failure` proven failing rolls back
 at once; the last iteration without a decision ends as `no-winner` (keep the baseline).
@@ -29,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from iter8.analytics.algorithm import Decision
+from iter8.analytics.bayes import evidence as rules
 from iter8.analytics.bayes.objectives import Check
 from iter8.analytics.bayes.rewards import Comparison
 from iter8.analytics.bayes.settings import Settings
@@ -47,6 +56,7 @@ class Evidence:
     srm: SrmResult
     iteration: int
     max_iterations: int
+    reward_scales: Sequence[float] = ()  # per reward: |the baseline's value| (Pareto tolerance)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ def decide(evidence: Evidence, settings: Settings) -> Outcome:
         outcome = _conformance(evidence, settings)
     elif evidence.pattern == "Canary" or not evidence.has_reward:
         outcome = _canary(evidence, settings, candidates)
+    elif evidence.pattern == "Pareto":
+        outcome = _pareto(evidence, settings, candidates)
     else:
         outcome = _rewarded(evidence, settings, candidates)
     if outcome.decision.action == "continue" and evidence.iteration >= evidence.max_iterations:
@@ -105,32 +117,19 @@ def _rollback_failures(evidence: Evidence) -> list[str]:
 
 
 def _enough(evidence: Evidence, version: str, settings: Settings) -> bool:
-    n = evidence.requests.get(version)
-    return n is None or n >= settings.min_samples
+    return rules.enough(evidence.requests.get(version), settings.min_samples)
 
 
 def _slo_elimination(evidence: Evidence, version: str, settings: Settings) -> str | None:
-    checks = evidence.checks.get(version, [])
-    failed = [c for c in checks if c.verdict == "fails"]
-    if failed:
-        c = failed[0]
-        return (
-            f"{c.limits.describe()} proven to fail (e-value {_e(c.log_e_fails)} ≥ "
-            f"{1 / settings.alpha:g}, n {c.n:,.0f}, P(holds) {_p(c.probability)})"
-        )
-    for c in checks:
-        p = c.probability
-        if p is None or c.n < settings.min_samples:
-            continue
-        for bar, events in (
-            (settings.futility_probability, settings.futility_events),
-            (settings.late_futility_probability, settings.late_futility_events),
-        ):
-            if p < bar and c.expected_events >= events:
-                return (
-                    f"futile: P({c.limits.describe()}) {p:.3f} < {bar:g} after {c.n:,.0f} requests"
-                )
-    return None
+    """Why the version is given up on: an objective proven to fail (module docstring)."""
+    failed = [c for c in evidence.checks.get(version, []) if c.verdict == "fails"]
+    if not failed:
+        return None
+    c = failed[0]
+    return (
+        f"{c.limits.describe()} proven to fail (e-value {_e(c.log_e_fails)} ≥ "
+        f"{1 / settings.alpha:g}, n {c.n:,.0f}, P(holds) {_p(c.probability)})"
+    )
 
 
 def _proven_safe(evidence: Evidence, version: str) -> str:
@@ -199,7 +198,7 @@ def _rewarded(evidence: Evidence, settings: Settings, candidates: Sequence[str])
             continue
         if not better(first, c, baseline, level):
             continue
-        if any(not better(first, c, d, settings.alpha) for d in live if d != c):
+        if any(not _ahead(first, c, d, baseline, level, settings.alpha) for d in live if d != c):
             continue
         worse_elsewhere = [
             i
@@ -221,6 +220,29 @@ def _rewarded(evidence: Evidence, settings: Settings, candidates: Sequence[str])
     return Outcome(Decision(action="continue", reason=_waiting(evidence, live, first)), eliminated)
 
 
+def _ahead(
+    comparisons: Mapping[tuple[str, str], Comparison],
+    c: str,
+    d: str,
+    baseline: str,
+    level: float,
+    alpha: float,
+) -> bool:
+    """Whether `c` may be chosen over rival `d`: proven better at α, or — when `d` is not itself
+    proven better than the baseline — better with posterior probability ≥ 1 − α. The second
+    arm is a selection rule, not a test: `c`'s promotion still needs its proof against the
+    baseline, so it can pick a lesser improvement but never a non-improvement."""
+    if better(comparisons, c, d, alpha):
+        return True
+    if better(comparisons, d, baseline, level):
+        return False
+    if (c, d) in comparisons:
+        return comparisons[(c, d)].probability >= 1 - alpha
+    if (d, c) in comparisons:
+        return 1 - comparisons[(d, c)].probability >= 1 - alpha
+    return False
+
+
 def _reward_elimination(
     comparisons: Mapping[tuple[str, str], Comparison],
     baseline: str,
@@ -230,17 +252,68 @@ def _reward_elimination(
 ) -> str | None:
     if better(comparisons, baseline, candidate, settings.alpha):
         return f"proven worse than baseline {baseline} on the reward ({_cmp(comparisons, baseline, candidate)})"
-    comparison = comparisons.get((candidate, baseline))
-    n = evidence.requests.get(candidate)
-    enough = max(settings.min_samples, settings.reward_futility_samples)
-    if comparison is None or (n is not None and n < enough):
-        return None
-    if comparison.gain_probability < settings.reward_futility_probability:
-        return (
-            f"futile: P(reward gain ≥ {settings.minimum_effect:.0%} of baseline) "
-            f"{comparison.gain_probability:.3f} < {settings.reward_futility_probability:g}"
-        )
     return None
+
+
+def _pareto(evidence: Evidence, settings: Settings, candidates: Sequence[str]) -> Outcome:
+    baseline = evidence.names[0]
+    rewards = len(evidence.comparisons)
+    level = settings.alpha / max(1, len(candidates))
+    eliminated: dict[str, str] = {}
+    for c in candidates:
+        worse = [
+            i
+            for i, comparisons in enumerate(evidence.comparisons)
+            if better(comparisons, baseline, c, settings.alpha)
+        ]
+        why = _slo_elimination(evidence, c, settings)
+        if why is None and worse:
+            why = f"proven worse than baseline {baseline} on reward {worse[0] + 1}, so it cannot dominate it ({_cmp(evidence.comparisons[worse[0]], baseline, c)})"
+        if why:
+            eliminated[c] = why
+    live = [c for c in candidates if c not in eliminated]
+    winners: list[tuple[float, str, str]] = []
+    for c in live:
+        if not (_enough(evidence, c, settings) and _enough(evidence, baseline, settings)):
+            continue
+        if verdict(evidence.checks.get(c, [])) != "holds":
+            continue
+        pairs = [comparisons.get((c, baseline)) for comparisons in evidence.comparisons]
+        if any(p is None for p in pairs):
+            continue
+        found = [p for p in pairs if p is not None]
+        gains = [i for i, p in enumerate(found) if p.proven(level / rewards)]
+        margins = [
+            settings.pareto_tolerance
+            * (evidence.reward_scales[i] if i < len(evidence.reward_scales) else 0.0)
+            for i in range(rewards)
+        ]
+        if gains and all(p.not_worse(m, level) for p, m in zip(found, margins, strict=True)):
+            best = max(found[i].log_e for i in gains)
+            why = ", ".join(
+                f"reward {i + 1}: {_cmp(evidence.comparisons[i], c, baseline)}"
+                for i in range(rewards)
+            )
+            winners.append((best, c, why))
+    if winners:
+        _, c, why = max(winners)
+        if evidence.srm.mismatch:
+            return Outcome(Decision(action="continue", reason=_srm(evidence, c)), eliminated)
+        reason = (
+            f"candidate {c} dominates baseline {baseline} (better on a reward at α/{len(candidates) * rewards:g}, "
+            f"not worse than {settings.pareto_tolerance:.0%} of the baseline on any at α/{len(candidates)}: "
+            f"{why}) and meets every objective: {_proven_safe(evidence, c)}"
+        )
+        return Outcome(Decision(action="promote", version=c, reason=reason), eliminated)
+    if candidates and not live:
+        reason = "no candidate can dominate the baseline: " + "; ".join(
+            f"{c}: {w}" for c, w in eliminated.items()
+        )
+        return Outcome(Decision(action="rollback", version=baseline, reason=reason), eliminated)
+    return Outcome(
+        Decision(action="continue", reason=_waiting(evidence, live, evidence.comparisons[0])),
+        eliminated,
+    )
 
 
 def _waiting(
@@ -289,7 +362,7 @@ def _cmp(comparisons: Mapping[tuple[str, str], Comparison], a: str, b: str) -> s
     if not c.testable:
         return (
             f"{a} − {b} = {delta:+.4g}, P({a} better) {probability:.3f} "
-            f"(no sample size: the fallback posterior, not an error-controlled test)"
+            f"(no test yet: fewer than two iterations with both values, so no proof either way)"
         )
     return (
         f"{a} − {b} = {delta:+.4g} ± {c.radius:.2g} (anytime-valid), "

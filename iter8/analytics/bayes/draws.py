@@ -6,6 +6,8 @@ gamma variates instead of one per bucket. A draw whose quantile falls into a mer
 interpolated across that cell (rare: the window spans ±`WINDOW` buckets around the estimate).
 Gamma variates of shape ≥ `WILSON_HILFERTY` come from the Wilson–Hilferty cube of a normal
 (relative error below 1e-3 there), which is several times cheaper than exact gamma sampling.
+A belief without evidence (nothing measured, or a value seen fewer than twice) gets no draws:
+its metric is unknown for that version, which never moves traffic (`bayes.evidence`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from iter8.analytics.bayes import iterations
 from iter8.analytics.bayes.beliefs import Belief, percentiles_of
 
 JEFFREYS = 0.5  # Beta(0.5, 0.5) prior for rates
@@ -29,8 +32,8 @@ def draw(belief: Belief, rng: np.random.Generator, size: int) -> np.ndarray:
         return belief.value + belief.unit_sd / np.sqrt(belief.n) * rng.standard_normal(size)
     if belief.kind == "percentile":
         return percentile_draws(belief, [belief.quantile], rng, size)[0]
-    if belief.kind == "value":
-        return belief.value + belief.scale * rng.standard_normal(size)
+    if belief.kind == "value" and belief.series is not None:
+        return iterations.draws(belief.series, rng, size)
     return np.full(size, belief.value)
 
 
@@ -39,6 +42,7 @@ def draw_all(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Draws for (key, version, belief) triples, in order. Percentiles of one histogram (p50,
     p95, p99 of the same latency) share one Dirichlet draw: consistent, and cheaper."""
+    beliefs = [(key, version, belief) for key, version, belief in beliefs if belief.evidence]
     shared: dict[tuple[str, bytes, bytes], list[tuple[str, Belief]]] = {}
     for key, version, belief in beliefs:
         if belief.kind == "percentile":

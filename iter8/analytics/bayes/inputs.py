@@ -6,15 +6,23 @@ value is still valid evidence, just less of it); a metric never seen has no beli
 A value's sample size is, in order: the observation's own `sample_size`, the value of the
 metric its `sampleSize` names, the histogram's count; else there is none (`criteria.requestCount`
 is not borrowed: a reward such as user engagement is not per request, and a wrong n would
-invent certainty).
+invent certainty), and the value is judged by its variation across iterations
+(`bayes.iterations`).
+
+Consistent counts: a rate and its sample size come from the same moment. When a metric that
+has a sample size arrives without it (the count's query failed), the pair from the last
+iteration where both answered is kept, never the new value with an old n. Values that are not
+measurements (`bayes.validity`) are unknown, with the reason in `invalid`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from iter8.analytics.bayes import validity
 from iter8.analytics.bayes.beliefs import Belief, buckets_of, make_belief, statistic
+from iter8.analytics.bayes.iterations import Series
 from iter8.analytics.bayes.settings import Settings
 from iter8.analytics.bayes.state import Known
 from iter8.analytics.observations import Observation, Observations
@@ -27,10 +35,21 @@ from iter8.api.references import resolve
 class Gathered:
     beliefs: dict[str, dict[str, Belief]]  # metric key → version → belief (absent: unknown)
     known: dict[str, dict[str, Known]]  # what to carry to the next step
+    pairs: dict[str, dict[str, Series]]  # value rewards: key → "a|b" → differences a − b
     requests: dict[str, float | None]  # per version, for the minimum sample
     fresh_requests: dict[str, float | None]  # per version, this iteration only (the SRM check)
     stale: list[str] = field(default_factory=list)  # "key for version: from iteration k"
     unknown: list[str] = field(default_factory=list)  # "key for version: never observed"
+    invalid: list[str] = field(default_factory=list)  # "key for version: why it is no number"
+    answered: bool = False  # some query answered (or none was asked): nothing is failing
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    items: dict[str, dict[str, Known]]  # key → version → this iteration's consistent item
+    unpaired: dict[str, set[str]]  # key → versions whose value came without its sample size
+    invalid: list[str]
+    answered: bool
 
 
 def metric_for(key: str, metrics: Mapping[str, Metric]) -> Metric | None:
@@ -49,53 +68,82 @@ def gather(
     request_key: str | None,
     namespace: str,
     iteration: int,
-    limits: Mapping[str, float],
     settings: Settings,
+    carried_pairs: Mapping[str, Mapping[str, Series]] | None = None,
+    paired: Collection[str] = (),
 ) -> Gathered:
-    """Beliefs for every key and version; `limits` gives each key's magnitude for fallbacks."""
-    fresh = _fresh(keys, versions, observations, metrics, request_key, namespace, iteration)
+    """Beliefs for every key and version; `paired` keys (rewards) also keep, for values without
+    a sample size, the per-iteration differences between every two versions."""
+    counters = {key for key in keys if _counter(key, metrics)}
+    fresh = _fresh(keys, versions, observations, metrics, counters, namespace, iteration)
     known: dict[str, dict[str, Known]] = {k: dict(v) for k, v in carried.items() if k in keys}
+    pairs = {k: dict(v) for k, v in (carried_pairs or {}).items() if k in paired}
     stale: list[str] = []
     unknown: list[str] = []
     for key in keys:
+        counter = key in counters
         for version in versions:
-            if version in fresh.get(key, {}):
-                item, before = fresh[key][version], known.get(key, {}).get(version)
-                if item.n is None and before is not None and before.n is not None:
-                    # the sample size did not arrive: the last one is a lower bound (cumulative)
-                    item = Known(item.value, before.n, item.histogram, item.iteration)
+            item, before = fresh.items.get(key, {}).get(version), known.get(key, {}).get(version)
+            if item is not None:
+                if item.n is None and item.histogram is None and not counter:
+                    previous = before.series if before is not None else None
+                    item = Known(
+                        item.value, None, None, iteration, (previous or Series()).add(item.value)
+                    )
                 known.setdefault(key, {})[version] = item
-            elif version in known.get(key, {}):
-                stale.append(f"{key} for {version}: from iteration {known[key][version].iteration}")
+            elif before is not None:
+                why = (
+                    "its sample size did not arrive, "
+                    if version in fresh.unpaired.get(key, ())
+                    else ""
+                )
+                stale.append(f"{key} for {version}: {why}kept iteration {before.iteration}")
             else:
-                unknown.append(f"{key} for {version}: never observed")
+                why = (
+                    "came without its sample size"
+                    if version in fresh.unpaired.get(key, ())
+                    else "never observed"
+                )
+                unknown.append(f"{key} for {version}: {why}")
+        if key in paired:
+            _pair(pairs.setdefault(key, {}), fresh.items.get(key, {}), versions)
     beliefs: dict[str, dict[str, Belief]] = {}
     for key in keys:
         metric = metric_for(key, metrics)
-        per_version = known.get(key, {})
-        magnitude = max([abs(k.value) for k in per_version.values()] + [abs(limits.get(key, 0.0))])
-        for version, item in per_version.items():
+        for version, item in known.get(key, {}).items():
             if version not in versions:
                 continue
             histogram = item.histogram
-            kind, quantile = statistic(key, metric, histogram is not None, bool(item.n), item.value)
+            kind, quantile = statistic(
+                key, metric, histogram is not None, item.n is not None, item.value
+            )
             beliefs.setdefault(key, {})[version] = make_belief(
                 kind,
                 item.value,
                 item.n,
                 histogram,
                 quantile,
-                magnitude,
-                settings.fallback_relative_sd,
                 settings.mean_cv_prior,
+                item.series,
+                _versus(pairs.get(key, {}), version, versions),
             )
     requests = {version: _requests(version, beliefs, known, request_key) for version in versions}
     routed = {
-        key: per_version for key, per_version in fresh.items() if not _synthetic(key, metrics)
+        key: per_version for key, per_version in fresh.items.items() if not _synthetic(key, metrics)
     }
     routed_key = request_key if request_key in routed else None
     fresh_requests = {version: _fresh_requests(version, routed, routed_key) for version in versions}
-    return Gathered(beliefs, known, requests, fresh_requests, stale, unknown)
+    return Gathered(
+        beliefs,
+        known,
+        pairs,
+        requests,
+        fresh_requests,
+        stale,
+        unknown,
+        fresh.invalid,
+        fresh.answered,
+    )
 
 
 def _fresh(
@@ -103,26 +151,40 @@ def _fresh(
     versions: Sequence[str],
     observations: Observations,
     metrics: Mapping[str, Metric],
-    request_key: str | None,
+    counters: Collection[str],
     namespace: str,
     iteration: int,
-) -> dict[str, dict[str, Known]]:
-    """This iteration's observations that arrived, with sample sizes resolved."""
+) -> _Fresh:
+    """This iteration's observations that arrived, valid, with sample sizes resolved."""
     result: dict[str, dict[str, Known]] = {}
+    unpaired: dict[str, set[str]] = {}
+    invalid: list[str] = []
+    answered = False
     for key in keys:
         metric = metric_for(key, metrics)
         size_key = None
         if metric is not None and metric.spec.sample_size:
             size_key = str(resolve(metric.spec.sample_size, metric.namespace or namespace))
+        counter = key in counters
         for version in versions:
             observation = observations.get(key, {}).get(version)
             if observation is None or not observation.known or observation.value is None:
                 continue
+            histogram = buckets_of(observation.histogram)
             n = _sample_size(observation, observations, version, size_key, key)
+            why = validity.problem(observation.value, n, histogram, counter)
+            if why:
+                invalid.append(f"{key} for {version}: {why}")
+                continue
+            answered = True
+            if n is None and histogram is None and size_key is not None and size_key != key:
+                unpaired.setdefault(key, set()).add(version)  # its count's query failed
+                continue
             result.setdefault(key, {})[version] = Known(
-                float(observation.value), n, buckets_of(observation.histogram), iteration
+                float(observation.value), n, histogram, iteration
             )
-    return result
+    asked = any(observations.get(key) for key in keys)
+    return _Fresh(result, unpaired, invalid, answered or not asked)
 
 
 def _sample_size(
@@ -143,6 +205,32 @@ def _sample_size(
     return None
 
 
+def _pair(pairs: dict[str, Series], fresh: Mapping[str, Known], versions: Sequence[str]) -> None:
+    """Add this iteration's differences between every two versions that both answered."""
+    values = {
+        v: item.value for v, item in fresh.items() if item.n is None and item.histogram is None
+    }
+    for i, a in enumerate(versions):
+        for b in versions[i + 1 :]:
+            if a in values and b in values:
+                name = f"{a}|{b}"
+                pairs[name] = pairs.get(name, Series()).add(values[a] - values[b])
+
+
+def _versus(
+    pairs: Mapping[str, Series], version: str, versions: Sequence[str]
+) -> dict[str, Series]:
+    """The differences `version` − other, by other version."""
+    result = {}
+    for other in versions:
+        if f"{version}|{other}" in pairs:
+            result[other] = pairs[f"{version}|{other}"]
+        elif f"{other}|{version}" in pairs:
+            s = pairs[f"{other}|{version}"]
+            result[other] = Series(s.count, -s.mean, s.squares)
+    return result
+
+
 def _requests(
     version: str,
     beliefs: Mapping[str, Mapping[str, Belief]],
@@ -158,11 +246,17 @@ def _requests(
     return max(sizes) if sizes else None
 
 
+def _counter(key: str, metrics: Mapping[str, Metric]) -> bool:
+    """A count (negative is impossible; measured, so no per-iteration summary)."""
+    return statistic(key, metric_for(key, metrics), False, False, 0.0)[0] == "exact"
+
+
 def _synthetic(key: str, metrics: Mapping[str, Metric]) -> bool:
     """Built-in metrics measure the load `metrics/collect` sends to every version at once, not
-    traffic the split routed, so their request counts cannot show a sample-ratio mismatch."""
+    traffic the split routed, and mocked ones (Iter8 v2's `mock`) follow no traffic at all, so
+    their request counts cannot show a sample-ratio mismatch."""
     metric = metric_for(key, metrics)
-    return metric is not None and metric.spec.provider == "iter8"
+    return metric is not None and (metric.spec.provider == "iter8" or metric.spec.mock is not None)
 
 
 def _fresh_requests(

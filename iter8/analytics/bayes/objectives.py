@@ -6,8 +6,8 @@ Evidence per kind of number, tested at α each way:
   it is tested exactly on the histogram's counts. A bucket that straddles U counts as above U
   when proving the objective holds and as below when proving it fails: both conservative;
 * mean: the one-sided normal mixture with the per-request sd of the belief;
-* value (no sample size): no test exists. The objective is taken to hold when P(holds) ≥ 1 − α
-  and to fail when P(holds) ≤ α under the fallback posterior: stated, not error-controlled;
+* value (no sample size): the confidence sequence over the per-iteration values
+  (`bayes.iterations`); one value is no evidence;
 * exact: known.
 With both limits, "holds" needs both sides proven (an intersection-union test, still level α)
 and "fails" needs either side at α/2.
@@ -21,8 +21,9 @@ from typing import Literal
 
 import numpy as np
 
+from iter8.analytics.bayes import evidence, iterations
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.sequential import log_e_normal, log_e_rate
+from iter8.analytics.bayes.sequential import horizon_scale, log_e_normal, log_e_rate
 
 Verdict = Literal["holds", "fails", "undecided", "unknown"]
 
@@ -80,27 +81,29 @@ def check(
     alpha: float,
     tau: float,
     min_samples: float,
+    n_star: float | None = None,
 ) -> Check:
-    """The objective's probability and verdict for one version."""
+    """The objective's probability and verdict for one version (`n_star`: the requests per
+    version expected at the horizon, which tunes one of the mixtures; `sequential`)."""
+    rho = horizon_scale(alpha, n_star)
     if belief is None or draws is None:
         return Check(limits, None, 0.0, 0.0, "unknown", 0.0)
     probability = float(holds_mask(draws, limits).mean())
     sides = [(v, s) for v, s in ((limits.upper, "upper"), (limits.lower, "lower")) if v is not None]
-    if belief.kind == "value":
-        verdict: Verdict = (
-            "holds"
-            if probability >= 1 - alpha
-            else "fails"
-            if probability <= alpha
-            else "undecided"
-        )
-        return Check(limits, probability, 0.0, 0.0, verdict, 0.0)
-    holds = [_log_e(belief, limit, side, True, tau) for limit, side in sides]
-    fails = [_log_e(belief, limit, side, False, tau) for limit, side in sides]
+    holds = [_log_e(belief, limit, side, True, tau, rho) for limit, side in sides]
+    fails = [_log_e(belief, limit, side, False, tau, rho) for limit, side in sides]
     log_e_holds = min(holds) if holds else math.inf
     log_e_fails = max(fails) - math.log(len(fails)) if fails else -math.inf
+    if belief.kind == "value":  # the sample is the iterations; no requests, so no futility
+        k = float(belief.series.count) if belief.series else 0.0
+        verdict: Verdict = "undecided"
+        if evidence.proof(log_e_fails, k, alpha):
+            verdict = "fails"
+        elif evidence.proof(log_e_holds, k, alpha):
+            verdict = "holds"
+        return Check(limits, probability, log_e_holds, log_e_fails, verdict, k)
     threshold = math.log(1 / alpha)
-    enough = belief.kind == "exact" or belief.n >= min_samples
+    enough = belief.kind == "exact" or (belief.n > 0 and belief.n >= min_samples)
     verdict = "undecided"
     if enough and log_e_fails >= threshold:
         verdict = "fails"
@@ -121,22 +124,31 @@ def _limit_rate(belief: Belief, limits: Limits) -> float:
     return 1.0
 
 
-def _log_e(belief: Belief, limit: float, side: str, proving_holds: bool, tau: float) -> float:
+def _log_e(
+    belief: Belief, limit: float, side: str, proving_holds: bool, tau: float, rho: float | None
+) -> float:
     """log E that the metric is within (`proving_holds`) or beyond this one limit."""
     if belief.kind == "exact":
         within = belief.value <= limit if side == "upper" else belief.value >= limit
         return math.inf if within == proving_holds else -math.inf
     if belief.kind == "rate":
         wanted_below = (side == "upper") == proving_holds
-        return log_e_rate(belief.events, belief.n, limit, "below" if wanted_below else "above")
+        side_of = "below" if wanted_below else "above"
+        return log_e_rate(belief.events, belief.n, limit, side_of, rho)
     if belief.kind == "percentile":
-        return _percentile_log_e(belief, limit, side, proving_holds)
+        return _percentile_log_e(belief, limit, side, proving_holds, rho)
+    if belief.kind == "value":
+        above = (side == "lower") == proving_holds
+        return iterations.log_e_beyond(belief.series, limit, above) if belief.series else 0.0
     margin = (limit - belief.value) if side == "upper" else (belief.value - limit)
     variance = belief.unit_sd**2 / belief.n
-    return log_e_normal(margin if proving_holds else -margin, variance, tau * belief.unit_sd)
+    tuned = None if rho is None else rho * belief.unit_sd
+    return log_e_normal(margin if proving_holds else -margin, variance, tau * belief.unit_sd, tuned)
 
 
-def _percentile_log_e(belief: Belief, limit: float, side: str, proving_holds: bool) -> float:
+def _percentile_log_e(
+    belief: Belief, limit: float, side: str, proving_holds: bool, rho: float | None
+) -> float:
     """The percentile objective as a rate of requests beyond the limit (module docstring)."""
     counts, lowers, uppers, q = belief.counts, belief.lowers, belief.uppers, belief.quantile
     n = float(counts.sum())
@@ -147,4 +159,4 @@ def _percentile_log_e(belief: Belief, limit: float, side: str, proving_holds: bo
         beyond = counts[lowers < limit] if proving_holds else counts[uppers <= limit]
         share = q
     events = float(beyond.sum())
-    return log_e_rate(events, n, share, "below" if proving_holds else "above")
+    return log_e_rate(events, n, share, "below" if proving_holds else "above", rho)

@@ -24,7 +24,7 @@ import numpy as np
 from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.objectives import Check, Limits, Verdict
 from iter8.analytics.bayes.rewards import estimate
-from iter8.analytics.bayes.sequential import log_e_normal
+from iter8.analytics.bayes.sequential import horizon_scale, log_e_normal
 from iter8.api.experiment import Experiment
 from iter8.api.quantity import parse_quantity
 from iter8.api.references import resolve
@@ -71,7 +71,9 @@ def check_relative(
     alpha: float,
     tau: float,
     min_samples: float,
+    n_star: float | None = None,
 ) -> Check:
+    rho = horizon_scale(alpha, n_star)
     if candidate is None or baseline is None:
         return Check(limits, None, 0.0, 0.0, "unknown", 0.0)
     (c_belief, c_draws), (b_belief, b_draws) = candidate, baseline
@@ -83,17 +85,16 @@ def check_relative(
             continue
         margin = sign * (ratio * b.value - c.value)
         variance = ratio * ratio * b.variance + c.variance
-        scale = tau * math.sqrt((c.unit_sd**2 + (ratio * b.unit_sd) ** 2) / 2)
-        holds.append(log_e_normal(margin, variance, scale))
-        fails.append(log_e_normal(-margin, variance, scale))
+        pooled = math.sqrt((c.unit_sd**2 + (ratio * b.unit_sd) ** 2) / 2)
+        tuned = None if rho is None else rho * pooled
+        holds.append(log_e_normal(margin, variance, tau * pooled, tuned))
+        fails.append(log_e_normal(-margin, variance, tau * pooled, tuned))
     testable = c.testable and b.testable
     threshold = math.log(1 / alpha)
     verdict: Verdict = "undecided"
     n = min(c_belief.n, b_belief.n)
-    if not testable:
-        verdict = (
-            "holds" if probability >= 1 - alpha else "fails" if probability <= alpha else verdict
-        )
+    if not testable:  # no anytime-valid test: never proven to hold (`bayes.evidence`)
+        verdict = "fails" if probability <= alpha else verdict
         return Check(limits, probability, 0.0, 0.0, verdict, n)
     log_e_holds, log_e_fails = min(holds), max(fails) - math.log(len(fails))
     if n >= min_samples and log_e_fails >= threshold:

@@ -4,8 +4,9 @@ The difference of two estimates is tested with the one-sided normal mixture
 (`sequential.log_e_normal`, Johari et al.'s mSPRT), τ = `tau` × the pooled per-request sd, so
 the same setting means the same thing for conversion rates and for latencies. Variances: rate
 p̃(1 − p̃)/n with p̃ = (events + ½)/(n + 1) (never zero); mean s²/n; percentile the variance of
-its Dirichlet draws. A reward without a sample size (kind `value`) has no test: it counts as
-better when P(better) ≥ 1 − level under the fallback posterior (stated, not error-controlled).
+its Dirichlet draws. A reward without a sample size (kind `value`) is tested on the paired
+per-iteration differences of the two versions (`bayes.iterations`); without them (fewer than two
+iterations where both answered) there is no test, and no proof.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from iter8.analytics.bayes import iterations
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.sequential import confidence_radius, log_e_normal
+from iter8.analytics.bayes.sequential import (
+    MIXTURE_SHARE,
+    confidence_radius,
+    horizon_scale,
+    horizon_z,
+    log_e_normal,
+)
 
 
 @dataclass(frozen=True)
@@ -52,18 +60,40 @@ class Comparison:
     log_e: float  # evidence that delta > 0
     log_e_worse: float  # evidence that delta < 0
     probability: float  # posterior P(delta > 0)
-    gain_probability: float  # posterior P(delta ≥ the minimum effect worth waiting for)
+    gain_probability: float  # posterior P(delta ≥ the minimum effect), reported
+    variance: float  # of delta
+    scales: tuple[float, float | None]  # the mixtures' scales: wide, tuned to the horizon
     testable: bool
+    fraction: float | None = None  # information now / at the horizon; None: no horizon
+    per_iteration: bool = False  # tested on per-iteration values (`iterations`), not requests
 
     def proven(self, level: float) -> bool:
-        if self.testable:
-            return self.log_e >= math.log(1 / level)
-        return self.probability >= 1 - level
+        return self.testable and self._shown(self.delta, self.log_e, level)  # no test, no proof
 
     def disproven(self, level: float) -> bool:
-        if self.testable:
-            return self.log_e_worse >= math.log(1 / level)
-        return self.probability <= level
+        return self.testable and self._shown(-self.delta, self.log_e_worse, level)
+
+    def not_worse(self, margin: float, level: float) -> bool:
+        """Proven that `better` is no worse than `other` by more than `margin` (a
+        non-inferiority test: delta + margin > 0, the same tests)."""
+        if not self.testable:
+            return False  # no test, no proof
+        if self.per_iteration:
+            return self.proven(level)  # no non-inferiority test there: better is required
+        shifted = self.delta + margin
+        return self._shown(shifted, log_e_normal(shifted, self.variance, *self.scales), level)
+
+    def _shown(self, delta: float, log_e: float, level: float) -> bool:
+        """The mixture's e-value, or with a horizon, either it at a share of `level` or the
+        horizon boundary at the rest (`sequential` module docstring)."""
+        if self.fraction is None or self.per_iteration:
+            return log_e >= math.log(1 / level)
+        if log_e >= math.log(1 / (MIXTURE_SHARE * level)):
+            return True
+        if self.variance <= 0:
+            return delta > 0
+        z = delta / math.sqrt(self.variance)
+        return z >= horizon_z((1 - MIXTURE_SHARE) * level, self.fraction)
 
 
 def compare(
@@ -74,23 +104,48 @@ def compare(
     tau: float,
     alpha: float,
     minimum_effect: float,
+    n_star: float | None = None,
 ) -> Comparison:
-    """Compare version `names[0]` with `names[1]` on one reward."""
+    """Compare version `names[0]` with `names[1]` on one reward (`n_star`: the requests per
+    version expected at the horizon, `sequential`)."""
     sign = 1.0 if higher_is_better else -1.0
     first, second = estimate(beliefs[0], draws[0]), estimate(beliefs[1], draws[1])
     delta = sign * (first.value - second.value)
     variance = first.variance + second.variance
-    scale = tau * math.sqrt((first.unit_sd**2 + second.unit_sd**2) / 2)
+    pooled = math.sqrt((first.unit_sd**2 + second.unit_sd**2) / 2)
+    rho = horizon_scale(alpha, n_star)
+    scale, tuned = tau * pooled, None if rho is None else rho * pooled
+    at_horizon = (first.unit_sd**2 + second.unit_sd**2) / n_star if n_star else None
     difference = sign * (draws[0] - draws[1])
     effect = minimum_effect * abs(second.value)
+    if "value" in (beliefs[0].kind, beliefs[1].kind):
+        paired = beliefs[0].pairs.get(names[1]) if beliefs[0].kind == beliefs[1].kind else None
+        delta, radius, log_e, log_e_worse = iterations.compared(paired, sign, alpha)
+        return Comparison(
+            better=names[0],
+            other=names[1],
+            delta=delta,
+            radius=radius,
+            log_e=log_e,
+            log_e_worse=log_e_worse,
+            probability=float((difference > 0).mean()),
+            gain_probability=float((difference >= effect).mean()),
+            variance=0.0,
+            scales=(0.0, None),
+            testable=paired is not None and paired.count >= iterations.MINIMUM,
+            per_iteration=True,
+        )
     return Comparison(
         better=names[0],
         other=names[1],
         delta=delta,
         radius=confidence_radius(variance, scale, alpha),
-        log_e=log_e_normal(delta, variance, scale),
-        log_e_worse=log_e_normal(-delta, variance, scale),
+        variance=variance,
+        scales=(scale, tuned),
+        log_e=log_e_normal(delta, variance, scale, tuned),
+        log_e_worse=log_e_normal(-delta, variance, scale, tuned),
         probability=float((difference > 0).mean()),
         gain_probability=float((difference >= effect).mean()),
         testable=first.testable and second.testable,
+        fraction=None if at_horizon is None or variance <= 0 else at_horizon / variance,
     )

@@ -15,6 +15,32 @@ however often we look (peers.md §6.2c: P(best) ≥ 0.99 with peeking errs ~23%)
   one-sided): a half-normal mixture N(0, τ²) over positive effects of the Gaussian likelihood
   ratio in information time. Valid asymptotically (plug-in variances), also under adaptive
   allocation, since the allocation depends only on the past.
+
+Using the horizon. A mixture is tightest where its scale matches the effect that the available
+sample can just detect; one tuned for a few hundred requests wastes power at the tens of
+thousands an experiment reaches by its last iteration (and the reverse). Experiments have a
+horizon (`maxIterations`), so each test is an equal-weight mixture of two e-processes: the
+*wide* one above (quick on large effects, anytime-valid forever) and one *tuned to the horizon*,
+a half-normal mixture of effect scale ρ·sd with ρ² = (2 ln(1/α) + ln(1 + 2 ln(1/α))) / N*, N*
+the requests a version is expected to have at the last iteration (the scale that minimises the
+mixture's boundary at N*; Howard et al. 2021, GrowthBook's N*). A mean of e-processes is an
+e-process, so Ville's inequality still holds at every look; the halving costs ln 2 of evidence.
+N* is fixed from the traffic level once (carried in the state), never from outcomes.
+
+Still, every mixture needs |z| ≈ 2.8 at α = 0.05 where a single fixed test needs 1.645, so at
+the horizon it has ~1.6× less information than a fixed design would. Reward comparisons (the
+tests that run out of data: a 10% lift needs ~12,000 requests per version) therefore also get a
+group-sequential boundary that spends most of α at the last look (`horizon_z`): the score
+S = Δ̂·I (I = 1/Var Δ̂, the Fisher information) is, under H0 and any predictable allocation, a
+Brownian motion in information time (Dambis–Dubins–Schwarz), so by the reflection principle
+P(sup_{I ≤ I_max} S ≥ c·√I_max) = 2(1 − Φ(c)): the constant boundary c = z_{α/2} on S, i.e.
+z ≥ c·√(I_max/I) at each look, errs at most α however often (and when) we look, and needs only
+z ≥ 1.96 at I_max (an O'Brien–Fleming-type boundary with continuous monitoring). I_max is the
+information an equal split would have at the horizon (`n_star` requests per version), an upper
+bound for the bandit's; past it (traffic grew) the boundary stays at c, a stated approximation.
+A comparison is proven when either test is: the mixture at α/4 (fast on large effects) or the
+boundary at 3α/4 (power at the horizon); a union bound keeps the sum at α. Without a horizon
+(N* None) only the wide mixture is used, at α, anytime-valid.
 """
 
 from __future__ import annotations
@@ -23,19 +49,65 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy.special import betaincc, betaln, log_ndtr
+from scipy.special import betaincc, betaln, log_ndtr, ndtri
 
 Side = Literal["below", "above"]
 LOG2 = math.log(2.0)
 
 
 _GRID = (np.arange(64) + 0.5) / 64
+_HALF_NORMAL = ndtri(0.5 + 0.5 * (np.arange(32) + 0.5) / 32)  # equal-mass points of |N(0, 1)|
 _LOG_WEIGHTS = np.log(_GRID**2 * (1 - _GRID) ** 2 / (_GRID**2 * (1 - _GRID) ** 2).sum())
 _LOG_GRID = np.log(_GRID)
 
 
-def log_e_rate(events: float, n: float, limit: float, side: Side) -> float:
-    """log E against "the rate is on the other side of `limit`": evidence it is `side` of it."""
+def horizon_scale(alpha: float, n_star: float | None) -> float | None:
+    """ρ, the effect (in per-request standard deviations) the horizon-tuned mixture centres on."""
+    if n_star is None or n_star <= 0:
+        return None
+    log_level = 2.0 * math.log(1.0 / alpha)
+    return math.sqrt((log_level + math.log1p(log_level)) / n_star)
+
+
+MIXTURE_SHARE = 0.25  # of α spent by the mixture when the horizon boundary is also used
+
+
+def horizon_z(level: float, fraction: float) -> float:
+    """The z a look at information fraction I/I_max must reach (module docstring)."""
+    c = float(ndtri(1.0 - level / 2.0))
+    return c / math.sqrt(min(max(fraction, 1e-12), 1.0))
+
+
+def _mean_of(*log_es: float) -> float:
+    """log of the equal-weight mean of e-values (itself an e-value)."""
+    top = max(log_es)
+    if not math.isfinite(top):
+        return top
+    return top + math.log(sum(math.exp(x - top) for x in log_es) / len(log_es))
+
+
+def _log_mean_exp(terms: np.ndarray) -> float:
+    top = float(terms.max())
+    return top + math.log(float(np.exp(terms - top).mean()))
+
+
+def log_e_rate(
+    events: float, n: float, limit: float, side: Side, rho: float | None = None
+) -> float:
+    """log E against "the rate is on the other side of `limit`": evidence it is `side` of it;
+    with `rho`, the mean of the wide mixture and the one tuned to the horizon (module doc)."""
+    wide = _log_e_rate_wide(events, n, limit, side)
+    if rho is None or n <= 0 or not 0.0 < limit < 1.0 or not math.isfinite(wide):
+        return wide
+    step = rho * math.sqrt(limit * (1.0 - limit)) * _HALF_NORMAL
+    q = np.clip(limit - step if side == "below" else limit + step, 1e-12, 1 - 1e-12)
+    terms = events * (np.log(q) - math.log(limit))
+    terms += (n - events) * (np.log1p(-q) - math.log1p(-limit))
+    tuned = _log_mean_exp(terms)
+    return _mean_of(wide, tuned)
+
+
+def _log_e_rate_wide(events: float, n: float, limit: float, side: Side) -> float:
     if n <= 0:
         return 0.0
     if limit <= 0.0 or limit >= 1.0:
@@ -63,8 +135,18 @@ def log_e_rate(events: float, n: float, limit: float, side: Side) -> float:
     return marginal + math.log(posterior_side) - math.log(prior_side) - null
 
 
-def log_e_normal(delta: float, variance: float, tau: float) -> float:
-    """log E against "the mean of the estimate is ≤ 0", given estimate `delta` of `variance`."""
+def log_e_normal(
+    delta: float, variance: float, tau: float, tuned_tau: float | None = None
+) -> float:
+    """log E against "the mean of the estimate is ≤ 0", given estimate `delta` of `variance`;
+    with `tuned_tau` (the horizon's scale), the mean of the two mixtures."""
+    wide = _log_e_normal(delta, variance, tau)
+    if tuned_tau is None or tuned_tau <= 0.0 or not math.isfinite(wide):
+        return wide
+    return _mean_of(wide, _log_e_normal(delta, variance, tuned_tau))
+
+
+def _log_e_normal(delta: float, variance: float, tau: float) -> float:
     if variance <= 0.0:
         return math.inf if delta > 0 else -math.inf
     if tau <= 0.0:

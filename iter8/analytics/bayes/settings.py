@@ -18,22 +18,26 @@ class Settings:
     alpha: float = 0.05  # error rate of every anytime-valid test (false promotion ≤ alpha)
     draws: int = 1000  # posterior draws per belief (P(holds), P(best), Thompson); MC sd ≤ 1.6 pts
     min_samples: float = 100  # requests a version needs before any test may stop the experiment
-    exploration_floor: float = 2.0  # percent every surviving version keeps, so it stays measured
+    exploration_floor: float = 2.0  # percent every surviving version keeps at least
+    floor_iterations: float = 2.0  # ... and enough requests that, at its limit's rate, one bad
+    # event is expected within this many iterations (`allocation.floor`)
     baseline_floor: float = 0.0  # percent the baseline keeps in A/B(/N): the reference of tests
     tau: float = 0.05  # mixture scale of the normal tests, in per-request standard deviations
-    futility_probability: float = 0.3  # below this P(objective holds) a version is given up on
-    futility_events: float = 8.0  # ... once it has n × limit ≥ this (errors' worth of requests)
-    late_futility_probability: float = 0.5  # the same, later: below even odds ...
-    late_futility_events: float = 15.0  # ... once n × limit ≥ this
-    minimum_effect: float = 0.05  # relative reward gain worth waiting for (A/B futility)
-    reward_futility_probability: float = 0.1  # below this P(gain ≥ minimum_effect): give up
-    reward_futility_samples: float = 100  # ... once the candidate has this many requests
-    fallback_relative_sd: float = 0.1  # posterior sd of a value that has no sample size
+    minimum_effect: float = 0.05  # relative reward gain whose posterior probability is reported
+    pareto_tolerance: float = 0.2  # Pareto: "not worse" allows this share of the baseline's value
+    use_horizon: bool = True  # a mixture tuned to the horizon and the reward boundary
     mean_cv_prior: float = 1.0  # per-request sd / mean, for means without a histogram
     srm_p_value: float = 0.001  # sample-ratio mismatch threshold (chi-square p-value)
     soft_constraints: bool = False  # logistic instead of 0/1 SLO feasibility in Thompson sampling
     soft_sharpness: float = 10.0  # logistic slope per relative margin (the v1 research fork's a)
     history: int = 20  # iterations kept in `details.history`
+    # iterations in a row with a version that has no evidence at all before the experiment
+    # ends as `no-data` (`bayes.evidence`): a candidate is first measured in iteration 2 (at
+    # the exploration floor) and a value needs two iterations, so 5 leaves room for the start
+    # and two lost iterations, and a broken metrics setup ends well before Iter8's default of
+    # 15 iterations (at 5–10 s intervals: under a minute of failed queries)
+    no_data_iterations: int = 5
+    no_data_rollback: bool = True  # `no-data` ends as rollback (else as no-winner)
 
 
 def settings_from_annotations(annotations: dict[str, str] | None, base: Settings) -> Settings:

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from iter8.analytics.bayes import validity
 from iter8.analytics.bayes.beliefs import Buckets
+from iter8.analytics.bayes.iterations import Series
 from iter8.analytics.bayes.srm import SrmState
 from iter8.api.experiment import Experiment
 
@@ -20,12 +22,14 @@ ALGORITHM_NAME = "bayesian"
 
 @dataclass(frozen=True)
 class Known:
-    """The last observation that arrived, with its sample size already resolved."""
+    """The last observation that arrived, with its sample size already resolved (a rate and
+    its n from the same iteration), and for a value without one the per-iteration summary."""
 
     value: float
     n: float | None
     histogram: Buckets | None  # lowers, uppers, counts
     iteration: int
+    series: Series | None = None
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {"value": self.value, "iteration": self.iteration}
@@ -33,6 +37,8 @@ class Known:
             data["n"] = self.n
         if self.histogram is not None:
             data["histogram"] = np.stack(self.histogram, axis=1).tolist()
+        if self.series is not None:
+            data["series"] = self.series.to_wire()
         return data
 
     @classmethod
@@ -43,14 +49,13 @@ class Known:
                 table = np.asarray(data["histogram"], dtype=float).reshape(-1, 3)
                 histogram = (table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
             n = data.get("n")
-            return cls(
-                float(data["value"]),
-                None if n is None else float(n),
-                histogram,
-                int(data.get("iteration", 0)),
-            )
-        except (AttributeError, KeyError, TypeError, ValueError):
+            value, size = float(data["value"]), None if n is None else float(n)
+            series = Series.from_wire(data["series"]) if "series" in data else None
+            known = cls(value, size, histogram, int(data.get("iteration", 0)), series)
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
             return None
+        problem = validity.problem(known.value, known.n, known.histogram, counter=False)
+        return None if problem else known
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,23 @@ class Carried:
     known: dict[str, dict[str, Known]] = field(default_factory=dict)
     srm: SrmState = field(default_factory=SrmState)
     history: list[dict[str, Any]] = field(default_factory=list)
+    traffic: float | None = None  # requests per iteration, fixed at the first look that had any
+    pairs: dict[str, dict[str, Series]] = field(default_factory=dict)  # key → "a|b" → a − b
+    without_data: int = 0  # iterations in a row with a version that has no evidence at all
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "known": {k: {v: o.to_wire() for v, o in per.items()} for k, per in self.known.items()},
             "srm": self.srm.to_wire(),
+            "withoutData": self.without_data,
         }
+        if self.pairs:
+            data["pairs"] = {
+                k: {p: s.to_wire() for p, s in per.items()} for k, per in self.pairs.items()
+            }
+        if self.traffic is not None:
+            data["traffic"] = self.traffic
+        return data
 
 
 def previous(experiment: Experiment) -> Carried:
@@ -74,16 +90,30 @@ def previous(experiment: Experiment) -> Carried:
     state = details.get("state")
     state = state if isinstance(state, Mapping) else {}
     known: dict[str, dict[str, Known]] = {}
-    for key, per_version in (state.get("known") or {}).items():
+    for key, per_version in _mapping(state.get("known")).items():
         if isinstance(per_version, Mapping):
             entries = {v: Known.from_wire(o) for v, o in per_version.items()}
             known[key] = {v: o for v, o in entries.items() if o is not None}
+    pairs: dict[str, dict[str, Series]] = {}
+    for key, per_pair in _mapping(state.get("pairs")).items():
+        if isinstance(per_pair, Mapping):
+            read = {p: Series.from_wire(s) for p, s in per_pair.items()}
+            pairs[key] = {p: s for p, s in read.items() if s is not None}
     history = details.get("history")
+    traffic = state.get("traffic")
+    without = state.get("withoutData")
     return Carried(
         known=known,
         srm=SrmState.from_wire(state.get("srm")),
         history=[h for h in history if isinstance(h, dict)] if isinstance(history, list) else [],
+        traffic=float(traffic) if isinstance(traffic, int | float) and traffic > 0 else None,
+        pairs=pairs,
+        without_data=int(without) if isinstance(without, int) and 0 <= without < 10**6 else 0,
     )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _details(experiment: Experiment) -> Mapping[str, Any]:

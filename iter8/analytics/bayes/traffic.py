@@ -3,7 +3,7 @@ testing pattern, then `allocation`'s floor, caps and rounding (none for Conforma
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,8 @@ from iter8.analytics.bayes.settings import Settings
 from iter8.api.experiment import Experiment, VersionWeight
 
 Draws = dict[str, dict[str, np.ndarray]]
+# (rounded split, split in force, caps) → (split to apply, why each held version is held)
+Hold = Callable[[list[int], dict[str, int], list[int]], tuple[list[int], dict[str, str]]]
 
 
 def feasibility(
@@ -54,8 +56,12 @@ def weights(
     eliminated: Mapping[str, str],
     settings: Settings,
     rng: np.random.Generator,
+    floor: float,
+    hold: Hold | None = None,
 ) -> tuple[np.ndarray, list[VersionWeight], dict[str, Any]]:
-    """Thompson votes (= P(best)), and the split to apply (none for Conformance)."""
+    """Thompson votes (= P(best)), and the split to apply (none for Conformance); `floor`: the
+    percent every live version keeps (`allocation.floor`); `hold` (`bayes.evidence.hold`)
+    last, so a version without evidence keeps its share."""
     active = np.array([i == 0 or v not in eliminated for i, v in enumerate(names)])
     if settings.soft_constraints:
         soft = np.ones_like(masks)
@@ -84,16 +90,21 @@ def weights(
     caps = allocation.caps(
         names, current, limits.max_candidate_weight or 0, limits.max_candidate_weight_increment or 0
     )
-    target = allocation.split(votes, active, settings.exploration_floor)
+    floors = np.full(len(names), floor)
+    if pattern == "Canary":  # the baseline is no reference there: no proof needs its requests
+        floors[0] = min(floor, settings.exploration_floor)
+    target = allocation.split(votes, active, floors)
     if pattern not in ("Canary", "Conformance"):
         target = allocation.with_baseline_floor(target, settings.baseline_floor)
     bounded = allocation.capped(target, caps)
     rounded = allocation.round_to_100(bounded, caps)
+    rounded, held = hold(rounded, current, caps) if hold else (rounded, {})
     details = {
         "previous": current,
         "target": {n: report.number(float(w), 4) for n, w in zip(names, target, strict=True)},
         "caps": dict(zip(names, caps, strict=True)),
-        "explorationFloor": settings.exploration_floor,
+        "explorationFloor": report.number(floor, 4),
+        "held": held,
     }
     return (
         votes,

@@ -1,0 +1,198 @@
+"""The evidence rules, in one place: what counts as evidence, and what may happen without it.
+
+1. A version gains traffic, is promoted or is rolled back only on evidence; unknown is neither
+   good nor bad.
+2. A version with no evidence at all (nothing measured on any metric its criteria judge it by)
+   keeps its split: neither ramped nor cut (`hold`). One with evidence on some metrics but not
+   all may lose traffic on what is known, never gain (the unknown metric may be the bad one). A
+   baseline without complete evidence never loses traffic. The one exception lets a candidate be
+   measured at all: below the exploration floor it may get the floor, when the metrics backend is
+   seen answering this iteration (some version got a fresh measurement). When nothing answers
+   (every query failing, a refused connection, no load generator) nothing moves.
+3. After `no_data_iterations` iterations in a row with a version that has no evidence at all,
+   or at the last iteration with one, the experiment ends with the stated outcome `no-data`:
+   back to the baseline (`rollback` in Iter8 v2's status; with `no_data_rollback` false it ends
+   as `no-winner`, which keeps the baseline too).
+4. An unknown sample size counts as 0 for every minimum-sample rule (`enough`).
+5. An e-value is proof only with a sample behind it: never with n = 0 (`proof`).
+6. A rate and its sample size come from the same iteration (`bayes.inputs`); a value without
+   one is judged by its variation across iterations, never from a single value
+   (`bayes.iterations`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from iter8.analytics.algorithm import Decision
+from iter8.analytics.bayes.beliefs import Belief
+from iter8.analytics.bayes.settings import Settings
+
+Coverage = Literal["complete", "partial", "none"]
+RULE = "a version gains traffic, is promoted or is rolled back only on evidence"
+
+
+def enough(n: float | None, minimum: float) -> bool:
+    """The minimum-sample rule: an unknown n is 0."""
+    return (n or 0.0) >= minimum
+
+
+def proof(log_e: float, n: float, alpha: float) -> bool:
+    """An e-value proves at level α only with a sample behind it."""
+    return n > 0 and log_e >= math.log(1 / alpha)
+
+
+def coverage(
+    needs: Mapping[str, Sequence[str]], beliefs: Mapping[str, Mapping[str, Belief]]
+) -> dict[str, Coverage]:
+    """Per version: evidence on every metric it is judged by, on some, or on none."""
+    result: dict[str, Coverage] = {}
+    for version, keys in needs.items():
+        known = [k for k in keys if (b := beliefs.get(k, {}).get(version)) and b.evidence]
+        result[version] = "complete" if len(known) == len(keys) else "partial" if known else "none"
+    return result
+
+
+def missing(
+    needs: Mapping[str, Sequence[str]], beliefs: Mapping[str, Mapping[str, Belief]]
+) -> dict[str, list[str]]:
+    """Per version, the metrics it has no evidence on (only versions missing some)."""
+    result = {
+        version: [k for k in keys if not ((b := beliefs.get(k, {}).get(version)) and b.evidence)]
+        for version, keys in needs.items()
+    }
+    return {v: keys for v, keys in result.items() if keys}
+
+
+def hold(
+    names: Sequence[str],
+    weights: Sequence[int],
+    current: Mapping[str, int],
+    caps: Sequence[int],
+    covered: Mapping[str, Coverage],
+    measurable: bool,
+    floor: float,
+) -> tuple[list[int], dict[str, str]]:
+    """The computed split with rule 2 applied: integers summing to 100, and why each version
+    that was held back is. The caller's split (floors, caps, rounding) is taken as it is."""
+    for allow in (True, False) if measurable else (False,):
+        low, high, why = _bounds(names, current, caps, covered, allow, floor)
+        if not why:
+            return list(weights), {}
+        if sum(low) <= 100 <= sum(high):
+            return _within(weights, low, high), why
+    # no split meets every bound (the split in force is not a split, or the baseline may not
+    # lose while a candidate must get its floor): no candidate without evidence gains, the
+    # rest goes to the baseline
+    kept = [
+        w if covered.get(v, "complete") == "complete" else min(w, current.get(v, 0))
+        for v, w in zip(names, weights, strict=True)
+    ]
+    return [100 - sum(kept[1:]), *kept[1:]], why
+
+
+def _bounds(
+    names: Sequence[str],
+    current: Mapping[str, int],
+    caps: Sequence[int],
+    covered: Mapping[str, Coverage],
+    allow: bool,
+    floor: float,
+) -> tuple[list[int], list[int], dict[str, str]]:
+    """Per version the least and the most it may get, and why (rule 2). A baseline that may
+    not lose still gives up what the candidates' exploration floors take (measuring comes first)."""
+    low, high, why = [0] * len(names), list(caps), {}
+    given = 0  # what the floors of never-measured candidates take
+    for i, v in enumerate(names):
+        now, state = current.get(v, 0), covered.get(v, "complete")
+        if state == "complete":
+            continue
+        allowance = allow and i > 0 and now < floor
+        top = min(max(now, math.ceil(floor)), caps[i]) if allowance else now
+        if i == 0:
+            low[i], why[v] = now, "no evidence on every metric: the baseline keeps its share"
+        given += top - now
+        if state == "none":
+            low[i] = high[i] = top
+            why[v] = (
+                f"no data yet: given the exploration floor ({top}%) to be measured"
+                if top > now
+                else "no data: split held"
+            )
+        elif i > 0:
+            high[i] = top
+            why[v] = "no evidence on some metrics: may not gain traffic"
+    low[0] = max(0, low[0] - given)
+    return low, high, why
+
+
+def _within(weights: Sequence[int], low: Sequence[int], high: Sequence[int]) -> list[int]:
+    """The weights clipped to their bounds, summing to 100 again: what clipping freed goes to
+    the baseline first (the safe place), what it added comes from the candidates first."""
+    result = [min(max(w, lo), hi) for w, lo, hi in zip(weights, low, high, strict=True)]
+    for i in range(len(result)):
+        left = 100 - sum(result)
+        if left > 0:
+            result[i] += min(left, high[i] - result[i])
+    for i in [*range(len(result) - 1, 0, -1), 0]:
+        excess = sum(result) - 100
+        if excess > 0:
+            result[i] -= min(excess, result[i] - low[i])
+    return result
+
+
+def no_data(
+    decision: Decision,
+    names: Sequence[str],
+    covered: Mapping[str, Coverage],
+    gaps: Mapping[str, Sequence[str]],
+    without_data: int,
+    last: bool,
+    settings: Settings,
+) -> Decision | None:
+    """Rule 3: the `no-data` outcome, or None when it does not apply."""
+    if decision.action not in ("continue", "no-winner"):
+        return None
+    blank = [v for v in names if covered.get(v) == "none"]
+    if not blank or not (without_data >= settings.no_data_iterations or last):
+        return None
+    baseline = names[0]
+    detail = "; ".join(f"{v}: {', '.join(gaps.get(v, []))}" for v in blank)
+    reason = (
+        f"no-data: {len(blank)} version(s) without any evidence for {without_data} iteration(s) "
+        f"in a row ({detail}), so nothing can be decided ({RULE}); back to baseline {baseline}"
+    )
+    action = "rollback" if settings.no_data_rollback else "no-winner"
+    return Decision(action=action, version=baseline, reason=reason)
+
+
+def summary(
+    names: Sequence[str],
+    needs: Mapping[str, Sequence[str]],
+    beliefs: Mapping[str, Mapping[str, Belief]],
+) -> dict[str, dict[str, str]]:
+    """version → metric → the kind of evidence behind it ("no data" when none)."""
+    return {
+        v: {
+            k: (b.basis if (b := beliefs.get(k, {}).get(v)) and b.evidence else "no data")
+            for k in needs.get(v, [])
+        }
+        for v in names
+    }
+
+
+def stated(decision: Decision, evidence: Mapping[str, Mapping[str, str]]) -> str:
+    """The decision's reason with the evidence it rests on (rule 1, in every explanation)."""
+    if RULE in decision.reason:
+        return decision.reason  # the no-data outcome states it already
+    versions = [decision.version] if decision.action == "promote" and decision.version else []
+    versions += [v for v, per in evidence.items() if "no data" in per.values()]
+    parts = [
+        f"{v}: " + ", ".join(f"{k.rpartition('/')[2]} {basis}" for k, basis in evidence[v].items())
+        for v in dict.fromkeys(versions)
+        if evidence.get(v)
+    ]
+    suffix = f" [evidence — {'; '.join(parts)}]" if parts else ""
+    return f"{decision.reason}{suffix} ({RULE})"
