@@ -47,11 +47,11 @@ def _iteration_line(name: str, experiment: Experiment, stage: str, decision: dic
     weights = analysis.weights.data if analysis.weights else None
     if weights:
         parts.append("weights " + " ".join(f"{w['name']}={w['value']}" for w in weights))
-    p_best = (analysis.details or {}).get("pBest")
-    if p_best:
-        parts.append(
-            "P(best) " + " ".join(f"{v}={p:.2f}" for v, p in p_best.items() if p is not None)
-        )
+    p_best = {
+        v: p for v, p in ((analysis.details or {}).get("pBest") or {}).items() if p is not None
+    }
+    if p_best:  # none for a version without evidence
+        parts.append("P(best) " + " ".join(f"{v}={p:.2f}" for v, p in p_best.items()))
     action = decision.get("action")
     parts.append(f"decision {action}" + (f" {decision['version']}" if action == "promote" else ""))
     if stage == "Finishing" and decision.get("reason"):

@@ -1,0 +1,49 @@
+"""The live progress line `iter8 run` prints for each analysed iteration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from iter8.api.experiment import Experiment
+from iter8.embedded.progress import Progress
+from tests.e2e.builders import experiment, knative_ref, version
+
+
+def _analysed(p_best: dict[str, Any]) -> Experiment:
+    wire = experiment(
+        "exp",
+        "Canary",
+        [version("v1", knative_ref("app", 0)), version("v2", knative_ref("app", 1))],
+    )
+    wire["status"] = {
+        "stage": "Running",
+        "completedIterations": 1,
+        "analysis": {
+            "iteration": 1,
+            "weights": {"data": [{"name": "v1", "value": 100}, {"name": "v2", "value": 0}]},
+            "details": {"pBest": p_best},
+            "decision": {"action": "continue"},
+        },
+    }
+    return Experiment.from_wire(wire)
+
+
+@pytest.mark.parametrize(
+    ("p_best", "shown"),
+    [
+        ({"v1": 0.25, "v2": 0.75}, "P(best) v1=0.25 v2=0.75  "),
+        ({"v1": 1.0, "v2": None}, "P(best) v1=1.00  "),
+        ({"v1": None, "v2": None}, None),  # no evidence for either: nothing to show
+    ],
+)
+def test_p_best_is_shown_only_for_versions_with_evidence(
+    p_best: dict[str, Any], shown: str | None
+) -> None:
+    (line,) = Progress().lines(_analysed(p_best))
+    assert "weights v1=100 v2=0  " in line and line.endswith("decision continue")
+    if shown is None:
+        assert "P(best)" not in line
+    else:
+        assert shown in line
