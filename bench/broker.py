@@ -176,11 +176,22 @@ def _count(port: int) -> int:
     return value
 
 
+def _produce_side_by_side(produce: Callable[[int], None], events: int, concurrency: int) -> float:
+    """`events` split over `concurrency` threads running `produce(share)`; when they began."""
+    shares = [events // concurrency + (i < events % concurrency) for i in range(concurrency)]
+    threads = [threading.Thread(target=produce, args=(share,)) for share in shares]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return began
+
+
 def throughput(broker: int, subscriber: int, events: int, concurrency: int, sync: bool) -> float:
     """Events per second delivered to the subscriber."""
     path = f"/{NAMESPACE}/{BROKER}"
     start_count = _count(subscriber)
-    shares = [events // concurrency + (i < events % concurrency) for i in range(concurrency)]
     failures: list[int] = []
 
     def produce(share: int) -> None:
@@ -191,12 +202,7 @@ def throughput(broker: int, subscriber: int, events: int, concurrency: int, sync
                 failures.append(status)
         conn.close()
 
-    threads = [threading.Thread(target=produce, args=(share,)) for share in shares]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    began = _produce_side_by_side(produce, events, concurrency)
     if not sync:
         deadline = time.monotonic() + 120
         while _count(subscriber) - start_count < events and time.monotonic() < deadline:
@@ -225,7 +231,6 @@ def p50_latency(port: int, path: str, samples: int, hops: int = 0) -> float:
 def fresh_connections(broker: int, events: int, concurrency: int) -> float:
     """Events per second when every event comes on its own connection."""
     path = f"/{NAMESPACE}/{BROKER}"
-    shares = [events // concurrency + (i < events % concurrency) for i in range(concurrency)]
     failures: list[int] = []
 
     def produce(share: int) -> None:
@@ -236,12 +241,7 @@ def fresh_connections(broker: int, events: int, concurrency: int) -> float:
             if status != 202:
                 failures.append(status)
 
-    threads = [threading.Thread(target=produce, args=(share,)) for share in shares]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    began = _produce_side_by_side(produce, events, concurrency)
     elapsed = time.perf_counter() - began
     if failures:
         raise RuntimeError(f"{len(failures)}/{events} failed, e.g. {failures[:5]}")

@@ -21,6 +21,26 @@ json_values = st.recursive(
 )
 
 
+def mutated(
+    manifest: Any, data: st.DataObject, values: st.SearchStrategy[Any], deletions: bool
+) -> Any:
+    """`manifest` with one to four of its fields replaced by `values` (or deleted)."""
+    paths = paths_of(manifest)
+    for _ in range(data.draw(st.integers(1, 4))):
+        path = data.draw(st.sampled_from(paths))
+        parent: Any = manifest
+        try:
+            for part in path[:-1]:
+                parent = parent[part]
+            if not deletions or data.draw(st.booleans()):
+                parent[path[-1]] = data.draw(values)
+            elif isinstance(parent, dict):
+                del parent[path[-1]]
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed this path
+    return manifest
+
+
 def paths_of(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [prefix] if prefix else []
     if isinstance(node, dict):
@@ -41,21 +61,7 @@ def assert_clear(manifest: Any) -> None:
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_manifests_never_raise(data: st.DataObject) -> None:
-    manifest = valid_canary()
-    paths = paths_of(manifest)
-    for _ in range(data.draw(st.integers(1, 4))):
-        path = data.draw(st.sampled_from(paths))
-        parent: Any = manifest
-        try:
-            for part in path[:-1]:
-                parent = parent[part]
-            if data.draw(st.booleans()):
-                parent[path[-1]] = data.draw(json_values)
-            elif isinstance(parent, dict):
-                del parent[path[-1]]
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed this path
-    assert_clear(manifest)
+    assert_clear(mutated(valid_canary(), data, json_values, deletions=True))
 
 
 @settings(max_examples=200)

@@ -8,7 +8,6 @@ import copy
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import yaml
 from click.testing import CliRunner
@@ -16,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iter8.cli.main import cli
-from tests.validation.test_fuzz import paths_of
+from tests.validation.test_fuzz import mutated
 from tests.validation.test_invalid import valid_canary
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -110,17 +109,7 @@ def test_random_yaml_fragments(parts: list[str], glue: str) -> None:
 @FUZZ
 @given(data=st.data())
 def test_mutated_manifests(data: st.DataObject) -> None:
-    manifest = valid_canary()
-    paths = paths_of(manifest)
-    for _ in range(data.draw(st.integers(1, 4))):
-        path = data.draw(st.sampled_from(paths))
-        parent: Any = manifest
-        try:
-            for part in path[:-1]:
-                parent = parent[part]
-            parent[path[-1]] = data.draw(hostile_values)
-        except (KeyError, IndexError, TypeError):
-            continue
+    manifest = mutated(valid_canary(), data, hostile_values, deletions=False)
     text = yaml.safe_dump(manifest, allow_unicode=True)
     code, lines, _ = validate(text)
     assert_clear_refusal(code, lines)
