@@ -48,11 +48,14 @@ def coverage(
     needs: Mapping[str, Sequence[str]], beliefs: Mapping[str, Mapping[str, Belief]]
 ) -> dict[str, Coverage]:
     """Per version: evidence on every metric it is judged by, on some, or on none."""
-    result: dict[str, Coverage] = {}
-    for version, keys in needs.items():
-        known = [k for k in keys if (b := beliefs.get(k, {}).get(version)) and b.evidence]
-        result[version] = "complete" if len(known) == len(keys) else "partial" if known else "none"
-    return result
+    lacking = missing(needs, beliefs)
+
+    def of(version: str, keys: Sequence[str]) -> Coverage:
+        if version not in lacking:
+            return "complete"
+        return "none" if len(lacking[version]) == len(keys) else "partial"
+
+    return {version: of(version, keys) for version, keys in needs.items()}
 
 
 def missing(
