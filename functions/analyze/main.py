@@ -32,7 +32,7 @@ from iter8.analytics.registry import DEFAULT_ALGORITHM, get_algorithm
 from iter8.api.experiment import Analysis, AnalysisBlock, Experiment, InProgress
 from iter8.api.metric import Metric
 from iter8.events import BadEvent, EventType, ExperimentRef, event_data, experiment_event
-from iter8.lifecycle import tick
+from iter8.lifecycle import history, tick
 from iter8.lifecycle.schedule import is_due
 from iter8.lifecycle.status import parse_time, timestamp
 from iter8.metrics.builtin_data import BuiltinHists
@@ -97,7 +97,9 @@ def _iterate(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent
     status = snapshot.status
     now = runtime.now()
     analysis = status_analysis(result, provenance=f"iter8/{PHASE}", timestamp=timestamp(now))
-    status.analysis = Analysis.from_wire({**analysis, "iteration": iteration})
+    split, stamp = status.current_weight_distribution, timestamp(now)
+    kept = history.extended(status.analysis, analysis, split, iteration, stamp)
+    status.analysis = Analysis.from_wire({**analysis, "iteration": iteration, "history": kept})
     if hists is not None:
         status.analysis.aggregated_builtin_hists = AnalysisBlock(
             provenance="metrics/collect",

@@ -152,6 +152,7 @@ class Analysis(ApiModel):
     iteration: int | None = None
     decision: dict[str, Any] | None = None
     details: dict[str, Any] | None = None
+    history: dict[str, Any] | None = None  # one record per iteration (iter8.lifecycle.history)
 
 
 class InProgress(ApiModel):
