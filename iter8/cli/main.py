@@ -16,6 +16,7 @@ COMMANDS = {
     "demo": "iter8.cli.demo",
     "describe": "iter8.cli.describe",
     "manifests": "iter8.cli.manifests",
+    "report": "iter8.cli.report",
     "run": "iter8.cli.run",
     "serve": "iter8.cli.serve",
     "validate": "iter8.cli.validate",

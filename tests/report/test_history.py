@@ -10,32 +10,13 @@ from typing import Any
 
 import pytest
 
-from functions.runtime import Runtime
 from iter8.api.experiment import Analysis, VersionWeight
 from iter8.lifecycle import history
-from tests.functions.harness import (
-    Clock,
-    add_event,
-    canary,
-    deliver,
-    experiment,
-    make_runtime,
-    setup,
-)
-from tests.functions.test_phases import run_to_end
+from tests.report.runs import run_canary
 
 
 def finished(tmp_path: Path, algorithm: str, iterations: int = 6) -> dict[str, Any]:
-    """A canary run to the end on mock latency (v2 twice as fast); its status.analysis.history."""
-    clock = Clock()
-    runtime: Runtime = make_runtime(tmp_path / "store.db", clock)
-    manifest = canary(
-        algorithm=algorithm, duration={"intervalSeconds": 1, "iterationsPerLoop": iterations}
-    )
-    setup(runtime, manifest)
-    deliver(runtime, add_event(manifest))
-    run_to_end(runtime, clock)
-    analysis = experiment(runtime).status.analysis
+    analysis = run_canary(tmp_path / "store.db", algorithm, iterations).status.analysis
     assert analysis is not None and analysis.history is not None
     return analysis.history
 
