@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -23,6 +25,9 @@ from iter8.manifests import ManifestError, read_documents
 from iter8.store import Store
 from iter8.store.base import StoreError
 from iter8.tasks import TaskFailed
+
+if TYPE_CHECKING:
+    from iter8.report.live import LiveReport
 
 FAILED, INVALID = 1, 2
 TERMINATED = 128 + signal.SIGTERM
@@ -49,6 +54,11 @@ TERMINATED = 128 + signal.SIGTERM
 @click.option("--seed", type=int, help="Fix the analysis' randomness.")
 @click.option("--timeout", type=float, help="Give up after this many seconds.")
 @click.option("--tick", type=float, default=1.0, show_default=True, help="Seconds between ticks.")
+@click.option(
+    "--report-port",
+    type=click.IntRange(0, 65535),
+    help="Serve the live report (as iter8 report draws it) on http://127.0.0.1:PORT/.",
+)
 def run(
     file: str,
     kubeconfig: str | None,
@@ -58,6 +68,7 @@ def run(
     seed: int | None,
     timeout: float | None,
     tick: float,
+    report_port: int | None,
 ) -> None:
     """Run the Experiment(s) in FILE, with the Metrics, Secrets and routed objects beside them,
     until they complete. Progress goes to stderr; exit 0 if they complete, 1 if one failed."""
@@ -82,9 +93,11 @@ def run(
     )
     click.echo(f"iter8: logs of the functions and the events in {options.log_dir}", err=True)
     _stop_on_sigterm()
-    with EmbeddedStack(store, options) as stack:
+    with EmbeddedStack(store, options) as stack, _live_report(store, report_port) as live:
         try:
             refs = create(store, documents)
+            if live is not None:
+                live.show(refs)
             final = wait(
                 store, refs, lambda line: click.echo(line, err=True), timeout, health=stack.check
             )
@@ -118,6 +131,22 @@ def _store(kubeconfig: str | None, store_path: str | None) -> tuple[Store, str]:
     if not path.exists():  # it holds the manifests' Secrets: for its owner's eyes only
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     return SqliteStore(path), f"sqlite:{path.resolve()}"
+
+
+def _live_report(store: Store, port: int | None) -> AbstractContextManager[LiveReport | None]:
+    if port is None:
+        return nullcontext()
+    from iter8.report.live import LiveReport
+    from iter8.report.plots import INSTALL
+
+    if importlib.util.find_spec("matplotlib") is None:
+        _fail(f"--report-port draws its plots with matplotlib: {INSTALL}", INVALID)
+    try:
+        live = LiveReport(store, port)
+    except OSError as error:
+        _fail(f"--report-port {port}: {error.strerror}", INVALID)
+    click.echo(f"iter8: live report at {live.url}", err=True)
+    return live
 
 
 def _stop_on_sigterm() -> None:

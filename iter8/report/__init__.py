@@ -13,8 +13,8 @@ from iter8.report.plots import MissingPlotting, draw
 __all__ = ["MissingPlotting", "html"]
 
 
-def html(experiment: Experiment, generated: str) -> str:
-    """The page for `experiment`; `generated` is the time it says it was made.
-    Raises MissingPlotting without matplotlib."""
+def html(experiment: Experiment, generated: str, refresh: int | None = None) -> str:
+    """The page for `experiment`; `generated` is the time it says it was made, `refresh` how
+    often a browser reloads it (live). Raises MissingPlotting without matplotlib."""
     report = build(experiment)
-    return render(report, draw(report), generated)
+    return render(report, draw(report), generated, refresh)

@@ -29,12 +29,16 @@ td.time { white-space: nowrap; font-family: ui-monospace, monospace; font-size: 
 """
 
 
-def render(report: Report, plots: Sequence[Plot], generated: str) -> str:
+def render(
+    report: Report, plots: Sequence[Plot], generated: str, refresh: int | None = None
+) -> str:
+    """The page; with `refresh`, the browser reloads it every that many seconds (no script)."""
     title = f"{report.namespace}/{report.name}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">',
+        *([f'<meta http-equiv="refresh" content="{int(refresh)}">'] if refresh else []),
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>iter8 report: {escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>Experiment {escape(title)}</h1>",
