@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -129,3 +130,27 @@ def test_without_matplotlib_the_command_says_how_to_install_it(
 def test_a_name_without_a_store_is_refused() -> None:
     code, said = report("default/exp")
     assert code == 2 and "give --store or --kubeconfig" in said
+
+
+@pytest.mark.kube
+def test_from_the_api_server(
+    final: Experiment,
+    kube_config: str,
+    kube_client: Any,
+    kube_namespace: str,
+    iter8_crds: list[str],
+) -> None:
+    """The experiment kept by a real kube-apiserver (the CRD keeps `status.analysis.history`)."""
+    from iter8.store import EXPERIMENTS
+    from iter8.store.kubernetes import KubernetesStore
+
+    body = final.to_wire()
+    status = body.pop("status")
+    body["metadata"] = {"name": "exp", "namespace": kube_namespace}
+    store = KubernetesStore(kube_client)
+    created = store.create(EXPERIMENTS, body)
+    kept = store.replace_status(EXPERIMENTS, {**created, "status": status})
+    assert kept["status"]["analysis"]["history"] == status["analysis"]["history"]
+    code, page = report("--kubeconfig", kube_config, f"{kube_namespace}/exp", "-o", "-")
+    assert code == 0
+    assert sections(page)[2:5] == ["plot-split", "plot-metric-default-latency", "plot-evidence"]
