@@ -64,7 +64,8 @@ def record(
 ) -> dict[str, Any]:
     """One iteration: `metrics` is key → version → [value, low, high] (the 95% interval where
     the algorithm gave one, else nulls); `eValues` the log e-values of each objective per
-    version as [holds, fails]; `comparisons` the log e-value that one version beats another."""
+    version as [holds, fails]; `comparisons` the log e-value that one version beats another;
+    without e-values, `objectivesMet`, v2's verdicts per objective."""
     details = analysis.get("details") or {}
     decision = analysis.get("decision") or {}
     entry: dict[str, Any] = {"iteration": iteration, "time": time}
@@ -77,9 +78,8 @@ def record(
     if isinstance(weights, list):
         entry["weights"] = {w["name"]: w["value"] for w in weights if isinstance(w, dict)}
     entry["metrics"] = _metrics(_block(analysis, "aggregatedMetrics"), details.get("posteriors"))
-    for name in ("pBest", "pFeasible"):
-        if isinstance(details.get(name), dict):
-            entry[name] = {v: _round(p) for v, p in details[name].items()}
+    if isinstance(details.get("pBest"), dict):
+        entry["pBest"] = {v: _round(p) for v, p in details["pBest"].items()}
     e_values = _e_values(details.get("objectives"))
     if e_values:
         entry["eValues"] = e_values
@@ -87,8 +87,8 @@ def record(
     if comparisons:
         entry["comparisons"] = comparisons
     assessments = _block(analysis, "versionAssessments")
-    if isinstance(assessments, dict) and assessments:
-        entry["objectivesMet"] = assessments
+    if not e_values and isinstance(assessments, dict) and assessments:
+        entry["objectivesMet"] = assessments  # what an algorithm without evidence decided on
     return entry
 
 
