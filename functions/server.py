@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import functions_framework
@@ -42,8 +44,14 @@ LIMITS = {
 
 
 def create_app(target: str, source: str) -> Flask:
+    """The function's app; the function module's `warm_up()`, if it has one, runs here, before
+    the server forks its worker and serves: a first event costs what the next ones do."""
     app = functions_framework.create_app(target, source, "http")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # functions-framework loads the source as a module named after its file
+    warm_up = getattr(sys.modules.get(Path(source).stem), "warm_up", None)
+    if callable(warm_up):
+        warm_up()
     return app
 
 

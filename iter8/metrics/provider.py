@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
-
-import httpx
-import numpy as np
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from iter8.analytics.observations import Observation, Outcome
 from iter8.api.experiment import VersionDetail
 from iter8.api.metric import Metric
 from iter8.metrics.builtin_data import BuiltinHists
+
+if TYPE_CHECKING:  # numpy and httpx are imported by the providers that use them
+    import httpx
+    import numpy as np
 
 DEFAULT_TIMEOUT = 5.0  # seconds, as Iter8 v2
 

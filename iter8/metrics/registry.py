@@ -11,10 +11,7 @@ import contextvars
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import Any
-
-import httpx
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 import iter8.metrics.providers
 from iter8.analytics.observations import Observation, Observations, unknown
@@ -28,6 +25,10 @@ from iter8.metrics.secrets import SecretSource
 from iter8.registry import discover
 from iter8.security.namespaces import SECRET_NAMESPACES_ENV, secret_namespace_allowed
 from iter8.security.redact import redact
+
+if TYPE_CHECKING:  # imported on first use: `import functions.analyze.main` loads neither
+    import httpx
+    import numpy as np
 
 
 @cache
@@ -177,4 +178,6 @@ def _secret(
 
 def _generator(seed: int) -> np.random.Generator:
     """One generator per call: a seeded generator costs ~25 µs to make, a draw under 1 µs."""
+    import numpy as np
+
     return np.random.default_rng(seed & 0xFFFF_FFFF_FFFF_FFFF)  # refuses negative seeds
