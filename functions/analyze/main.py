@@ -62,6 +62,7 @@ def warm_up() -> None:
     event may need (numpy, scipy: ~0.3 s), imported once by the server rather than on its
     first event. Importing this module alone loads neither."""
     algorithms()
+    get_algorithm(DEFAULT_ALGORITHM)  # and the lookup's own list of modules
     providers()
 
 
