@@ -8,6 +8,7 @@ data, not the iteration (iter8-v2.md §2.6 and §8, weak spot 3).
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -61,6 +62,15 @@ def _fetch(provider: MetricsProvider, request: FetchRequest) -> Observation:
             update={"message": redact(observation.message, request.secret)}
         )
     return observation
+
+
+def _fetch_queued(provider: MetricsProvider, request: FetchRequest, queued: float) -> Observation:
+    """`_fetch` on a pool thread, unless the request waited for one past its timeout (the pool
+    is shared by every handler thread): a fetch ends within twice its timeout of being asked."""
+    waited = time.monotonic() - queued
+    if waited > request.timeout:
+        return unknown("timeout", f"waited {waited:.3g} s for a fetch thread (all busy)")
+    return _fetch(provider, request)
 
 
 POOL_THREADS = transport.SHARED_CONNECTIONS  # fetches waiting on backends at once, per process
@@ -139,9 +149,9 @@ def fetch_all(
         if workers <= 1 or len(calls) == 1:
             results = [_fetch(provider, r) for provider, r in calls]
         else:
-            pool = _pool()
+            pool, queued = _pool(), time.monotonic()
             futures = [
-                pool.submit(contextvars.copy_context().run, _fetch, provider, r)
+                pool.submit(contextvars.copy_context().run, _fetch_queued, provider, r, queued)
                 for provider, r in calls
             ]
             results = [future.result() for future in futures]

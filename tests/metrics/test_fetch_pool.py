@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -123,3 +124,23 @@ def test_mock_gauges_through_fetch_all_keep_their_distribution(t: int) -> None:
     a = np.array([r["ns/a"]["v1"].value for r in runs])
     b = np.array([r["ns/b"]["v1"].value for r in runs])
     assert abs(np.corrcoef(a, b)[0, 1]) < 0.1  # two metrics are independent draws
+
+
+def test_a_fetch_that_waits_past_its_timeout_for_a_pool_thread_is_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool is shared by every handler thread: a fetch queued behind busy threads for longer
+    than its timeout is not started, so an iteration's fetches end within twice the timeout."""
+    release = threading.Event()
+    busy = ThreadPoolExecutor(max_workers=1)
+    busy.submit(release.wait, 10)
+    threading.Timer(0.6, release.set).start()  # the only thread is busy for 0.6 s
+    monkeypatch.setattr(registry, "_pool", lambda: busy)
+    m = prometheus_metric("http://127.0.0.1:9/api/v1/query")
+    try:
+        found = fetch_all([m], [version("v1"), version("v2")], elapsed_seconds=5, timeout=0.2)
+    finally:
+        release.set()
+        busy.shutdown()
+    assert {o.outcome for o in found["ns/m"].values()} == {"timeout"}
+    assert "waited" in (found["ns/m"]["v1"].message or "")
