@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import functions_framework
@@ -42,8 +44,17 @@ LIMITS = {
 
 
 def create_app(target: str, source: str) -> Flask:
+    """The function's app, warmed before the server forks its worker and serves (the module's
+    `warm_up()` if it has one, and a probe), so that a first event costs what the next ones do."""
     app = functions_framework.create_app(target, source, "http")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # functions-framework loads the source as a module named after its file
+    warm_up = getattr(sys.modules.get(Path(source).stem), "warm_up", None)
+    if callable(warm_up):
+        warm_up()
+    # one probe through the whole app: Flask compiles its URL map and the function configures
+    # its logging on their first request, which would otherwise be the first event's
+    app.test_client().get("/healthz")
     return app
 
 
@@ -96,6 +107,13 @@ def _worker_dies_with_arbiter(_arbiter: Any, worker: Any) -> None:
     die_with_parent(signal.SIGKILL, parent=worker.ppid)
 
 
+def _worker_opens_its_store(worker: Any) -> None:
+    """The forked worker asks itself `/readyz` before it serves: the store (never opened before
+    the fork) is opened now rather than on the first event; a store that cannot be opened is
+    logged here and answered 503 on `/readyz`, as before."""
+    worker.wsgi.test_client().get("/readyz")
+
+
 class FunctionServer(gunicorn.app.base.BaseApplication):  # type: ignore[misc]
     def __init__(self, app: Flask, bind: str) -> None:
         self.application = app
@@ -110,6 +128,7 @@ class FunctionServer(gunicorn.app.base.BaseApplication):  # type: ignore[misc]
             "sendfile": False,
             "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "error"),
             "post_fork": _worker_dies_with_arbiter,
+            "post_worker_init": _worker_opens_its_store,
             **LIMITS,
         }
         super().__init__()

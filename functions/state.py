@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from iter8.api.experiment import Experiment, ExperimentStatus
@@ -22,7 +23,10 @@ CONFLICT_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class Snapshot:
-    """An experiment as read: the raw object (for writes) and its resourceVersion."""
+    """An experiment as read: the raw object (for writes) and its resourceVersion.
+
+    `status` is parsed once per snapshot (a handler reads it several times per event) and is
+    the handler's to change: a write returns a new snapshot, parsed afresh."""
 
     raw: dict[str, Any]
 
@@ -37,7 +41,7 @@ class Snapshot:
     def resource_version(self) -> str:
         return str(self.raw["metadata"]["resourceVersion"])
 
-    @property
+    @cached_property
     def status(self) -> ExperimentStatus:
         return ExperimentStatus.from_wire(self.raw.get("status") or {})
 

@@ -142,6 +142,18 @@ def stack(ctx: click.Context) -> None:
     sys.exit(main(ctx.args))
 
 
+@bench.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def iteration(ctx: click.Context) -> None:
+    """An analysis iteration's fixed costs: in-process, fetches, cold start, HTTP (--help)."""
+    from bench.iteration import main
+
+    sys.exit(main(ctx.args))
+
+
 def _decision_table(
     cells: dict[Any, Any], scenarios: list[Any], algorithms: list[str], runs: int
 ) -> Table:

@@ -9,16 +9,17 @@ into an `error` observation, so one broken backend never stops an iteration.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
-
-import httpx
-import numpy as np
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from iter8.analytics.observations import Observation, Outcome
 from iter8.api.experiment import VersionDetail
 from iter8.api.metric import Metric
 from iter8.metrics.builtin_data import BuiltinHists
+
+if TYPE_CHECKING:  # numpy and httpx are imported by the providers that use them
+    import httpx
+    import numpy as np
 
 DEFAULT_TIMEOUT = 5.0  # seconds, as Iter8 v2
 
@@ -42,7 +43,7 @@ class FetchRequest:
     secret: Mapping[str, str] | None = None  # the metric's secret, already base64-decoded
     timeout: float = DEFAULT_TIMEOUT
     builtin: BuiltinHists | None = None  # what `metrics/collect` measured, for provider iter8
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    rng: np.random.Generator | None = None  # for random draws (mock); None → seed 0
     client: httpx.Client | None = None  # shared connection pool; None → a client per request
 
     def __post_init__(self) -> None:
@@ -54,6 +55,10 @@ class FetchRequest:
 class MetricsProvider(Protocol):
     name: ClassVar[str]
     priority: ClassVar[int]  # among providers that match a Metric, the highest wins
+    # True if a fetch waits on a backend: such fetches run side by side on the process's pool;
+    # the others (mock, built-in) run one after the other on the caller's thread, drawing from
+    # one generator in a fixed order
+    io: ClassVar[bool]
 
     def matches(self, metric: Metric) -> bool: ...
 

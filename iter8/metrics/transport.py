@@ -181,6 +181,16 @@ def client(max_connections: int = 8) -> httpx.Client:
     return httpx.Client(transport=_Transport(max_connections))
 
 
+SHARED_CONNECTIONS = 16  # the shared client's connections, as many as the fetch pool's threads
+
+
+@cache
+def shared() -> httpx.Client:
+    """The process's client for metric fetches, made on first use and kept: its connections
+    stay open between iterations (httpx's clients are thread-safe)."""
+    return client(SHARED_CONNECTIONS)
+
+
 def read_body(response: httpx.Response, limit: int = MAX_BODY) -> bytes:
     """A streamed response's body; BodyTooLarge past `limit` bytes (what was read is dropped)."""
     declared = response.headers.get("content-length", "")

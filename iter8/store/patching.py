@@ -148,12 +148,16 @@ def prepare_update(resource: Resource, old: Object, new: Object, *, status: bool
     With a status subresource, a write of the main resource keeps the old `status` and a write
     of `/status` keeps everything but `status`. `generation` moves when anything outside
     `metadata` changes (so, with a status subresource, only when the spec does). The result
-    still carries the old resourceVersion; the caller sets the new one.
+    still carries the old resourceVersion; the caller sets the new one. `new` is never changed;
+    a status write's result shares its spec with `old` (the store's own copy, read for this
+    write).
     """
     old_meta = old["metadata"]
-    new = copy.deepcopy(new)
+    # Copied only as deep as it is changed here: a status write copies the new status and the
+    # old metadata, not both whole objects (two deep copies were most of a status write's time)
+    new = dict(new) if isinstance(new, dict) else new
     check_kind(resource, new)
-    new_meta = new.setdefault("metadata", {})
+    new_meta = new["metadata"] = dict(new.get("metadata", {}))
     if not resource.namespaced:
         new_meta.pop("namespace", None)
     for field in ("name", "namespace"):
@@ -162,12 +166,14 @@ def prepare_update(resource: Resource, old: Object, new: Object, *, status: bool
     if new_meta.get("uid", old_meta["uid"]) not in ("", old_meta["uid"]):
         raise Invalid("metadata.uid: Invalid value: field is immutable")
     if status:
-        stored = copy.deepcopy(old)
+        stored = {k: copy.deepcopy(v) if k == "metadata" else v for k, v in old.items()}
         if "status" in new:
-            stored["status"] = new["status"]
+            stored["status"] = copy.deepcopy(new["status"])
         else:
             stored.pop("status", None)
         return stored
+    new = copy.deepcopy(new)
+    new_meta = new["metadata"]
     if resource.status_subresource:
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])

@@ -167,3 +167,17 @@ def test_requests_past_the_limits_are_refused(
     finally:
         function.stop()
         function.listener.close()
+
+
+def test_the_worker_opens_its_store_before_it_serves(tmp_path: Path) -> None:
+    """Warm before the first event: by the time the liveness probe answers, the worker has
+    opened the store (SQLite creates its file then), though no event or readiness probe came."""
+    store = tmp_path / "store.db"
+    listener = processes.listen()
+    function = processes.start("analyze", {"ITER8_STORE": f"sqlite:{store}"}, listener)
+    try:
+        processes.wait_until_serving([function])
+        assert store.exists()
+    finally:
+        function.stop()
+        listener.close()

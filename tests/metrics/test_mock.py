@@ -58,7 +58,7 @@ def test_a_version_without_a_level_is_an_error() -> None:
     assert observation.message == "no mock level for version 'v3'"
 
 
-def test_fetch_all_draws_depend_on_seed_metric_and_version_only() -> None:
+def test_fetch_all_draws_are_reproducible_from_the_seed_in_any_order() -> None:
     a, b = metric("a", mock=LEVELS), metric("b", mock=LEVELS)
     versions = [version("v1"), version("v2")]
     first = fetch_all([a, b], versions, elapsed_seconds=10, seed=7)

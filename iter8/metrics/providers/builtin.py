@@ -22,6 +22,7 @@ NAMES = ("request-count", "error-count", "error-rate", "mean-latency", *PERCENTI
 class BuiltinProvider:
     name: ClassVar[str] = "iter8"
     priority: ClassVar[int] = 90
+    io: ClassVar[bool] = False
 
     def matches(self, metric: Metric) -> bool:
         return metric.spec.provider == self.name

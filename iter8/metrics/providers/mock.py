@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+
 from iter8.analytics.observations import Observation
 from iter8.api.metric import Metric
 from iter8.api.quantity import parse_quantity
@@ -18,6 +20,7 @@ from iter8.metrics.provider import FetchFailed, FetchRequest
 class MockProvider:
     name: ClassVar[str] = "mock"
     priority: ClassVar[int] = 100
+    io: ClassVar[bool] = False
 
     def matches(self, metric: Metric) -> bool:
         return metric.spec.mock is not None
@@ -30,7 +33,8 @@ class MockProvider:
         t = request.elapsed_seconds
         if request.metric.spec.type == "Counter":
             return Observation(value=x * t)
-        return Observation(value=2 * x * float(request.rng.beta(t, t)))
+        rng = request.rng if request.rng is not None else np.random.default_rng(0)
+        return Observation(value=2 * x * float(rng.beta(t, t)))
 
 
 PROVIDER = MockProvider()

@@ -40,6 +40,7 @@ _PATH = "/api/v1/query"
 class PrometheusProvider:
     name: ClassVar[str] = "prometheus"
     priority: ClassVar[int] = 50
+    io: ClassVar[bool] = True
 
     def matches(self, metric: Metric) -> bool:
         spec = metric.spec

@@ -17,6 +17,7 @@ from iter8.metrics.provider import FetchRequest
 class RestProvider:
     name: ClassVar[str] = "rest"
     priority: ClassVar[int] = 0
+    io: ClassVar[bool] = True
 
     def matches(self, metric: Metric) -> bool:
         return True

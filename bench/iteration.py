@@ -1,0 +1,489 @@
+"""An analysis iteration's fixed costs: in-process, with a slow backend, from a cold start, and
+over HTTP.
+
+    python -m bench.iteration [--calls 200] [--fetch-calls 30] [--cold-runs 3] [--only PART]
+
+(also `iter8 bench iteration …`). Four parts, each a table:
+
+1. **iteration** — one whole iteration in-process, as the analyze function runs it: `fetch_all`
+   (mock metrics: no I/O), the algorithm, and the `status.analysis` block. A Canary with 2
+   versions × 4 metrics and an A/B/N with 10 versions × 10 metrics (plus its reward), from a
+   status holding three earlier analyses. Median and p90 per call after a warm-up.
+2. **fetch** — `fetch_all` against a local mock Prometheus on 127.0.0.1 that answers every query
+   after 20 ms: 4 fetches (2 versions × 2 metrics) and 9 (3 × 3). Fetches that overlap take a
+   little over 20 ms; one after the other, 80 and 180 ms.
+3. **cold** — `iter8 serve analyze` spawned on a SQLite store holding experiments whose second
+   iteration is due: spawn → its liveness probe answers, the first `iteration.due` (its latency,
+   and spawn → its 200), then warm ones (median); first ÷ warm.
+4. **http** — in the same runs, the warm `iteration.due` over HTTP against the same event handled
+   in this process (`handle`, same store file): the difference is what HTTP, functions-framework
+   and the CloudEvents codec add.
+
+The machine is shared: quote medians over several runs, and compare builds in interleaved runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+NS = "bench"
+MS = 1000.0
+PARTS = ("iteration", "fetch", "cold", "http")
+PROMETHEUS_DELAY = 0.020  # seconds the mock Prometheus waits before each answer
+
+
+# ---- 1. one iteration in-process ----------------------------------------------------------
+
+
+def _mock_metric(name: str, kind: str, levels: dict[str, float]) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "type": "Counter" if kind == "counter" else "Gauge",
+        "mock": [{"name": v, "level": str(level)} for v, level in levels.items()],
+    }
+    if kind == "rate":
+        spec["sampleSize"] = f"{NS}/request-count"
+    return {"metadata": {"name": name, "namespace": NS}, "spec": spec}
+
+
+def shapes() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """`{shape: (experiment manifest, metric manifests)}`, every metric a `mock` one."""
+    result = {}
+    for label, count, pattern, names in (
+        ("Canary 2 × 4", 2, "Canary", ["error-rate", "mean-latency", "latency-95th-percentile"]),
+        (
+            "A/B/N 10 × 10",
+            10,
+            "A/B/N",
+            ["error-rate", "timeout-rate", "mean-latency"]
+            + [f"latency-{p}th-percentile" for p in (50, 75, 90, 95, 99)],
+        ),
+    ):
+        versions = [f"v{i + 1}" for i in range(count)]
+        metrics = [_mock_metric("request-count", "counter", dict.fromkeys(versions, 100.0))]
+        for name in names:
+            kind = "rate" if name.endswith("-rate") else "gauge"
+            base = 0.005 if kind == "rate" else 120.0
+            levels = {v: base * (1 - 0.02 * i) for i, v in enumerate(versions)}
+            metrics.append(_mock_metric(name, kind, levels))
+        limits = {"error-rate": 0.01, "mean-latency": 150, "latency-95th-percentile": 250}
+        criteria: dict[str, Any] = {
+            "requestCount": f"{NS}/request-count",
+            "objectives": [
+                {"metric": f"{NS}/{m}", "upperLimit": str(v)} for m, v in limits.items()
+            ],
+            "indicators": [f"{NS}/{n}" for n in names if n not in limits],
+        }
+        if pattern != "Canary":
+            reward = {v: 0.10 + 0.005 * i for i, v in enumerate(versions)}
+            metrics.append(_mock_metric("conversion-rate", "rate", reward))
+            criteria["rewards"] = [
+                {"metric": f"{NS}/conversion-rate", "preferredDirection": "High"}
+            ]
+        manifest = {
+            "metadata": {"name": "iteration", "namespace": NS},
+            "spec": {
+                "target": f"{NS}/app",
+                "strategy": {"testingPattern": pattern},
+                "criteria": criteria,
+                "duration": {"intervalSeconds": 10, "iterationsPerLoop": 20},
+                "versionInfo": {
+                    "baseline": {"name": versions[0]},
+                    "candidates": [{"name": v} for v in versions[1:]],
+                },
+            },
+        }
+        result[label] = (manifest, metrics)
+    return result
+
+
+def iteration_costs(calls: int) -> list[dict[str, Any]]:
+    """Per algorithm × shape: the median and p90 of one whole iteration, in ms."""
+    from iter8.analytics.registry import get_algorithm
+    from iter8.api.defaults import with_defaults
+    from iter8.api.experiment import Analysis, Experiment, ExperimentStatus, VersionWeight
+    from iter8.api.metric import Metric
+
+    rows = []
+    for algorithm_name in ("iter8-v2", "bayesian"):
+        algorithm = get_algorithm(algorithm_name)
+        for label, (manifest, metric_manifests) in shapes().items():
+            base = with_defaults(Experiment.from_wire(manifest))
+            metrics = {
+                f"{NS}/{m['metadata']['name']}": Metric.from_wire(m) for m in metric_manifests
+            }
+
+            def one(e: Experiment, i: int, a: Any = algorithm, m: Any = metrics) -> Any:
+                return _whole_iteration(a, m, e, i)
+
+            experiment = base
+            for iteration in range(1, 4):  # a status as mid-experiment
+                result = one(experiment, iteration)
+                status = ExperimentStatus(
+                    completed_iterations=iteration,
+                    current_weight_distribution=[
+                        VersionWeight(name=w.name, value=w.value) for w in result.weights
+                    ]
+                    or None,
+                    analysis=Analysis(details=result.details),
+                )
+                experiment = base.model_copy(update={"status": status})
+            samples = timed(lambda e=experiment: one(e, 4), calls)
+            rows.append({"algorithm": algorithm_name, "shape": label, **stats(samples)})
+    return rows
+
+
+def _whole_iteration(
+    algorithm: Any, metrics: dict[str, Any], experiment: Any, iteration: int
+) -> Any:
+    """What analyze does per iteration, less the store: fetch, analyse, the status block."""
+    from iter8.analytics.algorithm import AnalysisInput
+    from iter8.analytics.assessment import status_analysis
+    from iter8.metrics.registry import fetch_all
+
+    observations = fetch_all(
+        metrics.values(), experiment.versions, elapsed_seconds=10 * iteration, seed=iteration
+    )
+    result = algorithm.analyze(AnalysisInput(experiment, metrics, observations, 7))
+    status_analysis(result, provenance="iter8/analyze", timestamp="2026-01-01T00:00:00Z")
+    return result
+
+
+# ---- 2. fetches against a slow backend ------------------------------------------------------
+
+
+def slow_prometheus(delay: float) -> ThreadingHTTPServer:
+    """A Prometheus `/api/v1/query` on 127.0.0.1 answering one sample after `delay` seconds."""
+    body = json.dumps(
+        {
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1.7e9, "0.25"]}]},
+        }
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:
+            time.sleep(delay)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def fetch_costs(calls: int) -> list[dict[str, Any]]:
+    from iter8.api.experiment import VersionDetail
+    from iter8.api.metric import Metric
+    from iter8.metrics.registry import fetch_all
+
+    server = slow_prometheus(PROMETHEUS_DELAY)
+    url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/query"
+    rows = []
+    try:
+        for versions, metric_count in ((2, 2), (3, 3)):
+            metrics = [
+                Metric.from_wire(
+                    {
+                        "metadata": {"name": f"m{i}", "namespace": NS},
+                        "spec": {
+                            "provider": "prometheus",
+                            "urlTemplate": url,
+                            "params": [{"name": "query", "value": f"m{i}{{v='$name'}}"}],
+                            "jqExpression": ".data.result[0].value[1] | tonumber",
+                        },
+                    }
+                )
+                for i in range(metric_count)
+            ]
+            names = [VersionDetail(name=f"v{i + 1}") for i in range(versions)]
+
+            def one(m: list[Any] = metrics, v: list[Any] = names) -> None:
+                observations = fetch_all(m, v, elapsed_seconds=60)
+                failed = [o for by in observations.values() for o in by.values() if o.value is None]
+                if failed:
+                    raise RuntimeError(f"a fetch failed: {failed[0].message}")
+
+            fetches = versions * metric_count
+            rows.append(
+                {
+                    "fetches": fetches,
+                    "sequential_ms": fetches * PROMETHEUS_DELAY * MS,
+                    **stats(timed(one, calls, warmup=3)),
+                }
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    return rows
+
+
+# ---- 3 and 4. cold start, and HTTP against in-process ---------------------------------------
+
+
+def prepare(directory: Path, count: int, algorithm: str) -> list[Any]:
+    """A store with `count` experiments, each initialised and one iteration done 30 s ago, so
+    that their second iteration is due now. Their refs."""
+    from bench import stack_objects as objects
+    from bench.stack_inprocess import CapturingSink, add_event
+    from functions.analyze import main as analyze
+    from functions.init import main as init
+    from functions.route import main as route
+    from functions.runtime import Runtime
+    from iter8.events import ExperimentRef
+    from iter8.store.sqlite import SqliteStore
+
+    store = SqliteStore(directory / "store.db")
+    sink = CapturingSink()
+    past = datetime.now(UTC) - timedelta(seconds=30)
+    runtime = Runtime(store=store, sink=sink.url, now=lambda: past, seed=7)
+    refs = []
+    try:
+        objects.create_targets(store, count)
+        objects.create_experiments(store, count, 10, algorithm)
+        for name in objects.names(count):
+            first = init.handle(add_event(name), runtime)
+            assert first is not None
+            reply = analyze.handle(first, runtime)
+            assert reply is not None
+            route.handle(reply, runtime)
+            data = first.data
+            refs.append(ExperimentRef(namespace=data["namespace"], name=name, uid=data["uid"]))
+    finally:
+        sink.close()
+        store.close()
+    return refs
+
+
+def due_event(ref: Any) -> tuple[dict[str, str], bytes]:
+    from cloudevents.conversion import to_binary
+
+    from iter8.events import EventType, experiment_event
+
+    headers, body = to_binary(experiment_event(EventType.ITERATION_DUE, "bench", ref, 2))
+    return {k: str(v) for k, v in headers.items()}, body
+
+
+def cold_and_http(runs: int, per_run: int, algorithm: str) -> list[dict[str, Any]]:
+    """Per run: the cold-start figures and the warm HTTP and in-process latencies."""
+    from cloudevents.http import from_http
+
+    from functions.analyze import main as analyze
+    from functions.runtime import Runtime
+    from iter8.store.sqlite import SqliteStore
+
+    results = []
+    for _ in range(runs):
+        directory = Path(tempfile.mkdtemp(prefix="iter8-bench-cold-"))
+        refs = prepare(directory, 2 * per_run + 1, algorithm)
+        over_http, in_process = refs[1 : per_run + 1], refs[per_run + 1 :]
+        port = _free_port()
+        env = {
+            **os.environ,
+            "ITER8_STORE": f"sqlite:{directory / 'store.db'}",
+            "ITER8_SEED": "7",
+            "PORT": str(port),
+        }
+        iter8 = str(Path(sys.executable).parent / "iter8")
+        spawned = time.perf_counter()
+        process = subprocess.Popen(
+            [iter8, "serve", "analyze", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            ready = _wait_alive(port, process) - spawned
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            first = _post(connection, refs[0])
+            first_200 = time.perf_counter() - spawned
+            store = SqliteStore(directory / "store.db")
+            runtime = Runtime(store=store, seed=7)
+            warm, local = [], []
+            for remote_ref, local_ref in zip(over_http, in_process, strict=True):
+                warm.append(_post(connection, remote_ref))
+                headers, body = due_event(local_ref)
+                event = from_http(headers, body)
+                began = time.perf_counter()
+                reply = analyze.handle(event, runtime)
+                local.append(time.perf_counter() - began)
+                if reply is None:
+                    raise RuntimeError(f"in-process analyze did not reply for {local_ref}")
+            store.close()
+            connection.close()
+        finally:
+            process.terminate()
+            process.wait(10)
+        results.append(
+            {
+                "ready_s": ready,
+                "first_200_s": first_200,
+                "first_ms": first * MS,
+                "warm_ms": statistics.median(warm) * MS,
+                # the first in-process calls pay this process's own imports
+                "in_process_ms": statistics.median(local[2:] or local) * MS,
+            }
+        )
+    return results
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_alive(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"iter8 serve analyze exited with {process.returncode}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return time.perf_counter()
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.005)
+    raise TimeoutError("iter8 serve analyze did not answer its liveness probe")
+
+
+def _post(connection: http.client.HTTPConnection, ref: Any) -> float:
+    headers, body = due_event(ref)
+    began = time.perf_counter()
+    connection.request("POST", "/", body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    spent = time.perf_counter() - began
+    if response.status != 200:
+        raise RuntimeError(f"iteration.due for {ref} answered {response.status}, not 200")
+    return spent
+
+
+# ---- shared -----------------------------------------------------------------------------
+
+
+def timed(call: Callable[[], object], calls: int, warmup: int = 10) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(calls):
+        began = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - began)
+    return samples
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "median_ms": statistics.median(ordered) * MS,
+        "p90_ms": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))] * MS,
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "load": os.getloadavg()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.iteration", description=__doc__)
+    parser.add_argument("--calls", type=int, default=200, help="iteration: timed calls")
+    parser.add_argument("--fetch-calls", type=int, default=30, help="fetch: timed calls")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold/http: server starts")
+    parser.add_argument("--per-run", type=int, default=12, help="http: warm events per run")
+    parser.add_argument("--algorithm", default="iter8-v2", help="cold/http: the experiments'")
+    parser.add_argument("--only", choices=PARTS, action="append", help="only these parts")
+    parser.add_argument("--output", type=Path, default=None, help="write the figures as JSON")
+    args = parser.parse_args(argv)
+    parts = args.only or list(PARTS)
+    console = Console() if sys.stdout.isatty() else Console(width=140)
+    figures: dict[str, Any] = {"machine": machine()}
+    if "iteration" in parts:
+        figures["iteration"] = iteration_costs(args.calls)
+        table = Table(title=f"One whole iteration in-process, mock metrics ({args.calls} calls)")
+        for column in ("algorithm", "shape", "median ms", "p90 ms"):
+            table.add_column(column)
+        for row in figures["iteration"]:
+            table.add_row(
+                row["algorithm"], row["shape"], f"{row['median_ms']:.2f}", f"{row['p90_ms']:.2f}"
+            )
+        console.print(table)
+    if "fetch" in parts:
+        figures["fetch"] = fetch_costs(args.fetch_calls)
+        table = Table(title=f"fetch_all, backend answering in {PROMETHEUS_DELAY * MS:.0f} ms")
+        for column in ("fetches", "median ms", "p90 ms", "one after the other, ms"):
+            table.add_column(column)
+        for row in figures["fetch"]:
+            table.add_row(
+                str(row["fetches"]),
+                f"{row['median_ms']:.1f}",
+                f"{row['p90_ms']:.1f}",
+                f"{row['sequential_ms']:.0f}",
+            )
+        console.print(table)
+    if "cold" in parts or "http" in parts:
+        runs = cold_and_http(args.cold_runs, args.per_run, args.algorithm)
+        figures["cold"] = runs
+        table = Table(title=f"iter8 serve analyze ({args.algorithm}), one row per start")
+        for column in ("spawn → alive s", "spawn → first 200 s", "first ms", "warm ms",
+                       "first ÷ warm", "in-process ms", "HTTP − in-process ms"):  # fmt: skip
+            table.add_column(column)
+        for r in [*runs, {k: statistics.median(x[k] for x in runs) for k in runs[0]}]:
+            table.add_row(
+                f"{r['ready_s']:.3f}",
+                f"{r['first_200_s']:.3f}",
+                f"{r['first_ms']:.1f}",
+                f"{r['warm_ms']:.1f}",
+                f"{r['first_ms'] / r['warm_ms']:.2f}",
+                f"{r['in_process_ms']:.1f}",
+                f"{r['warm_ms'] - r['in_process_ms']:.1f}",
+            )
+        console.print(table)
+        console.print("last row: the median of each column over the runs")
+    console.print(f"{figures['machine']}")
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(figures, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
