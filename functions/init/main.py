@@ -22,10 +22,11 @@ from iter8.api.experiment import Experiment, InProgress, VersionWeight
 from iter8.api.metric import Metric
 from iter8.api.references import MetricKey
 from iter8.events import EventType, ExperimentRef, created_experiment, event_data, experiment_event
-from iter8.lifecycle import admission, tick
+from iter8.lifecycle import admission, control, tick
 from iter8.lifecycle.status import (
     TARGET_ACQUIRED,
     advance_stage,
+    complete,
     fail,
     initial_status,
     is_completed,
@@ -67,6 +68,14 @@ def _initialize(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
         return None  # gone, or already past init: a repeated event changes nothing
     now = runtime.now()
     status = snapshot.status if snapshot.raw.get("status") else initial_status(now)
+    loaded, _ = load_lenient(Experiment, snapshot.raw)
+    reason = control.control_of(loaded).abort if loaded is not None else None
+    if reason is not None and status.stage in (None, "Waiting"):  # it never held its target
+        message = f"Experiment aborted before it started: {reason}"
+        set_condition(status, control.CONDITION_ABORTED, True, "Aborted", message, now)
+        complete(status, message, now)
+        done = state.write_status(runtime.store, snapshot, status)
+        return _reply(EventType.ABORTED, done.ref, reason=reason, message=message)
     catalog = _catalog(runtime.store, snapshot.raw)
     checked = admission.check(snapshot.raw, catalog)
     if isinstance(checked, admission.Refused):

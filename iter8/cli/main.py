@@ -10,12 +10,17 @@ import click
 from iter8 import __version__
 
 COMMANDS = {
+    "abort": "iter8.cli.control",
     "analyze": "iter8.cli.analyze",
+    "approve": "iter8.cli.control",
     "bench": "iter8.cli.bench",
     "broker": "iter8.cli.broker",
     "demo": "iter8.cli.demo",
     "describe": "iter8.cli.describe",
     "manifests": "iter8.cli.manifests",
+    "pause": "iter8.cli.control",
+    "promote": "iter8.cli.control",
+    "resume": "iter8.cli.control",
     "run": "iter8.cli.run",
     "serve": "iter8.cli.serve",
     "validate": "iter8.cli.validate",
