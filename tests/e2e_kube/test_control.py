@@ -5,6 +5,7 @@ server) honour them."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -110,3 +111,10 @@ def test_pause_resume_and_approve_on_the_api_server(
     assert conditions(store, ns)["AwaitingApproval"] == "False"
     traffic = store.get(KNATIVE_SERVICES, ns, "app")["spec"]["traffic"]
     assert [t["percent"] for t in traffic] == [0, 100]
+    # `list` and `get` read the same from the API server
+    listed = control("list", "-n", ns)
+    assert listed.returncode == 0, listed.stderr
+    columns = listed.stdout.splitlines()[1].split()
+    assert columns[:4] == [ns, "app", "Canary", "Completed"] and columns[5] == "v2", columns
+    got = control("get", f"{ns}/app", "-o", "json")
+    assert json.loads(got.stdout)["status"]["stage"] == "Completed"
