@@ -53,6 +53,12 @@ def describe(experiment: Experiment) -> str:
     metrics = _metrics_table(experiment)
     if metrics:
         sections.append(_section("Metrics Assessment", metrics))
+    failed = failed_queries(experiment)
+    if failed:
+        lines = ["> Queries the metrics backend answered with no value, in its words:"]
+        sections.append(
+            _section("Metric queries", lines + [f"{k} for {v}: {m}" for k, v, m in failed])
+        )
     why = _why(experiment)
     if why:
         sections.append(_section("Why", why))
@@ -219,6 +225,16 @@ def _aggregated(experiment: Experiment) -> dict[str, Any]:
     analysis = _analysis(experiment)
     block = analysis.aggregated_metrics if analysis else None
     return (block.data or {}) if block else {}
+
+
+def failed_queries(experiment: Experiment) -> list[tuple[str, str, str]]:
+    """(metric, version, the backend's message) of each query that gave no value last time."""
+    failed = []
+    for key, entry in _aggregated(experiment).items():
+        for version, value in ((entry or {}).get("data") or {}).items():
+            if isinstance(value, dict) and value.get("message"):
+                failed.append((key, version, str(value["message"])))
+    return failed
 
 
 def _metrics_table(experiment: Experiment) -> list[str]:

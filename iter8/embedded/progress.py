@@ -7,6 +7,7 @@ from typing import Any
 
 from iter8.api.defaults import max_iterations
 from iter8.api.experiment import Experiment
+from iter8.describe import failed_queries
 from iter8.lifecycle.control import CONDITION_AWAITING_APPROVAL, CONDITION_PAUSED
 from iter8.lifecycle.status import condition, is_true
 
@@ -60,6 +61,11 @@ def _iteration_line(name: str, experiment: Experiment, stage: str, decision: dic
         parts.append("P(best) " + " ".join(f"{v}={p:.2f}" for v, p in p_best.items()))
     action = decision.get("action")
     parts.append(f"decision {action}" + (f" {decision['version']}" if action == "promote" else ""))
+    failed = failed_queries(experiment)
+    if failed:
+        key, version, message = failed[0]
+        more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+        parts.append(f"queries failed: {key} for {version}: {message}{more}")
     if stage == "Finishing" and decision.get("reason"):
         parts.append(f"({decision['reason']})")
     return "  ".join(parts)
