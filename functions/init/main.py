@@ -18,7 +18,7 @@ from functions import lease, state
 from functions.http import Response, serve
 from functions.runtime import Runtime
 from iter8.api.builtin import builtin_metrics
-from iter8.api.experiment import Experiment, InProgress, VersionWeight
+from iter8.api.experiment import Experiment, InProgress, VersionInfo, VersionWeight
 from iter8.api.metric import Metric
 from iter8.api.references import MetricKey
 from iter8.events import EventType, ExperimentRef, created_experiment, event_data, experiment_event
@@ -36,6 +36,7 @@ from iter8.lifecycle.status import (
 from iter8.routing import read_weights
 from iter8.store import EXPERIMENTS, METRICS, NotFound, Store
 from iter8.tasks import TaskContext, run_action
+from iter8.tasks.library import knative_init_experiment as knative_init
 from iter8.validation.documents import gather_metrics
 from iter8.validation.loading import load_lenient
 
@@ -76,8 +77,18 @@ def _initialize(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
         complete(status, message, now)
         done = state.write_status(runtime.store, snapshot, status)
         return _reply(EventType.ABORTED, done.ref, reason=reason, message=message)
-    catalog = _catalog(runtime.store, snapshot.raw)
-    checked = admission.check(snapshot.raw, catalog)
+    data = snapshot.raw
+    if knative_init.asks_for_it(data) and not (data.get("spec") or {}).get("versionInfo"):
+        if status.version_info is None:  # v2's knative/init-experiment: from the Service
+            found = knative_init.fill(runtime.store, data)
+            if isinstance(found, str):
+                fail(status, "InvalidExperiment", found, now)
+                done = state.write_status(runtime.store, snapshot, status)
+                return _reply(EventType.FAILED, done.ref, reason="InvalidExperiment", message=found)
+            status.version_info = VersionInfo.from_wire(found)
+        data = {**data, "spec": {**data["spec"], "versionInfo": status.version_info.to_wire()}}
+    catalog = _catalog(runtime.store, data)
+    checked = admission.check(data, catalog)
     if isinstance(checked, admission.Refused):
         fail(status, checked.reason, checked.message, now)
         status.in_progress = None
