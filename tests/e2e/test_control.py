@@ -1,4 +1,4 @@
-"""`iter8 pause|resume|abort|approve|promote` end to end on the embedded stack: the command runs
+"""`iter8 pause|abort|approve|promote` end to end on the embedded stack: the command runs
 as a subprocess against the store file, the functions (real processes, real HTTP through the
 broker) act at their next step, and the sink receives each event."""
 
@@ -67,9 +67,9 @@ def split(harness: Harness, name: str) -> list[int]:
     return [t["percent"] for t in service["spec"]["traffic"]]
 
 
-def test_pause_resume_then_abort(shared: Harness) -> None:
+def test_pause_then_abort(shared: Harness) -> None:
     ref = launch(shared, "ctl-pause")
-    until(lambda: (status(shared, ref).completed_iterations or 0) >= 2, "two iterations")
+    until(lambda: (status(shared, ref).completed_iterations or 0) >= 1, "an iteration")
     done = iter8(shared, "pause", "ctl-pause")
     assert done.returncode == 0, done.stderr
     until(lambda: is_true(status(shared, ref), "Paused"), "Paused condition")
@@ -87,14 +87,14 @@ def test_pause_resume_then_abort(shared: Harness) -> None:
     )
     assert "Paused" in described.stdout, described.stdout
 
-    assert iter8(shared, "resume", "ctl-pause").returncode == 0
-    until(lambda: (status(shared, ref).completed_iterations or 0) > held, "an iteration more")
+    # abort while paused (resume runs in tests/e2e_kube/test_control.py and in-process: here an
+    # iteration after it could already promote on a loaded machine, leaving nothing to abort)
     assert iter8(shared, "abort", "ctl-pause", "--reason", "pager went off").returncode == 0
     final = shared.wait(ref)
     assert final.status is not None and is_true(final.status, "Aborted")
     assert split(shared, "ctl-pause") == [100, 0]
     events = [s.event for s in shared.wait_for_event(ref, "experiment.aborted")]
-    assert "experiment.paused" in events and "experiment.resumed" in events
+    assert "experiment.paused" in events
     assert events[-1] == "experiment.aborted"
 
     again = iter8(shared, "abort", "ctl-pause")
