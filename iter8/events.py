@@ -29,9 +29,20 @@ class EventType(StrEnum):
     ROLLED_BACK = "tools.iter8.experiment.rolledback"
     COMPLETED = "tools.iter8.experiment.completed"
     FAILED = "tools.iter8.experiment.failed"
+    # an operator's control (iter8.lifecycle.control), for the sinks
+    PAUSED = "tools.iter8.experiment.paused"
+    RESUMED = "tools.iter8.experiment.resumed"
+    AWAITING_APPROVAL = "tools.iter8.experiment.awaitingapproval"
+    ABORTED = "tools.iter8.experiment.aborted"
 
 
-TERMINAL = (EventType.PROMOTED, EventType.ROLLED_BACK, EventType.COMPLETED, EventType.FAILED)
+TERMINAL = (
+    EventType.PROMOTED,
+    EventType.ROLLED_BACK,
+    EventType.COMPLETED,
+    EventType.FAILED,
+    EventType.ABORTED,
+)
 
 
 class BadEvent(ValueError):

@@ -16,6 +16,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 import functions_framework
 import httpx
@@ -32,9 +33,9 @@ from iter8.analytics.registry import DEFAULT_ALGORITHM, algorithms, get_algorith
 from iter8.api.experiment import Analysis, AnalysisBlock, Experiment, InProgress
 from iter8.api.metric import Metric
 from iter8.events import BadEvent, EventType, ExperimentRef, event_data, experiment_event
-from iter8.lifecycle import history, tick
+from iter8.lifecycle import control, history, tick
 from iter8.lifecycle.schedule import is_due
-from iter8.lifecycle.status import parse_time, timestamp
+from iter8.lifecycle.status import parse_time, set_condition, timestamp
 from iter8.metrics.builtin_data import BuiltinHists
 from iter8.metrics.registry import fetch_all, providers
 from iter8.metrics.secrets import from_store
@@ -89,12 +90,18 @@ def _iterate(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent
         return _concluded(snapshot.ref, status.analysis)  # promote never got it: ask again
     if status.stage != "Running" or (status.completed_iterations or 0) != iteration - 1:
         return None  # late, early or repeated
-    if status.analysis is not None and status.analysis.iteration == iteration:
+    experiment = snapshot.experiment()
+    forced = control.forced_decision(experiment)
+    if status.analysis is not None and status.analysis.iteration == iteration and not forced:
         return _completed(snapshot.ref, status.analysis)  # analysed; route never got it
     now = runtime.now()
     if tick.busy(status, now, runtime.timeouts):
         return None  # another replica is on it
-    experiment = snapshot.experiment()
+    if forced is not None:
+        return _conclude_now(runtime, snapshot, forced, now)
+    step = control.running_step(experiment)
+    if step != "iterate":
+        return _pause_or_resume(runtime, snapshot, step, now)
     if iteration > 1 and not is_due(experiment, now):
         return None
     status.in_progress = _claim(PHASE, iteration, now)
@@ -127,6 +134,49 @@ def _iterate(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent
     status.in_progress = _claim("promote", iteration, now)
     done = state.write_status(runtime.store, snapshot, status)
     return _concluded(done.ref, status.analysis)
+
+
+def _conclude_now(
+    runtime: Runtime, snapshot: state.Snapshot, decision: dict[str, Any], now: datetime
+) -> CloudEvent:
+    """An operator's abort or forced promotion: promote carries it out at once."""
+    status = snapshot.status
+    analysis = status.analysis or Analysis()
+    analysis.decision = decision
+    status.analysis = analysis
+    kind, reason = (
+        (control.CONDITION_ABORTED, "Aborted")
+        if decision.get("control") == "abort"
+        else (control.CONDITION_PROMOTION_FORCED, "PromotionForced")
+    )
+    set_condition(status, kind, True, reason, decision["reason"], now)
+    status.stage = "Finishing"
+    status.in_progress = _claim("promote", status.completed_iterations or 0, now)
+    done = state.write_status(runtime.store, snapshot, status)
+    return _concluded(done.ref, analysis)
+
+
+def _pause_or_resume(
+    runtime: Runtime, snapshot: state.Snapshot, step: control.RunningStep, now: datetime
+) -> CloudEvent | None:
+    """Mark a pause (iterations stop, the split stays) or its end in the `Paused` condition."""
+    if step == "paused":
+        return None  # marked already
+    status = snapshot.status
+    paused = step == "pause"
+    message = (
+        f"Paused by an operator after iteration {status.completed_iterations or 0}: "
+        "no iteration runs and the split stays as it is until `iter8 resume`"
+        if paused
+        else "Resumed by an operator: iterations go on"
+    )
+    reason = "Paused" if paused else "Resumed"
+    set_condition(status, control.CONDITION_PAUSED, paused, reason, message, now)
+    done = state.write_status(runtime.store, snapshot, status)
+    event_type = EventType.PAUSED if paused else EventType.RESUMED
+    return experiment_event(
+        event_type, PHASE, done.ref, status.completed_iterations or 0, message=message
+    )
 
 
 def _claim(phase: str, iteration: int, now: datetime) -> InProgress:

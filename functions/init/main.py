@@ -18,14 +18,15 @@ from functions import lease, state
 from functions.http import Response, serve
 from functions.runtime import Runtime
 from iter8.api.builtin import builtin_metrics
-from iter8.api.experiment import Experiment, InProgress, VersionWeight
+from iter8.api.experiment import Experiment, InProgress, VersionInfo, VersionWeight
 from iter8.api.metric import Metric
 from iter8.api.references import MetricKey
 from iter8.events import EventType, ExperimentRef, created_experiment, event_data, experiment_event
-from iter8.lifecycle import admission, tick
+from iter8.lifecycle import admission, control, tick
 from iter8.lifecycle.status import (
     TARGET_ACQUIRED,
     advance_stage,
+    complete,
     fail,
     initial_status,
     is_completed,
@@ -35,6 +36,7 @@ from iter8.lifecycle.status import (
 from iter8.routing import read_weights
 from iter8.store import EXPERIMENTS, METRICS, NotFound, Store
 from iter8.tasks import TaskContext, run_action
+from iter8.tasks.library import knative_init_experiment as knative_init
 from iter8.validation.documents import gather_metrics
 from iter8.validation.loading import load_lenient
 
@@ -67,8 +69,26 @@ def _initialize(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
         return None  # gone, or already past init: a repeated event changes nothing
     now = runtime.now()
     status = snapshot.status if snapshot.raw.get("status") else initial_status(now)
-    catalog = _catalog(runtime.store, snapshot.raw)
-    checked = admission.check(snapshot.raw, catalog)
+    loaded, _ = load_lenient(Experiment, snapshot.raw)
+    reason = control.control_of(loaded).abort if loaded is not None else None
+    if reason is not None and status.stage in (None, "Waiting"):  # it never held its target
+        message = f"Experiment aborted before it started: {reason}"
+        set_condition(status, control.CONDITION_ABORTED, True, "Aborted", message, now)
+        complete(status, message, now)
+        done = state.write_status(runtime.store, snapshot, status)
+        return _reply(EventType.ABORTED, done.ref, reason=reason, message=message)
+    data = snapshot.raw
+    if knative_init.asks_for_it(data) and not (data.get("spec") or {}).get("versionInfo"):
+        if status.version_info is None:  # v2's knative/init-experiment: from the Service
+            found = knative_init.fill(runtime.store, data)
+            if isinstance(found, str):
+                fail(status, "InvalidExperiment", found, now)
+                done = state.write_status(runtime.store, snapshot, status)
+                return _reply(EventType.FAILED, done.ref, reason="InvalidExperiment", message=found)
+            status.version_info = VersionInfo.from_wire(found)
+        data = {**data, "spec": {**data["spec"], "versionInfo": status.version_info.to_wire()}}
+    catalog = _catalog(runtime.store, data)
+    checked = admission.check(data, catalog)
     if isinstance(checked, admission.Refused):
         fail(status, checked.reason, checked.message, now)
         status.in_progress = None

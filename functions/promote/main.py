@@ -8,6 +8,9 @@ On `experiment.concluded`. The outcome comes from the decision recorded in `stat
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import functions_framework
 from cloudevents.http import CloudEvent
 from flask import Request
@@ -16,10 +19,10 @@ from functions import lease, state
 from functions.http import Response, serve
 from functions.route.main import routes_traffic
 from functions.runtime import Runtime
-from iter8.api.experiment import Experiment, InProgress, VersionWeight
+from iter8.api.experiment import Experiment, ExperimentStatus, InProgress, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
-from iter8.lifecycle import tick
-from iter8.lifecycle.status import complete, fail, timestamp
+from iter8.lifecycle import control, tick
+from iter8.lifecycle.status import complete, fail, is_true, set_condition, timestamp
 from iter8.routing import RoutingError, apply_weights, promote_weights
 from iter8.store import Conflict, StoreError
 from iter8.tasks import TaskContext, run_action
@@ -55,13 +58,17 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
     now = runtime.now()
     if status.stage != "Finishing" or tick.busy(status, now, runtime.timeouts):
         return None  # not concluded, already finished, or another replica is finishing it
+    experiment = snapshot.experiment()
+    analysed = (status.analysis.decision if status.analysis else None) or {}
+    decision = control.finishing_decision(experiment, analysed, now)
+    if isinstance(decision, control.Hold):
+        return _hold(runtime, snapshot, analysed, decision)
+    _open_gate(status, decision, now)
     status.in_progress = InProgress(
         phase=PHASE, by=PHASE, iteration=status.completed_iterations or 0, since=timestamp(now)
     )
     snapshot = state.write_status(runtime.store, snapshot, status)
 
-    experiment = snapshot.experiment()
-    decision = (status.analysis.decision if status.analysis else None) or {}
     action = decision.get("action", "no-winner")
     baseline = experiment.versions[0].name
     keep = decision.get("version") if action == "promote" and decision.get("version") else baseline
@@ -93,7 +100,11 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
         event_type, message = EventType.FAILED, failure
     else:
         event_type, template = OUTCOMES.get(action, OUTCOMES["no-winner"])
+        if decision.get("control") == "abort":
+            event_type, template = EventType.ABORTED, "Experiment aborted: rolled back to {version}"
         message = template.format(version=keep)
+        if decision.get("control"):
+            message += f" ({decision.get('reason')})"
         complete(status, message, now)
     done = state.write_status(runtime.store, snapshot, status)
     lease.release(runtime.store, experiment.spec.target, done.ref)
@@ -107,6 +118,60 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
         reason=decision.get("reason"),
         message=message,
     )
+
+
+def _hold(
+    runtime: Runtime, snapshot: state.Snapshot, decision: dict[str, Any], hold: control.Hold
+) -> CloudEvent | None:
+    """Promotion waits for approval: the split stays, nothing is claimed, the tick stands back
+    until the operator acts or the timeout passes. Announced once, when the gate closes."""
+    status = snapshot.status
+    if is_true(status, control.CONDITION_AWAITING_APPROVAL):
+        return None
+    ref = snapshot.ref
+    now = runtime.now()
+    message = (
+        f"{decision.get('version')} is ready for promotion and waits for approval: "
+        f"iter8 approve {ref}, or iter8 abort {ref}"
+    )
+    timeout = control.control_of(snapshot.experiment()).approval_timeout
+    if timeout is not None:
+        outcome = control.control_of(snapshot.experiment()).timeout_outcome
+        message += f"; after {timeout} without approval: {outcome}"
+    set_condition(
+        status, control.CONDITION_AWAITING_APPROVAL, True, "AwaitingApproval", message, now
+    )
+    status.in_progress = None
+    done = state.write_status(runtime.store, snapshot, status)
+    return experiment_event(
+        EventType.AWAITING_APPROVAL,
+        PHASE,
+        done.ref,
+        status.completed_iterations or 0,
+        version=decision.get("version"),
+        message=message,
+    )
+
+
+def _open_gate(status: ExperimentStatus, decision: dict[str, Any], now: datetime) -> None:
+    """Record how the approval gate (if it was closed) opened, and what an operator forced."""
+    how = decision.get("control")
+    if is_true(status, control.CONDITION_AWAITING_APPROVAL):
+        reason = {"approval-timeout": "TimedOut", "abort": "Aborted", "promote": "PromotionForced"}
+        why = reason.get(how or "", "Approved")
+        message = decision.get("reason") if how else "Approved by an operator"
+        set_condition(status, control.CONDITION_AWAITING_APPROVAL, False, why, message, now)
+    if how == "abort":
+        set_condition(status, control.CONDITION_ABORTED, True, "Aborted", decision["reason"], now)
+    elif how == "promote":
+        set_condition(
+            status,
+            control.CONDITION_PROMOTION_FORCED,
+            True,
+            "PromotionForced",
+            decision["reason"],
+            now,
+        )
 
 
 def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> dict[str, int] | str:

@@ -156,6 +156,10 @@ def aggregated_metrics_data(aggregated: Aggregated) -> dict[str, Any]:
                 entry["sampleSize"] = round(sizes[version])
             entries[version] = entry
         rendered[key] = {"data": entries}
+    for gap in aggregated.missing:  # beyond v2: why there is no fresh value, in the backend's words
+        entry = rendered.get(gap["metric"], {}).get("data", {}).get(gap["version"])
+        if entry is not None:
+            entry["message"] = gap.get("message") or gap.get("outcome") or "no value"
     return rendered
 
 

@@ -190,6 +190,9 @@ class ExperimentStatus(ApiModel):
     message: str | None = None
     metrics: list[MetricSnapshot] | None = None
     in_progress: InProgress | None = None
+    # beyond v2: the versions `knative/init-experiment` read from the Service, when the spec has
+    # none (v2 patched them into the spec; here the functions write only the status)
+    version_info: VersionInfo | None = None
 
 
 class Experiment(ApiModel):
@@ -207,7 +210,7 @@ class Experiment(ApiModel):
     @property
     def versions(self) -> list[VersionDetail]:
         """Baseline first, then candidates in order: the order every Iter8 v2 list follows."""
-        info = self.spec.version_info
+        info = self.spec.version_info or (self.status.version_info if self.status else None)
         if info is None:
             return []
         return [info.baseline, *(info.candidates or [])]

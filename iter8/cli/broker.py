@@ -14,6 +14,17 @@ import click
 from eventing.broker import DEFAULT_MANIFESTS, ConfigError, EmbeddedBroker, Limits, SubscriberMap
 
 INVALID = 2
+# Where the functions and sinks listen when run on this machine, one port each (as
+# eventing/broker/README.md shows them: `iter8 serve init --port 8081`, and so on). A bare
+# `iter8 broker` routes to these; `--subscriber NAME=URL` overrides one.
+DEFAULT_SUBSCRIBERS = {
+    "iter8-init": "http://127.0.0.1:8081",
+    "iter8-analyze": "http://127.0.0.1:8082",
+    "iter8-route": "http://127.0.0.1:8083",
+    "iter8-promote": "http://127.0.0.1:8084",
+    "iter8-deadletter": "http://127.0.0.1:8085",
+    "iter8-notifier": "http://127.0.0.1:8086",
+}
 
 
 @click.command()
@@ -39,7 +50,8 @@ INVALID = 2
     multiple=True,
     metavar="NAME=URL",
     help="Where a subscriber or dead-letter ref goes, e.g. "
-    "iter8-init=http://127.0.0.1:8081 (repeatable; NAME or NAMESPACE/NAME).",
+    "iter8-init=http://127.0.0.1:9001 (repeatable; NAME or NAMESPACE/NAME). Default: "
+    "iter8-init, -analyze, -route, -promote, -deadletter, -notifier on 127.0.0.1:8081 to 8086.",
 )
 @click.option(
     "--async",
@@ -98,7 +110,8 @@ def broker(
     # Refusals (4xx and why, clients gone) one line each; lost deliveries as warnings.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        resolver = SubscriberMap.parse(subscribers)
+        given = SubscriberMap.parse(subscribers)
+        resolver = SubscriberMap({**DEFAULT_SUBSCRIBERS, **given.urls})
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--subscriber") from error
     limits = Limits(
@@ -127,15 +140,15 @@ def broker(
     for target in engine.targets():
         ref = target.trigger.subscriber.describe()
         click.echo(f"  trigger {target.name}: {ref} -> {target.url}")
-    mode = "async" if async_mode else "sync"
-    click.echo(f"serving on {running.url} ({mode} delivery); Ctrl-C or SIGTERM stops", err=True)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)  # before saying it serves: a stop then drains
     signal.signal(signal.SIGINT, on_signal)
+    mode = "async" if async_mode else "sync"
+    click.echo(f"serving on {running.url} ({mode} delivery); Ctrl-C or SIGTERM stops", err=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -58,6 +58,10 @@ def demo(candidate_latency: float, candidate_error_rate: float, seed: int, timeo
     urls = {name: app.url for name, app in apps.items()}
     say = lambda line: click.echo(line, err=True)  # noqa: E731 - a one-line reporter
     say(f"iter8 demo: {BASELINE} at {urls[BASELINE]}, {CANDIDATE} at {urls[CANDIDATE]}")
+    say(
+        "iter8 demo: 'users:' counts the simulated users' requests, which follow the split; "
+        "the analysis measures each version with its own metrics/collect requests"
+    )
     options = StackOptions(store=f"sqlite:{store_path}", seed=seed, log_dir=work / "logs")
     users = Users(store, NAMESPACE, SERVICE, urls, seed=seed)
     try:
@@ -80,6 +84,11 @@ def demo(candidate_latency: float, candidate_error_rate: float, seed: int, timeo
     split = ", ".join(f"{w.name} {w.value}%" for w in status.current_weight_distribution or [])
     say(f"Traffic now: {split}")
     say(f"Served: {_served(users)}")
+    say(
+        "  (what the simulated users sent, following the split. The analysis judges other "
+        "requests:\n   the 60 that its metrics/collect task sends to each version every "
+        "iteration, whatever the split;\n   describe's request-count shows how many it counted.)"
+    )
     say("")
     say("Where to look next:")
     say(f"  iter8 describe --store {store_path} {NAMESPACE}/demo    # the decision and why")

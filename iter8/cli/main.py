@@ -10,13 +10,20 @@ import click
 from iter8 import __version__
 
 COMMANDS = {
+    "abort": "iter8.cli.control",
     "analyze": "iter8.cli.analyze",
+    "approve": "iter8.cli.control",
     "bench": "iter8.cli.bench",
     "broker": "iter8.cli.broker",
     "demo": "iter8.cli.demo",
+    "get": "iter8.cli.listing",
+    "list": "iter8.cli.listing",
     "describe": "iter8.cli.describe",
     "manifests": "iter8.cli.manifests",
     "report": "iter8.cli.report",
+    "pause": "iter8.cli.control",
+    "promote": "iter8.cli.control",
+    "resume": "iter8.cli.control",
     "run": "iter8.cli.run",
     "serve": "iter8.cli.serve",
     "validate": "iter8.cli.validate",
@@ -31,7 +38,9 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS and name not in self.commands:
-            self.add_command(getattr(importlib.import_module(COMMANDS[name]), name), name)
+            module = importlib.import_module(COMMANDS[name])
+            # `list_`: a command named like a builtin keeps the builtin usable in its module
+            self.add_command(getattr(module, name, None) or getattr(module, f"{name}_"), name)
         return super().get_command(ctx, name)
 
 

@@ -7,36 +7,43 @@ from typing import Any
 
 from iter8.api.defaults import max_iterations
 from iter8.api.experiment import Experiment
-from iter8.lifecycle.status import is_true
+from iter8.describe import failed_queries
+from iter8.lifecycle.control import CONDITION_AWAITING_APPROVAL, CONDITION_PAUSED
+from iter8.lifecycle.status import condition, is_true
 
 
 @dataclass
 class Progress:
-    """Remembers what it last reported, so that each change is told once."""
+    """Remembers the line it last reported per experiment, so that each change is told once
+    (an iteration is analysed, then routed: two writes, one line)."""
 
-    seen: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    seen: dict[str, str] = field(default_factory=dict)
 
     def lines(self, experiment: Experiment) -> list[str]:
-        status = experiment.status
-        if status is None:
-            return []
         name = f"{experiment.namespace}/{experiment.metadata.name}"
-        analysis = status.analysis
-        decision = (analysis.decision or {}) if analysis else {}
-        state = (
-            status.stage,
-            status.completed_iterations,
-            analysis.iteration if analysis else None,
-        )
-        if self.seen.get(name) == state:
+        line = _line(name, experiment)
+        if line is None or self.seen.get(name) == line:
             return []
-        self.seen[name] = state
-        if status.stage == "Completed":
-            outcome = "failed" if is_true(status, "Failed") else "completed"
-            return [f"{name}: {outcome}: {status.message or ''}".rstrip()]
-        if status.stage in ("Waiting", "Initializing") or analysis is None or not decision:
-            return [f"{name}: {status.stage}" + (f" ({status.message})" if status.message else "")]
-        return [_iteration_line(name, experiment, status.stage or "", decision)]
+        self.seen[name] = line
+        return [line]
+
+
+def _line(name: str, experiment: Experiment) -> str | None:
+    status = experiment.status
+    if status is None:
+        return None
+    analysis = status.analysis
+    decision = (analysis.decision or {}) if analysis else {}
+    if status.stage == "Completed":
+        outcome = "failed" if is_true(status, "Failed") else "completed"
+        return f"{name}: {outcome}: {status.message or ''}".rstrip()
+    for kind, label in ((CONDITION_PAUSED, "paused"), (CONDITION_AWAITING_APPROVAL, "waiting")):
+        held = condition(status, kind)
+        if held is not None and held.status == "True":
+            return f"{name}: {label}: {held.message}"
+    if status.stage in ("Waiting", "Initializing") or analysis is None or not decision:
+        return f"{name}: {status.stage}" + (f" ({status.message})" if status.message else "")
+    return _iteration_line(name, experiment, status.stage or "", decision)
 
 
 def _iteration_line(name: str, experiment: Experiment, stage: str, decision: dict[str, Any]) -> str:
@@ -54,6 +61,11 @@ def _iteration_line(name: str, experiment: Experiment, stage: str, decision: dic
         parts.append("P(best) " + " ".join(f"{v}={p:.2f}" for v, p in p_best.items()))
     action = decision.get("action")
     parts.append(f"decision {action}" + (f" {decision['version']}" if action == "promote" else ""))
+    failed = failed_queries(experiment)
+    if failed:
+        key, version, message = failed[0]
+        more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+        parts.append(f"queries failed: {key} for {version}: {message}{more}")
     if stage == "Finishing" and decision.get("reason"):
         parts.append(f"({decision['reason']})")
     return "  ".join(parts)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from iter8.api.experiment import Experiment, ExperimentStatus
 from iter8.events import EventType
+from iter8.lifecycle import control
 from iter8.lifecycle.schedule import is_due
 from iter8.lifecycle.status import parse_time
 from iter8.lifecycle.target import may_acquire
@@ -74,11 +75,16 @@ def _wanted(
         if _older(experiment.metadata.creation_timestamp, now, timeouts.grace):
             return EventType.INITIALIZATION_DUE, 0
         return None
-    if stage == "Waiting":
-        return (EventType.INITIALIZATION_DUE, 0) if may_acquire(experiment, everyone) else None
+    if stage == "Waiting":  # init also ends one aborted before it started
+        wanted = control.control_of(experiment).abort is not None or may_acquire(
+            experiment, everyone
+        )
+        return (EventType.INITIALIZATION_DUE, 0) if wanted else None
     if stage == "Initializing":
         return EventType.INITIALIZATION_DUE, 0
     if stage == "Running":
+        if control.needs_running(experiment):  # abort, forced promotion, pause, resume
+            return EventType.ITERATION_DUE, next_iteration
         recorded = status.analysis is not None and status.analysis.iteration == next_iteration
         if recorded:  # analysed, but the iteration never completed: a reply was lost
             return (
@@ -86,9 +92,12 @@ def _wanted(
                 if _older(status.last_update_time, now, timeouts.grace)
                 else None
             )
+        if control.control_of(experiment).paused:
+            return None
         return (EventType.ITERATION_DUE, next_iteration) if is_due(experiment, now) else None
-    if stage == "Finishing":
-        return EventType.ITERATION_DUE, next_iteration
+    if stage == "Finishing":  # unless it waits at the approval gate with nothing changed
+        due = control.needs_finishing(experiment, now)
+        return (EventType.ITERATION_DUE, next_iteration) if due else None
     return None
 
 

@@ -20,9 +20,7 @@ def condition_facts(experiment: Experiment) -> dict[str, bool]:
     winner, so always false for A/B/N (Iter8 v2 §1.6)."""
     data = winner_data(experiment)
     found = data.get("winnerFound") is True
-    candidates = (
-        experiment.spec.version_info.candidates if experiment.spec.version_info else None
-    ) or []
+    candidates = experiment.versions[1:]
     won = found and len(candidates) == 1 and data.get("winner") == candidates[0].name
     return {"WinnerFound": found, "CandidateWon": won}
 

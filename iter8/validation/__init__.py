@@ -12,6 +12,7 @@ from iter8.api.experiment import Experiment
 from iter8.api.metric import Metric
 from iter8.api.references import MetricKey
 from iter8.validation.actions import check_actions
+from iter8.validation.annotations import check_annotations
 from iter8.validation.criteria import check_criteria, metric_references
 from iter8.validation.duration import check_duration
 from iter8.validation.loading import load
@@ -36,6 +37,7 @@ def validate_experiment(
     """All problems of a loaded experiment; `catalog` holds every Metric it may refer to."""
     return [
         *check_metadata(experiment.metadata),
+        *check_annotations(experiment),
         *check_duration(experiment),
         *check_versions(experiment),
         *check_criteria(experiment, catalog),

@@ -14,9 +14,11 @@ from iter8.api.references import is_well_formed, resolve
 from iter8.manifests import ManifestError, parse_documents
 from iter8.metrics.load import LoadSpec
 from iter8.tasks.library.common_apply import ApplyParams
+from iter8.tasks.library.common_bash import BashParams
 from iter8.tasks.library.common_exec import ExecParams
 from iter8.tasks.library.common_readiness import ReadinessParams
 from iter8.tasks.library.helm_upgrade import HelmParams
+from iter8.tasks.library.knative_init_experiment import InitExperimentParams
 from iter8.tasks.library.kustomize_apply import KustomizeParams
 from iter8.tasks.library.notification_http import HttpParams
 from iter8.tasks.library.notification_slack import SlackParams
@@ -30,9 +32,11 @@ from iter8.validation.versions import namespace_problem
 
 INPUTS: Mapping[str, type[BaseModel]] = {
     "common/apply": ApplyParams,
+    "common/bash": BashParams,
     "common/exec": ExecParams,
     "common/readiness": ReadinessParams,
     "helm/upgrade": HelmParams,
+    "knative/init-experiment": InitExperimentParams,
     "kustomize/apply": KustomizeParams,
     "metrics/collect": LoadSpec,
     "notification/http": HttpParams,

@@ -30,7 +30,9 @@ def check_versions(experiment: Experiment) -> Iterator[Problem]:
         yield Problem("spec.target", "must not be empty: it names what the experiment routes")
     info = spec.version_info
     if info is None:
-        yield Problem("spec.versionInfo", "is required: name the baseline (and candidates)")
+        start = (spec.strategy.actions or {}).get("start") or []
+        if not any(t.task == "knative/init-experiment" for t in start):  # v2: it fills them
+            yield Problem("spec.versionInfo", "is required: name the baseline (and candidates)")
         return
     pattern = spec.strategy.testing_pattern
     count = len(info.candidates or [])

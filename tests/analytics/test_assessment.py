@@ -112,8 +112,18 @@ def test_the_aggregated_block_has_the_v2_shape_with_sample_sizes() -> None:
     data = aggregated_metrics_data(aggregate(AnalysisInput(exp, {}, observed)))
     assert data == {
         "shop/latency": {"data": {"v1": {"value": 20, "sampleSize": 300}, "v2": {"value": "1.5"}}},
-        "shop/other": {"data": {"v1": {"value": 3}, "v2": {"value": None}}},
+        "shop/other": {"data": {"v1": {"value": 3}, "v2": {"value": None, "message": "missing"}}},
     }
+
+
+def test_the_aggregated_block_keeps_the_backends_message() -> None:
+    """Beyond v2: why a value is missing, in the backend's words, for describe and iter8 run."""
+    exp = experiment(objectives=[latency_objective()])
+    refused = Observation(outcome="error", message="connection refused")
+    observed = {"shop/latency": {"v1": Observation(value=20), "v2": refused}}
+    data = aggregated_metrics_data(aggregate(AnalysisInput(exp, {}, observed)))
+    assert data["shop/latency"]["data"]["v2"] == {"value": None, "message": "connection refused"}
+    assert "message" not in data["shop/latency"]["data"]["v1"]
 
 
 def test_load_only_versions_are_reported_but_not_assessed() -> None:

@@ -199,10 +199,11 @@ def test_independent_loss_of_a_rate_and_its_count_promotes_no_violating_candidat
 
 @pytest.mark.slow
 def test_iter8_run_of_the_shipped_example_holds_and_ends_as_no_data(tmp_path: Path) -> None:
-    """`iter8 run examples/canary.yaml` as shipped (no load generator: every built-in query has
-    no data) on the embedded stack, the console script in a subprocess."""
+    """`iter8 run` of a canary on built-in metrics with no load generator (every built-in query
+    has no data; examples/canary.yaml before it had mocked metrics) on the embedded stack, the
+    console script in a subprocess."""
     iter8 = str(Path(sys.executable).parent / "iter8")
-    example = Path(__file__).resolve().parents[2] / "examples" / "canary.yaml"
+    example = Path(__file__).resolve().parent / "no_data_canary.yaml"
     done = subprocess.run(
         [iter8, "run", str(example), "--output", "json", "--seed", "1", "--timeout", "120"],
         capture_output=True,

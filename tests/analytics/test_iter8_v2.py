@@ -183,7 +183,11 @@ def test_missing_data_falls_back_to_the_previous_value() -> None:
     exp = experiment(objectives=[latency_objective()])
     exp = next_iteration(exp, analyze(exp, GOOD))
     result = analyze(exp, {"shop/latency": {"v1": 30.0}})  # v2 not returned at all
-    assert result.aggregated_metrics["shop/latency"]["data"]["v2"] == {"value": 30}
+    # the previous value, and (beyond v2) why there is no fresh one
+    assert result.aggregated_metrics["shop/latency"]["data"]["v2"] == {
+        "value": 30,
+        "message": "missing",
+    }
     assert result.winner_assessment.winner == "v2"
 
 
@@ -191,7 +195,10 @@ def test_a_null_previous_value_is_no_data_not_a_crash() -> None:
     exp = experiment(objectives=[latency_objective()])
     exp = next_iteration(exp, analyze(exp, {"shop/latency": {"v1": 30.0, "v2": None}}))
     result = analyze(exp, {"shop/latency": {"v1": 30.0, "v2": None}})
-    assert result.aggregated_metrics["shop/latency"]["data"]["v2"] == {"value": None}
+    assert result.aggregated_metrics["shop/latency"]["data"]["v2"] == {
+        "value": None,
+        "message": "no-data",
+    }
     assert result.version_assessments["v2"] == [False]
 
 

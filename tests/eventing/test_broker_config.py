@@ -280,3 +280,27 @@ def test_iter8_broker_reports_bad_setups_and_exits_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "spec.broker: is required" in result.stderr
+
+
+def test_a_bare_iter8_broker_routes_to_the_functions_default_ports() -> None:
+    """Without `--subscriber` the four functions and the dead-letter sink get their local
+    ports (8081–8085); before, it exited 2 naming the missing ones one kind at a time."""
+    process = subprocess.Popen(
+        [*iter8_command(), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(5)]
+        assert process.stderr is not None
+        assert "serving on" in process.stderr.readline()  # its signal handlers are set
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    shown = "".join(lines)
+    for name, port in (("init", 8081), ("analyze", 8082), ("route", 8083), ("promote", 8084)):
+        assert f"iter8-{name} -> http://127.0.0.1:{port}" in shown, shown

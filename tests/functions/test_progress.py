@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from iter8.api.experiment import Experiment
+from iter8.api.experiment import Condition, Experiment
 from iter8.embedded.progress import Progress
 from tests.e2e.builders import experiment, knative_ref, version
 
@@ -47,3 +47,27 @@ def test_p_best_is_shown_only_for_versions_with_evidence(
         assert "P(best)" not in line
     else:
         assert shown in line
+
+
+def test_an_iteration_is_told_once_though_two_phases_write_it() -> None:
+    """analyze records iteration 2 (completedIterations still 1), then route completes it
+    (completedIterations 2): one line, not two alike."""
+    progress = Progress()
+    analysed = _analysed({"v1": 0.5, "v2": 0.5})
+    analysed.status.analysis.iteration = 2
+    routed = analysed.model_copy(deep=True)
+    routed.status.completed_iterations = 2
+    assert len(progress.lines(analysed)) == 1
+    assert progress.lines(routed) == []
+    assert progress.lines(routed) == []
+
+
+def test_a_pause_is_told() -> None:
+    paused = _analysed({"v1": 0.5, "v2": 0.5})
+    paused.status.conditions = [
+        Condition(type="Paused", status="True", message="Paused by an operator after iteration 1")
+    ]
+    progress = Progress()
+    assert progress.lines(paused) == [
+        "default/exp: paused: Paused by an operator after iteration 1"
+    ]

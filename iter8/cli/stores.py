@@ -1,0 +1,73 @@
+"""Where the commands that read or change experiments find them: `--store FILE` (an embedded
+store, as `iter8 run --store` keeps) or `--kubeconfig FILE` (a cluster). Shared by `describe`,
+`get`, `list` and the control commands, so that they take EXPERIMENT alike: `[namespace/]name`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from iter8.store import EXPERIMENTS, NotFound, Store, StoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_NAMESPACE = "default"
+
+
+def store_options(command: F) -> F:
+    """`--store` and `--kubeconfig`, as every command reading experiments takes them."""
+    command = click.option(
+        "--kubeconfig",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Read (and write) experiments in this cluster.",
+    )(command)
+    return click.option(
+        "--store",
+        "store_path",
+        type=click.Path(dir_okay=False),
+        help="An embedded store file (iter8 run --store FILE).",
+    )(command)
+
+
+def open_store(store_path: str | None, kubeconfig: str | None) -> Store:
+    """The store of --kubeconfig or --store; exit 2 saying which to give if neither is."""
+    if kubeconfig:
+        from iter8.store.kubernetes import KubernetesStore
+
+        return KubernetesStore.from_kubeconfig(kubeconfig)
+    if not store_path:
+        fail("give --store FILE (an embedded store) or --kubeconfig FILE (a cluster)")
+    from iter8.store.sqlite import SqliteStore, check_store_file
+
+    if not Path(store_path).is_file():
+        fail(f"{store_path}: no such store file")
+    try:
+        check_store_file(store_path)  # read-only: a file of something else is left as it is
+        return SqliteStore(store_path)
+    except StoreError as error:
+        fail(error.message)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """`[namespace/]name` → (namespace, name); the namespace defaults as kubectl's does."""
+    namespace, _, short = name.rpartition("/")
+    return namespace or DEFAULT_NAMESPACE, short
+
+
+def read_experiment(store: Store, name: str) -> dict[str, Any]:
+    """The stored experiment `[namespace/]name`, or exit 2 saying it is not there."""
+    namespace, short = split_name(name)
+    try:
+        return store.get(EXPERIMENTS, namespace, short)
+    except NotFound:
+        fail(f"experiment {namespace}/{short} not found")
+    except StoreError as error:  # a damaged store names its file and the object
+        fail(error.message)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
