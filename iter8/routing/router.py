@@ -72,6 +72,9 @@ class FieldRouter:
     def check(self, new: Object) -> None:
         """Refuse an object that the weights would leave invalid."""
 
+    def check_change(self, old: Object, new: Object) -> None:
+        """Refuse a change of weights that the object's state does not allow yet."""
+
     def keys(self, field_path: str) -> tuple[Key, ...]:
         try:
             keys = parse(field_path)
@@ -126,6 +129,8 @@ class FieldRouter:
             )
             parent[last] = weight
         self.check(new)
+        if operations:
+            self.check_change(obj, new)
         return operations
 
     def _parent(self, obj: Object, keys: tuple[Key, ...]) -> Any:
