@@ -14,13 +14,18 @@ from flask import Request
 
 from functions import lease, state
 from functions.http import Response, serve
-from functions.route.main import routes_traffic
 from functions.runtime import Runtime
 from iter8.api.experiment import Experiment, InProgress, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle import tick
 from iter8.lifecycle.status import complete, fail, timestamp
-from iter8.routing import RoutingError, apply_weights, promote_weights
+from iter8.routing import (
+    RoutingError,
+    apply_weights,
+    check_atomic_switch,
+    promote_weights,
+    promotion_is_routed,
+)
 from iter8.store import Conflict, StoreError
 from iter8.tasks import TaskContext, run_action
 
@@ -110,10 +115,12 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
 
 
 def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> dict[str, int] | str:
-    """Send all traffic to `keep`: the split now in force, or why it could not be done."""
-    if not routes_traffic(experiment):
+    """Send all traffic to `keep` — FixedSplit's winner, BlueGreen's one-patch switch (or its
+    rollback) included: the split now in force, or why it could not be done."""
+    if not promotion_is_routed(experiment):
         return {}
     try:
+        check_atomic_switch(experiment)
         return apply_weights(runtime.store, experiment, promote_weights(experiment, keep)).weights
     except Conflict:
         raise  # still contended after the router's own retries: let the broker retry
