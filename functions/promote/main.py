@@ -116,12 +116,14 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
 
 def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> dict[str, int] | str:
     """Send all traffic to `keep` — FixedSplit's winner, BlueGreen's one-patch switch (or its
-    rollback) included: the split now in force, or why it could not be done."""
+    rollback) included — and remove the experiment's mirror and test routes in the same patch:
+    the split now in force, or why it could not be done."""
     if not promotion_is_routed(experiment):
         return {}
     try:
         check_atomic_switch(experiment)
-        return apply_weights(runtime.store, experiment, promote_weights(experiment, keep)).weights
+        weights = promote_weights(experiment, keep)
+        return apply_weights(runtime.store, experiment, weights, finish=True).weights
     except Conflict:
         raise  # still contended after the router's own retries: let the broker retry
     except (RoutingError, StoreError, ValueError) as error:

@@ -23,6 +23,7 @@ from iter8.routing.plan import (
 from iter8.routing.router import Object, Operation, RoutingError, WeightTarget
 from iter8.routing.versions import served_api_versions
 from iter8.store.base import Conflict, NotFound, PatchType, Store
+from iter8.store.patching import apply_patch
 from iter8.store.resources import Resource
 
 MAX_ATTEMPTS = 5
@@ -69,9 +70,12 @@ def apply_weights(
     experiment: Experiment,
     weights: Mapping[str, int],
     *,
+    finish: bool = False,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> AppliedWeights:
     """Give each version with a `weightObjRef` its weight: one JSON patch per routed object.
+    With `finish` (the experiment ends) the same patch removes the experiment's mirror and test
+    routes (`Router.finish`).
 
     Raises RoutingError for what stays wrong (unknown version, missing object, refused split)
     and `Conflict` when other writers won `max_attempts` times in a row (worth retrying later).
@@ -80,12 +84,15 @@ def apply_weights(
     groups = targets_by_object(experiment)
     located = {key: locate(store, key) for key in groups}
     current = {key: obj for key, (obj, _) in located.items()}
-    plans = {key: plan_object(key, current[key], groups[key], weights) for key in groups}
+    candidates = {v.name for v in experiment.versions[1:]} if finish else None
+    plans = {
+        key: plan_object(key, current[key], groups[key], weights, candidates) for key in groups
+    }
     patched: list[PatchedObject] = []
     unchanged: list[ObjectKey] = []
     for key, plan in plans.items():
         current[key], done = _patch_with_retries(
-            store, located[key][1], plan, current[key], groups, weights, max_attempts
+            store, located[key][1], plan, current[key], groups, weights, candidates, max_attempts
         )
         if done is None:
             unchanged.append(key)
@@ -102,15 +109,17 @@ def _patch_with_retries(
     obj: Object,
     groups: Mapping[ObjectKey, list[WeightTarget]],
     weights: Mapping[str, int],
+    candidates: set[str] | None,
     max_attempts: int,
 ) -> tuple[Object, PatchedObject | None]:
-    """The object as it ends up, and the patch that made it so (None: it needed none)."""
+    """The object as it ends up (its weights where the fieldPaths find them, when the patch
+    also removed routes), and the patch that made it so (None: it needed none)."""
     key = plan.key
     last: Conflict | None = None
     for attempt in range(1, max_attempts + 1):
         if attempt > 1:
             obj = _get_at(store, resource, key)
-            plan = plan_object(key, obj, groups[key], weights)
+            plan = plan_object(key, obj, groups[key], weights, candidates)
         if not plan.operations:
             return obj, None
         version = str(obj["metadata"]["resourceVersion"])
@@ -131,6 +140,8 @@ def _patch_with_retries(
         done = PatchedObject(
             key, plan.router, plan.operations, str(new["metadata"]["resourceVersion"]), attempt
         )
+        if plan.weighting < len(plan.operations):  # routes went: read weights where they were
+            new = apply_patch(obj, plan.operations[: plan.weighting], PatchType.JSON)
         return new, done
     raise Conflict(f"{key}: gave up after {max_attempts} conflicting writes: {last}")
 

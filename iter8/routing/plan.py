@@ -7,7 +7,7 @@ baseline every weight was attributed to the wrong version (iter8-v2.md §3.9 qui
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from iter8.api.experiment import Experiment, VersionDetail
@@ -111,17 +111,27 @@ class ObjectPatch:
     router: str
     operations: list[Operation]
     versions: tuple[str, ...]
+    weighting: int  # the first operations set weights; the rest remove mirrors and test routes
 
 
 def plan_object(
-    key: ObjectKey, obj: Object, targets: list[WeightTarget], weights: Mapping[str, int]
+    key: ObjectKey,
+    obj: Object,
+    targets: list[WeightTarget],
+    weights: Mapping[str, int],
+    candidates: Collection[str] | None = None,
 ) -> ObjectPatch:
+    """The weights' operations; with `candidates` (the experiment ends), followed by those that
+    remove its mirror and test routes, in the same patch."""
     router = router_for(key.api_version, key.kind)
     try:
         operations = router.plan(obj, targets, weights)
+        weighting = len(operations)
+        if candidates is not None:
+            operations += router.finish(obj, targets, candidates)
     except RoutingError as error:
         raise RoutingError(f"{key}: {error}") from None
-    return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets))
+    return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets), weighting)
 
 
 def weights_from_objects(

@@ -18,7 +18,7 @@ from kubernetes import client
 from iter8.store.kubernetes import KubernetesStore
 from tests.e2e.builders import experiment, mock_metric, version
 from tests.e2e_kube.test_run import iter8_run
-from tests.e2e_kube.traffic import TARGETS, Object, Target, history
+from tests.e2e_kube.traffic import TARGETS, Object, Target, history, leftovers
 
 pytestmark = pytest.mark.kube
 
@@ -48,15 +48,19 @@ def drive(
     pattern: str,
     start: tuple[int, int],
     candidate_level: float,
-) -> tuple[Object, list[tuple[int, int]]]:
-    """The run's output and every split the object held, from creation to the end."""
+    mirror: int = 0,
+) -> tuple[Object, list[tuple[int, int]], Object]:
+    """The run's output, every split the object held from creation to the end, and the object
+    at the end. `mirror`: a dark launch, that % of requests mirrored to the candidate."""
     store = KubernetesStore.from_kubeconfig(kube_config)
-    created = target.create(store, ns, start)
+    created = target.create(store, ns, start, mirror)
     since = created["metadata"]["resourceVersion"]
     run = iter8_run(kube_config, tmp_path, ns, run_objects(target, ns, pattern, candidate_level))
     assert run.code == 0, run.stderr
-    splits = [target.split(obj) for obj in history(store, target, ns, since)]
-    return run.output, [start, *splits]
+    states = list(history(store, target, ns, since))
+    if mirror:  # the mirror was there until the end (the dark launch ran on it)
+        assert all(leftovers(target, state) for state in [created, *states[:-1]])
+    return run.output, [start, *(target.split(s) for s in states)], (states or [created])[-1]
 
 
 def changes(splits: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -73,11 +77,13 @@ def test_blue_green_switches_in_one_patch(
     traffic_crds: list[str],
     tmp_path: Path,
 ) -> None:
-    output, splits = drive(
-        TARGETS[name], kube_config, kube_namespace, tmp_path, "BlueGreen", (100, 0), 50
+    target = TARGETS[name]
+    output, splits, final = drive(
+        target, kube_config, kube_namespace, tmp_path, "BlueGreen", (100, 0), 50
     )
     assert output["status"]["analysis"]["decision"]["action"] == "promote", output["status"]
     assert changes(splits) == [(100, 0), (0, 100)], splits  # one switch, nothing between
+    assert leftovers(target, final) == []  # the test route went in the same patch
 
 
 @pytest.mark.parametrize("name", ["istio", "knative"])
@@ -89,7 +95,7 @@ def test_blue_green_rollback_never_exposes_the_candidate(
     traffic_crds: list[str],
     tmp_path: Path,
 ) -> None:
-    output, splits = drive(
+    output, splits, _ = drive(
         TARGETS[name], kube_config, kube_namespace, tmp_path, "BlueGreen", (100, 0), 10000
     )
     decision = output["status"]["analysis"]["decision"]
@@ -107,8 +113,31 @@ def test_fixed_split_keeps_the_split_and_promotes_the_winner(
     traffic_crds: list[str],
     tmp_path: Path,
 ) -> None:
-    output, splits = drive(
+    output, splits, _ = drive(
         TARGETS[name], kube_config, kube_namespace, tmp_path, "FixedSplit", (60, 40), 50
     )
     assert output["status"]["analysis"]["decision"]["action"] == "promote", output["status"]
     assert changes(splits) == [(60, 40), (0, 100)], splits
+
+
+@pytest.mark.parametrize("name", ["istio", "gateway-api"])
+@pytest.mark.parametrize(("level", "outcome"), [(50, (0, 100)), (10000, (100, 0))])
+def test_dark_launch_mirror_never_survives_the_experiment(
+    name: str,
+    level: float,
+    outcome: tuple[int, int],
+    kube_config: str,
+    kube_client: client.ApiClient,
+    kube_namespace: str,
+    traffic_crds: list[str],
+    tmp_path: Path,
+) -> None:
+    """Users stay on v1 while v2 gets a mirrored 20% (Istio mirror + mirrorPercentage, Gateway
+    API RequestMirror percent); a good v2 is switched in, a bad one never saw a user; either
+    way the mirror and the test route are gone at the end."""
+    target = TARGETS[name]
+    _, splits, final = drive(
+        target, kube_config, kube_namespace, tmp_path, "BlueGreen", (100, 0), level, mirror=20
+    )
+    assert changes(splits) == [(100, 0)] + ([outcome] if outcome != (100, 0) else []), splits
+    assert leftovers(target, final) == [], final["spec"]

@@ -91,16 +91,17 @@ class Target:
     kind: tuple[str, str]
     make: Callable[[str, tuple[int, int]], Object]
     refs: Callable[[str], tuple[Object | None, Object]]  # baseline's (None: implied), v2's
-    split: Callable[[Object], tuple[int, int]]
+    split: Callable[[Object], tuple[int, int]]  # the last route's: test routes come first
 
     @property
     def resource(self) -> Resource:
         return Resource.from_api_version(*self.kind)
 
-    def create(self, store: Store, ns: str, weights: tuple[int, int]) -> Object:
+    def create(self, store: Store, ns: str, weights: tuple[int, int], mirror: int = 0) -> Object:
         """The object on the server, ready to route (KServe: the Ready status its controller
-        would write)."""
-        created = store.create(self.resource, self.make(ns, weights))
+        would write); `mirror` > 0 adds a mirror of that percentage to v2."""
+        obj = self.make(ns, weights)
+        created = store.create(self.resource, with_mirror(self, obj, mirror) if mirror else obj)
         if self.kind == KSERVE:
             created = store.replace_status(self.resource, {**created, "status": isvc_status()})
         return created
@@ -136,14 +137,14 @@ TARGETS = {
         ISTIO,
         virtual_service,
         lambda ns: _pair(ISTIO, ns, ".spec.http[1].route[{}].weight"),
-        lambda obj: _two([r["weight"] for r in obj["spec"]["http"][1]["route"]]),
+        lambda obj: _two([r["weight"] for r in obj["spec"]["http"][-1]["route"]]),
     ),
     "gateway-api": Target(
         "gateway-api",
         GATEWAY,
         http_route,
         lambda ns: _pair(GATEWAY, ns, ".spec.rules[1].backendRefs[{}].weight"),
-        lambda obj: _two([b["weight"] for b in obj["spec"]["rules"][1]["backendRefs"]]),
+        lambda obj: _two([b["weight"] for b in obj["spec"]["rules"][-1]["backendRefs"]]),
     ),
     "kserve": Target(
         "kserve",
@@ -156,6 +157,37 @@ TARGETS = {
         ),
     ),
 }
+
+
+def with_mirror(target: Target, obj: Object, percent: int) -> Object:
+    """Dark launch: a copy of `percent`% of the split route's requests goes to v2."""
+    if target.kind == ISTIO:
+        obj["spec"]["http"][1]["mirror"] = destination("v2")
+        obj["spec"]["http"][1]["mirrorPercentage"] = {"value": float(percent)}
+    elif target.kind == GATEWAY:
+        mirror = {"backendRef": {"name": "app-v2", "port": 9080}, "percent": percent}
+        obj["spec"]["rules"][1]["filters"] = [{"type": "RequestMirror", "requestMirror": mirror}]
+    return obj
+
+
+def leftovers(target: Target, obj: Object) -> list[str]:
+    """What of the experiment's shaping is still in the object: mirrors and test routes."""
+    if target.kind == ISTIO:
+        routes = obj["spec"]["http"]
+        found = [f"http[{i}].match" for i, r in enumerate(routes) if r.get("match")]
+        return found + [
+            f"{k} in http[{i}]" for i, r in enumerate(routes) for k in r if "mirror" in k
+        ]
+    if target.kind == GATEWAY:
+        rules = obj["spec"]["rules"]
+        found = [f"rules[{i}] (test rule)" for i in range(len(rules) - 1)]
+        return found + [
+            f"rules[{i}].filters[{j}]"
+            for i, r in enumerate(rules)
+            for j, f in enumerate(r.get("filters") or [])
+            if f.get("type") == "RequestMirror"
+        ]
+    return []
 
 
 def history(store: Store, target: Target, ns: str, since: str) -> Iterator[Object]:

@@ -1,15 +1,25 @@
 """Gateway API HTTPRoute backend weights: `.spec.rules[i].backendRefs[j].weight`.
 
 Gateway API weights are relative (a backend gets weight/Σweights of its rule) and default to 1
-(the CRD's default), so a missing weight reads 1; no sum is enforced.
+(the CRD's default), so a missing weight reads 1; no sum is enforced. At the end, the rule's
+RequestMirror filters and the test rules to candidates go (`iter8.routing.shaping`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from iter8.routing.fieldpath import Key
-from iter8.routing.router import FieldRouter, RoutingError, group_of
+from iter8.routing.router import (
+    FieldRouter,
+    Object,
+    Operation,
+    RoutingError,
+    WeightTarget,
+    group_of,
+)
+from iter8.routing.shaping import gateway_finish
 
 
 class GatewayRouter(FieldRouter):
@@ -33,6 +43,12 @@ class GatewayRouter(FieldRouter):
                 f"fieldPath {field_path!r}: an HTTPRoute backend weight is at "
                 ".spec.rules[<i>].backendRefs[<j>].weight"
             )
+
+    def finish(
+        self, obj: Object, targets: Sequence[WeightTarget], candidates: Collection[str]
+    ) -> list[Operation]:
+        """The rule's RequestMirror filters, and test rules to candidates, removed."""
+        return gateway_finish(obj, targets, candidates)
 
 
 ROUTER = GatewayRouter()
