@@ -49,6 +49,7 @@ def drive(
     start: tuple[int, int],
     candidate_level: float,
     mirror: int = 0,
+    states: list[Object] | None = None,
 ) -> tuple[Object, list[tuple[int, int]], Object]:
     """The run's output, every split the object held from creation to the end, and the object
     at the end. `mirror`: a dark launch, that % of requests mirrored to the candidate."""
@@ -57,10 +58,12 @@ def drive(
     since = created["metadata"]["resourceVersion"]
     run = iter8_run(kube_config, tmp_path, ns, run_objects(target, ns, pattern, candidate_level))
     assert run.code == 0, run.stderr
-    states = list(history(store, target, ns, since))
+    seen = list(history(store, target, ns, since))
     if mirror:  # the mirror was there until the end (the dark launch ran on it)
-        assert all(leftovers(target, state) for state in [created, *states[:-1]])
-    return run.output, [start, *(target.split(s) for s in states)], (states or [created])[-1]
+        assert all(leftovers(target, state) for state in [created, *seen[:-1]])
+    if states is not None:
+        states[:] = [created, *seen]
+    return run.output, [start, *(target.split(s) for s in seen)], (seen or [created])[-1]
 
 
 def changes(splits: list[tuple[int, int]]) -> list[tuple[int, int]]:

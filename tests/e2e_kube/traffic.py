@@ -200,3 +200,71 @@ def history(store: Store, target: Target, ns: str, since: str) -> Iterator[Objec
         yield event.object
         if event.resource_version == last["metadata"]["resourceVersion"]:
             return
+
+
+SEGMENT_HEADER = "x-segment"
+
+
+def segment_virtual_service(ns: str, weights: tuple[int, int]) -> Object:
+    """http[0]: the segment (header x-segment: beta) split between v1 and v2; http[1]: everyone
+    else, on v1."""
+    return {
+        "apiVersion": ISTIO[0],
+        "kind": ISTIO[1],
+        "metadata": {"name": "app", "namespace": ns},
+        "spec": {
+            "hosts": ["app.example.com"],
+            "http": [
+                {
+                    "name": "segment",
+                    "match": [{"headers": {SEGMENT_HEADER: {"exact": "beta"}}}],
+                    "route": [
+                        {"destination": destination("v1"), "weight": weights[0]},
+                        {"destination": destination("v2"), "weight": weights[1]},
+                    ],
+                },
+                {"name": "everyone-else", "route": [{"destination": destination("v1")}]},
+            ],
+        },
+    }
+
+
+def segment_http_route(ns: str, weights: tuple[int, int], sticky: bool = True) -> Object:
+    """rules[0]: the segment (header x-segment: beta) split between v1 and v2, with cookie
+    session persistence (experimental channel) when `sticky`; rules[1]: everyone else, on v1."""
+    segment: Object = {
+        "matches": [{"headers": [{"name": SEGMENT_HEADER, "value": "beta"}]}],
+        "backendRefs": [
+            {"name": "app-v1", "port": 9080, "weight": weights[0]},
+            {"name": "app-v2", "port": 9080, "weight": weights[1]},
+        ],
+    }
+    if sticky:
+        segment["sessionPersistence"] = {"sessionName": "app-session", "type": "Cookie"}
+    return {
+        "apiVersion": GATEWAY[0],
+        "kind": GATEWAY[1],
+        "metadata": {"name": "app", "namespace": ns},
+        "spec": {
+            "parentRefs": [{"name": "gateway"}],
+            "rules": [segment, {"backendRefs": [{"name": "app-v1", "port": 9080}]}],
+        },
+    }
+
+
+SEGMENTS = {
+    "istio": Target(
+        "istio",
+        ISTIO,
+        segment_virtual_service,
+        lambda ns: _pair(ISTIO, ns, ".spec.http[0].route[{}].weight"),
+        lambda obj: _two([r["weight"] for r in obj["spec"]["http"][0]["route"]]),
+    ),
+    "gateway-api": Target(
+        "gateway-api",
+        GATEWAY,
+        segment_http_route,
+        lambda ns: _pair(GATEWAY, ns, ".spec.rules[0].backendRefs[{}].weight"),
+        lambda obj: _two([b["weight"] for b in obj["spec"]["rules"][0]["backendRefs"]]),
+    ),
+}
