@@ -17,13 +17,18 @@ from flask import Request
 
 from functions import lease, state
 from functions.http import Response, serve
-from functions.route.main import routes_traffic
 from functions.runtime import Runtime
 from iter8.api.experiment import Experiment, ExperimentStatus, InProgress, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle import control, tick
 from iter8.lifecycle.status import complete, fail, is_true, set_condition, timestamp
-from iter8.routing import RoutingError, apply_weights, promote_weights
+from iter8.routing import (
+    RoutingError,
+    apply_weights,
+    check_atomic_switch,
+    promote_weights,
+    promotion_is_routed,
+)
 from iter8.store import Conflict, StoreError
 from iter8.tasks import TaskContext, run_action
 
@@ -175,11 +180,15 @@ def _open_gate(status: ExperimentStatus, decision: dict[str, Any], now: datetime
 
 
 def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> dict[str, int] | str:
-    """Send all traffic to `keep`: the split now in force, or why it could not be done."""
-    if not routes_traffic(experiment):
+    """Send all traffic to `keep` — FixedSplit's winner, BlueGreen's one-patch switch (or its
+    rollback) included — and remove the experiment's mirror and test routes in the same patch:
+    the split now in force, or why it could not be done."""
+    if not promotion_is_routed(experiment):
         return {}
     try:
-        return apply_weights(runtime.store, experiment, promote_weights(experiment, keep)).weights
+        check_atomic_switch(experiment)
+        weights = promote_weights(experiment, keep)
+        return apply_weights(runtime.store, experiment, weights, finish=True).weights
     except Conflict:
         raise  # still contended after the router's own retries: let the broker retry
     except (RoutingError, StoreError, ValueError) as error:

@@ -2,9 +2,10 @@
 
 On `analysis.completed` for iteration n: the weights recorded in `status.analysis` (the status
 is the source of truth, not the event) go to each `weightObjRef` — one JSON patch per object,
-with a resourceVersion precondition — unless the experiment is Conformance or FixedSplit. The
-split then read back becomes `currentWeightDistribution`, keyed by version name; the iteration
-counts as complete; reply `weights.applied`.
+with a resourceVersion precondition — only for a Progressive ramp: Conformance has no split,
+FixedSplit keeps the user's and BlueGreen keeps the candidate at 0% until promote switches it.
+The split then read back becomes `currentWeightDistribution`, keyed by version name; the
+iteration counts as complete; reply `weights.applied`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from iter8.api.defaults import with_defaults
 from iter8.api.experiment import Experiment, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle.status import fail, set_condition, timestamp
-from iter8.routing import RoutingError, apply_weights, read_weights
+from iter8.routing import RoutingError, apply_weights, read_weights, weights_are_applied
 from iter8.store import Conflict, StoreError
 
 PHASE = "route"
@@ -41,9 +42,8 @@ def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
 
 
 def routes_traffic(experiment: Experiment) -> bool:
-    """Conformance has nothing to split; FixedSplit leaves the split to the user (v2 §1.1)."""
-    strategy = with_defaults(experiment).spec.strategy
-    return strategy.testing_pattern != "Conformance" and strategy.deployment_pattern != "FixedSplit"
+    """Whether iterations move traffic (`iter8.routing.weights_are_applied`)."""
+    return weights_are_applied(with_defaults(experiment))
 
 
 def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent | None:
@@ -97,7 +97,7 @@ def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent |
     )
     done = state.write_status(runtime.store, snapshot, status)
     split = [w.to_wire() for w in status.current_weight_distribution or []]
-    # `routed: false` (Conformance, FixedSplit): the iteration completed, no split was changed
+    # `routed: false` (Conformance, FixedSplit, BlueGreen): the iteration completed, no split moved
     return experiment_event(
         EventType.WEIGHTS_APPLIED,
         PHASE,

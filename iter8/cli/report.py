@@ -8,10 +8,8 @@ from pathlib import Path
 
 import click
 
-from iter8.api.experiment import Experiment
-from iter8.cli.describe import _fail, _from_file, _from_store, _store
+from iter8.cli.stores import fail, load_experiment, store_options
 from iter8.lifecycle.status import timestamp
-from iter8.validation.loading import load
 
 
 @click.command()
@@ -24,17 +22,7 @@ from iter8.validation.loading import load
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Where to write the page; `-` for stdout.",
 )
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(dir_okay=False),
-    help="An embedded store file (iter8 run --store).",
-)
-@click.option(
-    "--kubeconfig",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Read NAME from this cluster.",
-)
+@store_options
 def report(experiment: str, output: str, store_path: str | None, kubeconfig: str | None) -> None:
     """Write EXPERIMENT's report: the split, every metric with its interval against its limits
     and the evidence over iterations, the decision and why, and the timeline, as one HTML file
@@ -42,19 +30,11 @@ def report(experiment: str, output: str, store_path: str | None, kubeconfig: str
     `[namespace/]name` in the store of --store or --kubeconfig, as for `iter8 describe`."""
     from iter8.report import MissingPlotting, html
 
-    if Path(experiment).is_file():
-        data = _from_file(experiment)
-    elif store_path or kubeconfig:
-        data = _from_store(_store(store_path, kubeconfig), experiment)
-    else:
-        _fail(f"{experiment}: no such file; to read it from a store, give --store or --kubeconfig")
-    loaded = load(Experiment, data)
-    if isinstance(loaded, list):
-        _fail("; ".join(f"{experiment}: {p}" for p in loaded))
+    loaded = load_experiment(experiment, store_path, kubeconfig)
     try:
         page = html(loaded, timestamp(datetime.now(UTC)))
     except MissingPlotting as error:
-        _fail(str(error))
+        fail(str(error))
     if output == "-":
         sys.stdout.write(page)
         return

@@ -1,6 +1,6 @@
 """Where the commands that read or change experiments find them: `--store FILE` (an embedded
 store, as `iter8 run --store` keeps) or `--kubeconfig FILE` (a cluster). Shared by `describe`,
-`get`, `list` and the control commands, so that they take EXPERIMENT alike: `[namespace/]name`."""
+`report`, `get`, `list` and the control commands, so that they take EXPERIMENT alike: `[namespace/]name`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from iter8.api.experiment import Experiment
+from iter8.manifests import ManifestError, read_documents
 from iter8.store import EXPERIMENTS, NotFound, Store, StoreError
+from iter8.validation.loading import load
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_NAMESPACE = "default"
@@ -66,6 +69,36 @@ def read_experiment(store: Store, name: str) -> dict[str, Any]:
         fail(f"experiment {namespace}/{short} not found")
     except StoreError as error:  # a damaged store names its file and the object
         fail(error.message)
+
+
+def load_experiment(experiment: str, store_path: str | None, kubeconfig: str | None) -> Experiment:
+    """EXPERIMENT as `describe` and `report` take it: a YAML/JSON file holding it (with its
+    status), or `[namespace/]name` in the store of --store or --kubeconfig; exit 2 naming the
+    problem otherwise."""
+    if Path(experiment).is_file():
+        data = _from_file(experiment)
+    elif store_path or kubeconfig:
+        store = open_store(store_path, kubeconfig)
+        try:
+            data = read_experiment(store, experiment)
+        finally:
+            store.close()
+    else:
+        fail(f"{experiment}: no such file; to read it from a store, give --store or --kubeconfig")
+    loaded = load(Experiment, data)
+    if isinstance(loaded, list):
+        fail("; ".join(f"{experiment}: {p}" for p in loaded))
+    return loaded
+
+
+def _from_file(path: str) -> object:
+    try:
+        documents = [d for d in read_documents(path) if d.kind == "Experiment"]
+    except ManifestError as error:
+        fail(f"{error.file}: {error}")
+    if not documents:
+        fail(f"{path}: holds no Experiment")
+    return documents[0].data
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -6,8 +6,10 @@ from iter8.routing.fieldpath import FieldPathError, to_pointer
 from iter8.routing.objects import ObjectKey, resource_for
 from iter8.routing.plan import (
     ObjectPatch,
+    check_atomic_switch,
     plan_object,
     promote_weights,
+    promotion_is_routed,
     targets_by_object,
     weights_are_applied,
     weights_from_objects,
@@ -26,8 +28,10 @@ __all__ = [
     "WeightTarget",
     "all_routers",
     "apply_weights",
+    "check_atomic_switch",
     "plan_object",
     "promote_weights",
+    "promotion_is_routed",
     "read_weights",
     "resource_for",
     "router_for",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from iter8.api.experiment import Experiment
-from iter8.routing.objects import ObjectKey
+from iter8.routing.objects import ObjectKey, resource_for
 from iter8.routing.plan import (
     ObjectPatch,
     check_weights,
@@ -21,7 +21,10 @@ from iter8.routing.plan import (
     weights_from_objects,
 )
 from iter8.routing.router import Object, Operation, RoutingError, WeightTarget
+from iter8.routing.versions import served_api_versions
 from iter8.store.base import Conflict, NotFound, PatchType, Store
+from iter8.store.patching import apply_patch
+from iter8.store.resources import Resource
 
 MAX_ATTEMPTS = 5
 
@@ -46,11 +49,20 @@ class AppliedWeights:
         return sum(p.attempts - 1 for p in self.patched)
 
 
+def locate(store: Store, key: ObjectKey) -> tuple[Object, Resource]:
+    """The object and the resource it was found at: the version named, else another version its
+    kind's CRD serves (`iter8.routing.versions`)."""
+    for api_version in served_api_versions(key.api_version, key.kind):
+        resource = resource_for(api_version, key.kind)
+        try:
+            return store.get(resource, key.namespace, key.name), resource
+        except NotFound:
+            continue
+    raise RoutingError(f"{key}: not found (a weightObjRef names it)")
+
+
 def get_object(store: Store, key: ObjectKey) -> Object:
-    try:
-        return store.get(key.resource, key.namespace, key.name)
-    except NotFound:
-        raise RoutingError(f"{key}: not found (a weightObjRef names it)") from None
+    return locate(store, key)[0]
 
 
 def apply_weights(
@@ -58,22 +70,29 @@ def apply_weights(
     experiment: Experiment,
     weights: Mapping[str, int],
     *,
+    finish: bool = False,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> AppliedWeights:
     """Give each version with a `weightObjRef` its weight: one JSON patch per routed object.
+    With `finish` (the experiment ends) the same patch removes the experiment's mirror and test
+    routes (`Router.finish`).
 
     Raises RoutingError for what stays wrong (unknown version, missing object, refused split)
     and `Conflict` when other writers won `max_attempts` times in a row (worth retrying later).
     """
     check_weights(experiment, weights)
     groups = targets_by_object(experiment)
-    current = {key: get_object(store, key) for key in groups}
-    plans = {key: plan_object(key, current[key], groups[key], weights) for key in groups}
+    located = {key: locate(store, key) for key in groups}
+    current = {key: obj for key, (obj, _) in located.items()}
+    candidates = {v.name for v in experiment.versions[1:]} if finish else None
+    plans = {
+        key: plan_object(key, current[key], groups[key], weights, candidates) for key in groups
+    }
     patched: list[PatchedObject] = []
     unchanged: list[ObjectKey] = []
     for key, plan in plans.items():
         current[key], done = _patch_with_retries(
-            store, plan, current[key], groups, weights, max_attempts
+            store, located[key][1], plan, current[key], groups, weights, candidates, max_attempts
         )
         if done is None:
             unchanged.append(key)
@@ -85,25 +104,28 @@ def apply_weights(
 
 def _patch_with_retries(
     store: Store,
+    resource: Resource,
     plan: ObjectPatch,
     obj: Object,
     groups: Mapping[ObjectKey, list[WeightTarget]],
     weights: Mapping[str, int],
+    candidates: set[str] | None,
     max_attempts: int,
 ) -> tuple[Object, PatchedObject | None]:
-    """The object as it ends up, and the patch that made it so (None: it needed none)."""
+    """The object as it ends up (its weights where the fieldPaths find them, when the patch
+    also removed routes), and the patch that made it so (None: it needed none)."""
     key = plan.key
     last: Conflict | None = None
     for attempt in range(1, max_attempts + 1):
         if attempt > 1:
-            obj = get_object(store, key)
-            plan = plan_object(key, obj, groups[key], weights)
+            obj = _get_at(store, resource, key)
+            plan = plan_object(key, obj, groups[key], weights, candidates)
         if not plan.operations:
             return obj, None
         version = str(obj["metadata"]["resourceVersion"])
         try:
             new = store.patch(
-                key.resource,
+                resource,
                 key.namespace,
                 key.name,
                 plan.operations,
@@ -118,8 +140,17 @@ def _patch_with_retries(
         done = PatchedObject(
             key, plan.router, plan.operations, str(new["metadata"]["resourceVersion"]), attempt
         )
+        if plan.weighting < len(plan.operations):  # routes went: read weights where they were
+            new = apply_patch(obj, plan.operations[: plan.weighting], PatchType.JSON)
         return new, done
     raise Conflict(f"{key}: gave up after {max_attempts} conflicting writes: {last}")
+
+
+def _get_at(store: Store, resource: Resource, key: ObjectKey) -> Object:
+    try:
+        return store.get(resource, key.namespace, key.name)
+    except NotFound:
+        raise RoutingError(f"{key}: deleted while its weights were being applied") from None
 
 
 def read_weights(store: Store, experiment: Experiment) -> dict[str, int]:

@@ -7,7 +7,7 @@ baseline every weight was attributed to the wrong version (iter8-v2.md §3.9 qui
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from iter8.api.experiment import Experiment, VersionDetail
@@ -18,9 +18,34 @@ from iter8.security.namespaces import REFERENCE_NAMESPACES_ENV, reference_namesp
 
 
 def weights_are_applied(experiment: Experiment) -> bool:
-    """Iter8 v2 never shifts traffic for Conformance or FixedSplit experiments."""
+    """Whether each iteration's weights are written: only a Progressive ramp moves traffic while
+    the experiment runs. FixedSplit keeps the user's split (Iter8 v2); BlueGreen keeps the
+    candidate at 0%, reachable through a test route, until the switch (`promotion_is_routed`):
+    never an intermediate split. Conformance has nothing to split."""
     strategy = experiment.spec.strategy
-    return strategy.testing_pattern != "Conformance" and strategy.deployment_pattern != "FixedSplit"
+    return strategy.testing_pattern != "Conformance" and strategy.deployment_pattern in (
+        None,
+        "Progressive",
+    )
+
+
+def promotion_is_routed(experiment: Experiment) -> bool:
+    """Whether the end of the experiment sends all traffic to the version kept: every pattern
+    that has versions to choose between (FixedSplit's winner and BlueGreen's switch included)."""
+    return experiment.spec.strategy.testing_pattern != "Conformance"
+
+
+def check_atomic_switch(experiment: Experiment) -> None:
+    """BlueGreen switches 0 → 100 (and back) in one patch, so every `weightObjRef` must name one
+    object: with two, there would be a moment when both or neither version had the traffic."""
+    if experiment.spec.strategy.deployment_pattern != "BlueGreen":
+        return
+    objects = sorted({str(key) for key in targets_by_object(experiment)})
+    if len(objects) > 1:
+        raise RoutingError(
+            f"a BlueGreen switch must be one patch of one object, but the weightObjRefs name "
+            f"{len(objects)}: {', '.join(objects)}"
+        )
 
 
 def object_key(experiment: Experiment, version: VersionDetail) -> ObjectKey | None:
@@ -86,17 +111,27 @@ class ObjectPatch:
     router: str
     operations: list[Operation]
     versions: tuple[str, ...]
+    weighting: int  # the first operations set weights; the rest remove mirrors and test routes
 
 
 def plan_object(
-    key: ObjectKey, obj: Object, targets: list[WeightTarget], weights: Mapping[str, int]
+    key: ObjectKey,
+    obj: Object,
+    targets: list[WeightTarget],
+    weights: Mapping[str, int],
+    candidates: Collection[str] | None = None,
 ) -> ObjectPatch:
+    """The weights' operations; with `candidates` (the experiment ends), followed by those that
+    remove its mirror and test routes, in the same patch."""
     router = router_for(key.api_version, key.kind)
     try:
         operations = router.plan(obj, targets, weights)
+        weighting = len(operations)
+        if candidates is not None:
+            operations += router.finish(obj, targets, candidates)
     except RoutingError as error:
         raise RoutingError(f"{key}: {error}") from None
-    return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets))
+    return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets), weighting)
 
 
 def weights_from_objects(

@@ -9,7 +9,7 @@ JSON patch operations and read weights back; the applier does the I/O.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -46,6 +46,13 @@ class Router(Protocol):
 
     def read(self, obj: Object, field_path: str) -> int: ...
 
+    def finish(
+        self, obj: Object, targets: Sequence[WeightTarget], candidates: Collection[str]
+    ) -> list[Operation]:
+        """The operations that remove what the experiment's traffic shaping left in the object
+        (a mirror, a test route to a candidate), applied with the final weights."""
+        ...
+
 
 def check_weight(version: str, weight: object) -> int:
     if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
@@ -71,6 +78,14 @@ class FieldRouter:
 
     def check(self, new: Object) -> None:
         """Refuse an object that the weights would leave invalid."""
+
+    def check_change(self, old: Object, new: Object) -> None:
+        """Refuse a change of weights that the object's state does not allow yet."""
+
+    def finish(
+        self, obj: Object, targets: Sequence[WeightTarget], candidates: Collection[str]
+    ) -> list[Operation]:
+        return []
 
     def keys(self, field_path: str) -> tuple[Key, ...]:
         try:
@@ -126,6 +141,8 @@ class FieldRouter:
             )
             parent[last] = weight
         self.check(new)
+        if operations:
+            self.check_change(obj, new)
         return operations
 
     def _parent(self, obj: Object, keys: tuple[Key, ...]) -> Any:

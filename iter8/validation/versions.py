@@ -11,6 +11,7 @@ from iter8.security.namespaces import REFERENCE_NAMESPACES_ENV, reference_namesp
 from iter8.validation.metadata import is_label, not_a_label
 from iter8.validation.metrics import outside
 from iter8.validation.problems import Problem
+from iter8.validation.routes import check_routes
 
 # `.spec.traffic[1].percent`, `.spec.http[0].route[0].weight`: dot-separated names, list indices.
 FIELD_PATH = re.compile(r"^(\.[A-Za-z_$][A-Za-z0-9_$-]*(\[\d+\])*)+$")
@@ -48,6 +49,7 @@ def check_versions(experiment: Experiment) -> Iterator[Problem]:
         yield from _weight_obj_ref(path, version)
         yield from _weight_obj_namespace(path, version, experiment.namespace)
     yield from _weights_readable(experiment)
+    yield from check_routes(experiment, _versions_with_paths(experiment))
 
 
 def _versions_with_paths(experiment: Experiment) -> list[tuple[str, VersionDetail]]:

@@ -114,3 +114,60 @@ def knative_experiment(ns: str = "default", ref_ns: str | None = "default") -> E
         ],
         ns=ns,
     )
+
+
+KSERVE = ("serving.kserve.io/v1beta1", "InferenceService")
+KFSERVING = ("serving.kubeflow.org/v1beta1", "InferenceService")
+GATEWAY = ("gateway.networking.k8s.io/v1", "HTTPRoute")
+
+
+def inference_service(
+    canary: int | None = 0, kind: tuple[str, str] = KSERVE, ns: str = "default"
+) -> Object:
+    """Shaped like KServe's sklearn-iris sample (KFServing's when `kind` is KFSERVING)."""
+    predictor: Object = {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "gs://m/2"}}
+    if kind == KFSERVING:
+        predictor = {"sklearn": {"storageUri": "gs://kfserving-samples/models/sklearn/iris"}}
+    if canary is not None:
+        predictor["canaryTrafficPercent"] = canary
+    return {
+        "apiVersion": kind[0],
+        "kind": kind[1],
+        "metadata": {"name": "sklearn-iris", "namespace": ns},
+        "spec": {"predictor": predictor},
+    }
+
+
+def isvc_status(ready: str = "True", created: str = "iris-2", latest: str = "iris-2") -> Object:
+    """What KServe's controller writes once the new revision serves (or not)."""
+    return {
+        "conditions": [{"type": "Ready", "status": ready}],
+        "components": {
+            "predictor": {"latestCreatedRevision": created, "latestReadyRevision": latest}
+        },
+    }
+
+
+def http_route(weights: tuple[int | None, ...] = (100, 0), ns: str = "default") -> Object:
+    """Shaped like Gateway API's reviews sample: a header-matched test rule, then the split."""
+    backends: list[Object] = []
+    for index, weight in enumerate(weights):
+        backend: Object = {"name": f"reviews-v{index + 1}", "port": 9080}
+        if weight is not None:
+            backend["weight"] = weight
+        backends.append(backend)
+    return {
+        "apiVersion": GATEWAY[0],
+        "kind": GATEWAY[1],
+        "metadata": {"name": "reviews", "namespace": ns},
+        "spec": {
+            "parentRefs": [{"name": "demo-gw"}],
+            "rules": [
+                {
+                    "matches": [{"headers": [{"name": "x-canary", "value": "true"}]}],
+                    "backendRefs": [{"name": "reviews-v2", "port": 9080}],
+                },
+                {"backendRefs": backends},
+            ],
+        },
+    }

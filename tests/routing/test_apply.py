@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from iter8.api.experiment import Experiment
 from iter8.routing import (
     RoutingError,
     apply_weights,
+    check_atomic_switch,
     promote_weights,
+    promotion_is_routed,
     read_weights,
     weights_are_applied,
 )
@@ -253,3 +256,22 @@ def test_conformance_and_fixed_split_shift_no_traffic() -> None:
     assert weights_are_applied(experiment([("a", None), ("b", None)], testing="A/B"))
     assert not weights_are_applied(experiment([("a", None)], testing="Conformance"))
     assert not weights_are_applied(experiment([("a", None)], deployment="FixedSplit"))
+    assert not weights_are_applied(experiment([("a", None)], deployment="BlueGreen"))
+    assert promotion_is_routed(experiment([("a", None)], deployment="BlueGreen"))
+    assert promotion_is_routed(experiment([("a", None)], deployment="FixedSplit"))
+    assert not promotion_is_routed(experiment([("a", None)], testing="Conformance"))
+
+
+def test_a_blue_green_switch_across_two_objects_is_refused() -> None:
+    def blue_green(second: str) -> Experiment:
+        return experiment(
+            [
+                ("v1", ref(ISTIO, "bookinfo", ".spec.http[0].route[0].weight")),
+                ("v2", ref(ISTIO, second, ".spec.http[0].route[1].weight")),
+            ],
+            deployment="BlueGreen",
+        )
+
+    check_atomic_switch(blue_green("bookinfo"))
+    with pytest.raises(RoutingError, match="one patch of one object, but the weightObjRefs name 2"):
+        check_atomic_switch(blue_green("other"))

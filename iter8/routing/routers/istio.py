@@ -2,15 +2,25 @@
 
 Istio weights are relative (a destination gets weight/Σweights), so unlike Knative no sum is
 enforced; a missing weight is refused on read because Istio's meaning of it depends on how many
-destinations the route has.
+destinations the route has. At the end, the route's mirror and the test routes to candidates
+go (`iter8.routing.shaping`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
-from iter8.routing.fieldpath import Key
-from iter8.routing.router import FieldRouter, RoutingError, group_of
+from iter8.routing.fieldpath import Key, parse
+from iter8.routing.router import (
+    FieldRouter,
+    Object,
+    Operation,
+    RoutingError,
+    WeightTarget,
+    group_of,
+)
+from iter8.routing.shaping import istio_finish
 
 
 class IstioRouter(FieldRouter):
@@ -34,6 +44,15 @@ class IstioRouter(FieldRouter):
                 f"fieldPath {field_path!r}: an Istio route weight is at "
                 ".spec.http[<i>].route[<j>].weight (or tcp/tls)"
             )
+
+    def finish(
+        self, obj: Object, targets: Sequence[WeightTarget], candidates: Collection[str]
+    ) -> list[Operation]:
+        """The route's `mirror`/`mirrorPercentage`, and test routes to candidates, removed."""
+        sections = {parse(t.field_path)[1] for t in targets}
+        if len(sections) != 1:
+            return []
+        return istio_finish(obj, str(next(iter(sections))), targets, candidates)
 
 
 ROUTER = IstioRouter()
