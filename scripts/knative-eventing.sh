@@ -10,6 +10,7 @@
 #   scripts/knative-eventing.sh stop    ends only the pids this script (and its kubelet) recorded
 #   scripts/knative-eventing.sh status  exit 0 when running, 3 when not
 #   scripts/knative-eventing.sh env     prints the variables tests use (KNATIVE_LOCAL_*)
+#   scripts/knative-eventing.sh crds    applies Knative's CRDs again
 #
 # What stands in for a cluster, and why (no kubelet, kube-proxy or DNS here):
 # - A network namespace (the "pod network"), made by this script, holds every Knative process
@@ -121,7 +122,6 @@ ensure_config() {
 
 # Each controller gets a namespace of its own, like a pod: every Knative main serves health probes
 # on the fixed port 8080 and a profiling server on 8008 (the dispatcher needs 8080 too).
-CONTROLLERS=(controller mt-broker-controller imc-controller)
 control_netns() { echo "${NETNS}c$1"; }          # INDEX (0..2)
 control_host_ip() { echo "10.213.$OCTET.$((4 * $1 + 5))"; }
 control_ip() { echo "10.213.$OCTET.$((4 * $1 + 6))"; }
@@ -355,10 +355,18 @@ cmd_env() {
   echo "export KNATIVE_LOCAL_INGRESS=http://$POD_IP:$INGRESS_PORT"
 }
 
+# Knative Eventing's CRDs again (other tests may have replaced them with other versions).
+cmd_crds() {
+  ensure_config
+  kubectl_ apply -f "$CACHE/config/core/resources/" \
+    -f "$CACHE/config/channels/in-memory-channel/resources/" >/dev/null
+}
+
 case "${1:-}" in
   start) cmd_start ;;
+  crds) cmd_crds ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env|crds" >&2; exit 2 ;;
 esac

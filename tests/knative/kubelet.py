@@ -232,7 +232,10 @@ class Kubelet:
         running = {p.binary for p in self.pods.values() if p.process and p.process.poll() is None}
         wanted = {name: self.ports[binary] for binary, name in ENDPOINTS.items()}
         wanted[ENDPOINTS_DISPATCHER] = DISPATCHER_PORT
-        binaries = {**{v: k for k, v in ENDPOINTS.items()}, ENDPOINTS_DISPATCHER: "channel_dispatcher"}
+        binaries = {
+            **{v: k for k, v in ENDPOINTS.items()},
+            ENDPOINTS_DISPATCHER: "channel_dispatcher",
+        }
         for name, port in wanted.items():
             ready = binaries[name] in running
             subsets = (
@@ -252,9 +255,7 @@ class Kubelet:
                 self.core.replace_namespaced_endpoints(name, SYSTEM, body)
 
     def _hosts(self) -> None:
-        lines = [
-            path.read_text() for path in sorted((self.state / "hosts.d").glob("*.hosts"))
-        ]
+        lines = [path.read_text() for path in sorted((self.state / "hosts.d").glob("*.hosts"))]
         channels = self.custom.list_cluster_custom_object(
             "messaging.knative.dev", "v1", "inmemorychannels"
         )
