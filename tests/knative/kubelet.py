@@ -170,7 +170,7 @@ class Kubelet:
             **pod.env,
             "KNATIVE_LOCAL_MARK": str(base),
         }
-        output = open(f"{base}.log", "ab")  # noqa: SIM115 - the child keeps it
+        output = Path(f"{base}.log").open("ab")  # noqa: SIM115 - the child keeps it
         try:
             process = subprocess.Popen(
                 [str(self.bin / pod.binary)],

@@ -190,7 +190,8 @@ class Iter8OnKnative:
             }
             argv = [str(ITER8), "serve", unit.phase]
         else:
-            env["ITER8_NOTIFIER"] = "console"
+            # as sinks.yaml deploys them (the console: the log), with plain-text log lines
+            env |= {"ITER8_NOTIFIER": "console", "ITER8_LOG_FORMAT": "text"}
             argv = [
                 str(FUNCTIONS_FRAMEWORK), "--source", str(SINK_SOURCE), "--target", "notify",
                 "--host", unit.address, "--port", "80",
