@@ -44,6 +44,8 @@ BINARIES = {  # image → binary; the key also names the component in --port
     f"{KO}mtping": "mtping",
     f"{KO}apiserver_receive_adapter": "apiserver_receive_adapter",
 }
+# They share one network namespace with the dispatcher, and each serves health on :8080 too.
+ADAPTERS = frozenset({"mtping", "apiserver_receive_adapter"})
 PORT_VARIABLES = {"ingress": "INGRESS_PORT", "filter": "FILTER_PORT"}
 HTTPS_OFFSET = 400  # their https listener moves with them (8081 → 8481)
 DISPATCHER_PORT = 8080  # fixed in the dispatcher's code
@@ -52,6 +54,7 @@ ENDPOINTS = {"ingress": "broker-ingress", "filter": "broker-filter"}
 ENDPOINTS_DISPATCHER = "imc-dispatcher"
 POLL_SECONDS = 0.5
 MAX_BACKOFF = 10.0
+ROLLOUT_OVERLAP = 5.0  # seconds the old pod of a Deployment runs beside its replacement
 PR_SET_PDEATHSIG = 1
 
 
@@ -66,10 +69,11 @@ class Pod:
     next_start: float = 0.0
     reported: bool = False
     spec_key: str = ""
+    generation: int = 1
 
     @property
     def name(self) -> str:
-        return f"{self.deployment}-local"
+        return f"{self.deployment}-{self.generation}"
 
 
 @dataclass
@@ -82,6 +86,7 @@ class Kubelet:
     dispatcher_ip: str
     ports: dict[str, int]
     pods: dict[tuple[str, str], Pod] = field(default_factory=dict)
+    retiring: list[tuple[float, Pod]] = field(default_factory=list)  # (when to stop, pod)
 
     def __post_init__(self) -> None:
         self.apps = client.AppsV1Api(self.api)
@@ -104,6 +109,10 @@ class Kubelet:
             self._stop(self.pods.pop(key))
         for key, deployment in wanted.items():
             self._run(key, deployment)
+        now = time.monotonic()
+        for item in [r for r in self.retiring if r[0] <= now]:
+            self.retiring.remove(item)
+            self._stop(item[1])
         self._endpoints()
         self._hosts()
 
@@ -111,11 +120,15 @@ class Kubelet:
         container = deployment.spec.template.spec.containers[0]
         spec_key = repr(container.env) + repr(deployment.spec.template.spec.service_account_name)
         pod = self.pods.get(key)
-        if pod is not None and pod.spec_key != spec_key:  # a new template: a new pod
-            self._stop(self.pods.pop(key))
-            pod = None
+        generation = 1
+        if pod is not None and pod.spec_key != spec_key:
+            # a new template: a new pod, and the old one ends once the new one has run a while
+            # (a Deployment's default RollingUpdate, never a gap without one)
+            self.retiring.append((time.monotonic() + ROLLOUT_OVERLAP, self.pods.pop(key)))
+            generation, pod = pod.generation + 1, None
         if pod is None:
             pod = Pod(key[0], key[1], BINARIES[container.image], {}, spec_key=spec_key)
+            pod.generation = generation
             pod.env = self._env(pod, deployment)
             self.pods[key] = pod
         if pod.process is not None and pod.process.poll() is not None:
@@ -123,11 +136,27 @@ class Kubelet:
             pod.process, pod.reported = None, False
             pod.restarts += 1
             pod.next_start = time.monotonic() + min(MAX_BACKOFF, 0.5 * 2**pod.restarts)
-        if pod.process is None and time.monotonic() >= pod.next_start:
+        ready_to_start = pod.binary not in ADAPTERS or self._dispatcher_listening()
+        if pod.process is None and time.monotonic() >= pod.next_start and ready_to_start:
             pod.process = self._start(pod)
         if pod.process is not None and not pod.reported:
             self._write_status(deployment, running=True)
             pod.reported = True
+
+    def _dispatcher_listening(self) -> bool:
+        """Whether the dispatcher holds its port 8080, which the adapters also try to take
+        (for a health server whose failure they ignore): they start only after it."""
+        pids = {
+            p.process.pid
+            for p in self.pods.values()
+            if p.binary == "channel_dispatcher" and p.process and p.process.poll() is None
+        }
+        if not pids:
+            return False
+        listening = subprocess.run(
+            ["ss", "-Hltnp", f"sport = :{DISPATCHER_PORT}"], capture_output=True, text=True
+        ).stdout
+        return any(f"pid={pid}," in listening for pid in pids)
 
     def _env(self, pod: Pod, deployment: Any) -> dict[str, str]:
         fields = {"metadata.namespace": pod.namespace, "metadata.name": pod.name}
@@ -199,9 +228,10 @@ class Kubelet:
         log.info("stopped %s/%s", pod.namespace, pod.name)
 
     def stop_all(self) -> None:
-        for pod in self.pods.values():
+        for pod in [*self.pods.values(), *(p for _, p in self.retiring)]:
             self._stop(pod)
         self.pods.clear()
+        self.retiring.clear()
 
     def _write_status(self, deployment: Any, running: bool) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

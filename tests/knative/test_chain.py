@@ -8,6 +8,7 @@ is dead-lettered.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -21,7 +22,14 @@ from iter8.store import EXPERIMENTS
 from iter8.store.base import StoreError
 from iter8.store.kubernetes import KubernetesStore
 from iter8.store.resources import KNATIVE_SERVICES, NAMESPACES
-from tests.e2e.builders import Object, experiment, knative_ref, knative_service, mock_metric, version
+from tests.e2e.builders import (
+    Object,
+    experiment,
+    knative_ref,
+    knative_service,
+    mock_metric,
+    version,
+)
 from tests.e2e.cases import split_of
 from tests.e2e.harness import Sent, parse_events
 from tests.knative.local import Iter8OnKnative, kubectl
@@ -122,3 +130,24 @@ def test_a_failing_candidate_is_rolled_back(
 
 def test_nothing_is_dead_lettered(runs: dict[str, Run], iter8_knative: Iter8OnKnative) -> None:
     assert parse_events(iter8_knative.log_of("iter8-deadletter")) == []
+
+
+def handled(setup: Iter8OnKnative, service: str) -> list[tuple[str, str]]:
+    """(event type, what the function did) for every event the function's log says it handled."""
+    lines = [
+        json.loads(line) for line in setup.log_of(service).splitlines() if line.startswith("{")
+    ]
+    return [(line.get("type", ""), line.get("message", "")) for line in lines if "type" in line]
+
+
+def test_the_chain_starts_at_knatives_apiserversource_and_goes_on_with_its_pings(
+    runs: dict[str, Run], iter8_knative: Iter8OnKnative
+) -> None:
+    adds = [
+        m for t, m in handled(iter8_knative, "iter8-init") if t == "dev.knative.apiserver.ref.add"
+    ]
+    assert adds.count("handled, replying tools.iter8.experiment.initialized") >= 2, adds
+    pings = [
+        t for t, _ in handled(iter8_knative, "iter8-analyze") if t == "dev.knative.sources.ping"
+    ]
+    assert pings, "analyze never got a tick from Knative's PingSource"
