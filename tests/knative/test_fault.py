@@ -28,8 +28,8 @@ REFUSED = "iter8-route.iter8-system.svc.cluster.local"
 
 
 def filter_log(setup: Iter8OnKnative) -> str:
-    path = setup.knative.state / "pods" / "knative-eventing.mt-broker-filter-local.log"
-    return path.read_text(errors="replace")
+    logs = sorted((setup.knative.state / "pods").glob("knative-eventing.mt-broker-filter-*.log"))
+    return "".join(path.read_text(errors="replace") for path in logs)
 
 
 def test_a_killed_function_recovers_through_knatives_retries(
