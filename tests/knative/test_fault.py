@@ -65,4 +65,5 @@ def test_a_killed_function_recovers_through_knatives_retries(
     status = final["status"]
     assert status["completedIterations"] == 3, status
     assert status["analysis"]["decision"]["action"] == "promote", status["analysis"]
-    assert parse_events(iter8_knative.log_of("iter8-deadletter")) == []
+    dead = parse_events(iter8_knative.log_of("iter8-deadletter"))
+    assert [e for e in dead if e.experiment == f"{ns}/app"] == []
