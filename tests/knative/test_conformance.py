@@ -102,15 +102,17 @@ def captured(
         time.sleep(6)  # Go's resolver re-reads the hosts file at most every 5 s
         yield Captured(out)
     finally:
-        with contextlib.suppress(RuntimeError):
-            kubectl(
-                iter8_knative.kubeconfig,
-                "-n",
-                NAMESPACE,
-                "delete",
-                "trigger",
-                "conformance-capture",
-            )
+        # the Trigger, and its Subscription, which a cluster's garbage collector would delete
+        # (none runs here): left behind, it sends every event to the dead-letter sink
+        for kind, selector in (
+            ("trigger", "--field-selector=metadata.name=conformance-capture"),
+            (
+                "subscriptions.messaging.knative.dev",
+                "-leventing.knative.dev/trigger=conformance-capture",
+            ),
+        ):
+            with contextlib.suppress(RuntimeError):
+                kubectl(iter8_knative.kubeconfig, "-n", NAMESPACE, "delete", kind, selector)
         process.terminate()
         process.wait(10)
 
