@@ -113,8 +113,34 @@ def captured(
         ):
             with contextlib.suppress(RuntimeError):
                 kubectl(iter8_knative.kubeconfig, "-n", NAMESPACE, "delete", kind, selector)
+        _forget_on_the_channel(iter8_knative, "conformance-capture")
         process.terminate()
         process.wait(10)
+
+
+def _forget_on_the_channel(setup: Iter8OnKnative, trigger: str) -> None:
+    """Wait until the broker's channel no longer lists the Trigger's subscriber (the
+    Subscription's finalizer removes it); remove it by hand if that does not happen in 20 s."""
+    custom = client.CustomObjectsApi(setup.api)
+
+    def channel() -> dict[str, Any]:
+        return custom.get_namespaced_custom_object(
+            "messaging.knative.dev", "v1", NAMESPACE, "inmemorychannels", "iter8-kne-trigger"
+        )
+
+    def stale(obj: dict[str, Any]) -> list[int]:
+        subscribers = (obj.get("spec") or {}).get("subscribers") or []
+        return [
+            i for i, s in enumerate(subscribers) if f"/{trigger}/" in s.get("subscriberUri", "")
+        ]
+
+    with contextlib.suppress(TimeoutError):
+        wait_for(channel, lambda c: not stale(c), 20, "the channel without the capture")
+    for index in reversed(stale(channel())):
+        custom.patch_namespaced_custom_object(
+            "messaging.knative.dev", "v1", NAMESPACE, "inmemorychannels", "iter8-kne-trigger",
+            [{"op": "remove", "path": f"/spec/subscribers/{index}"}],
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
