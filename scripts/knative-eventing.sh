@@ -10,6 +10,7 @@
 #   scripts/knative-eventing.sh stop    ends only the pids this script (and its kubelet) recorded
 #   scripts/knative-eventing.sh status  exit 0 when running, 3 when not
 #   scripts/knative-eventing.sh env     prints the variables tests use (KNATIVE_LOCAL_*)
+#   scripts/knative-eventing.sh build   only builds (cached), as start does first
 #   scripts/knative-eventing.sh crds    applies Knative's CRDs again
 #
 # What stands in for a cluster, and why (no kubelet, kube-proxy or DNS here):
@@ -364,9 +365,10 @@ cmd_crds() {
 
 case "${1:-}" in
   start) cmd_start ;;
+  build) ensure_binaries && ensure_config ;;
   crds) cmd_crds ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start|stop|status|env|crds" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env|build|crds" >&2; exit 2 ;;
 esac
