@@ -16,6 +16,7 @@ from flask import Request
 from eventing.sinks.app import Dispatcher, Response, receive
 from eventing.sinks.console import ConsoleNotifier
 from eventing.sinks.notifier import Notifier, configured_notifiers, notifier_types
+from functions import observability
 
 
 def _from_env() -> list[Notifier]:
@@ -36,6 +37,9 @@ def _from_env() -> list[Notifier]:
 
 @cache
 def _dispatchers() -> list[Dispatcher]:
+    # The console notifier's default is the log: without a handler at INFO (functions-framework
+    # sets none) a pod's log would never show an event, the dead-letter sink's included.
+    observability.configure_logging()
     return [Dispatcher(notifier) for notifier in _from_env()]
 
 
