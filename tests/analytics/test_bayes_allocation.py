@@ -86,3 +86,25 @@ def test_floor_gives_a_version_at_its_limit_a_bad_event_every_few_iterations() -
     # much traffic: the minimum; nothing known yet: the minimum
     assert allocation.floor(0.05, 1e6, 2, 1.0, 2.0) == 1.0
     assert allocation.floor(None, None, 2, 1.0, 2.0) == 1.0
+
+
+def test_likely_failing_needs_a_low_posterior_and_evidence_leaning_to_harm() -> None:
+    assert allocation.likely_failing(0.3, 0.2, 0.5)
+    assert not allocation.likely_failing(0.3, -0.2, 0.5)  # the data do not lean to harm
+    assert not allocation.likely_failing(0.6, 2.0, 0.5)  # more likely feasible than not
+    assert not allocation.likely_failing(None, 2.0, 0.5)  # no data: unknown is not bad
+
+
+def test_votes_of_versions_kept_at_their_floor_go_to_the_baseline() -> None:
+    votes = np.array([0.3, 0.5, 0.2])
+    moved = allocation.without(votes, np.array([False, True, False]))
+    assert moved.tolist() == [0.8, 0.0, 0.2]
+    target = allocation.split(moved, np.array([True, True, True]), 2.5)
+    assert target[1] == 2.5  # only the floor
+
+
+def test_votes_below_power_one_are_flattened_and_keep_their_order() -> None:
+    flat = allocation.sharpened(np.array([0.75, 0.25]), 0.5)
+    assert flat[1] > 0.25 and flat[0] > flat[1]
+    assert abs(flat.sum() - 1.0) < 1e-12
+    assert allocation.sharpened(np.array([0.75, 0.25]), 1.0).tolist() == [0.75, 0.25]

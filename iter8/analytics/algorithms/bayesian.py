@@ -20,6 +20,7 @@ The pieces live in `iter8.analytics.bayes`; this module wires them and renders t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -178,6 +179,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         lambda split, current, caps: evidence.hold(
             names, split, current, caps, covered, gathered.answered, settings.exploration_floor
         ),
+        _at_floor(live[1:], feasible, checks, settings),
     )
     basis = evidence.summary(names, needs, gathered.beliefs)
     decision = decision.model_copy(update={"reason": evidence.stated(decision, basis)})
@@ -308,6 +310,32 @@ def _traffic(requests: Mapping[str, float | None], iteration: int) -> float | No
     """Requests per iteration so far, all versions together (None before any arrived)."""
     total = sum(n for n in requests.values() if n)
     return total / iteration if total > 0 else None
+
+
+def _at_floor(
+    candidates: Sequence[str],
+    feasible: Mapping[str, float | None],
+    checks: Mapping[str, Sequence[Check]],
+    settings: Settings,
+) -> dict[str, str]:
+    """The candidates kept at their floor as likely failing (`allocation.likely_failing`), and why."""
+    result = {}
+    for v in candidates:
+        harm = max(
+            (
+                c.log_e_fails
+                for c in checks[v]
+                if c.log_e_fails == c.log_e_fails
+                and c.expected_events >= settings.likely_failing_events
+            ),
+            default=0.0,
+        )
+        if allocation.likely_failing(feasible.get(v), harm, settings.likely_failing):
+            result[v] = (
+                f"likely to fail an objective: P(feasible) {feasible[v]:.3f} < "
+                f"{settings.likely_failing:g}, harm e-value {report.number(math.exp(min(harm, 700)), 3)} > 1"
+            )
+    return result
 
 
 def _limit_rate(checks: Mapping[str, Sequence[Check]]) -> float | None:

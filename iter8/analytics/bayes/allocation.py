@@ -75,6 +75,38 @@ def _votes(
     return np.bincount(best, minlength=versions) / draws
 
 
+def likely_failing(p_feasible: float | None, log_e_harm: float, threshold: float) -> bool:
+    """Whether a candidate keeps only its floor instead of its Thompson share: more likely to
+    fail an objective than to meet it (P(feasible) < `threshold`) while the data lean to harm
+    (an objective's harm e-value above 1). The floor is what a rollback needs (`floor`); a
+    larger share only exposes users to a version the posterior expects to fail (a candidate
+    with 1.2% errors against a 1% limit kept ~15% of the traffic for 20 iterations). The
+    e-value keeps a compliant candidate out: its posterior can dip under ½ by chance (a p95 5%
+    under its limit, heavy-tailed, often does in the first iterations), and at the floor it
+    would stay there, unproven; its harm e-value, a likelihood ratio, rarely exceeds 1 once
+    there are data."""
+    return p_feasible is not None and p_feasible < threshold and log_e_harm > 0.0
+
+
+def sharpened(votes: np.ndarray, power: float) -> np.ndarray:
+    """Votes raised to `power` and renormalised (tempered Thompson sampling). Under 1 it
+    flattens them: in A/B the leader is held back by the increment cap anyway, so Thompson's
+    share only matters for a trailing candidate, and starving one that trails by chance early
+    costs the reward test its power (the fixed design splits equally)."""
+    if power == 1.0:
+        return votes
+    raised = np.power(votes, power)
+    total = raised.sum()
+    return raised / total if total > 0 else votes
+
+
+def without(votes: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """The votes of the `held` versions handed to the baseline."""
+    result = np.where(held, 0.0, votes)
+    result[0] += float(votes[held].sum())
+    return result
+
+
 def floor(
     limit_rate: float | None,
     per_iteration: float | None,

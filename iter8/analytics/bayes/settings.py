@@ -21,6 +21,16 @@ class Settings:
     exploration_floor: float = 2.0  # percent every surviving version keeps at least
     floor_iterations: float = 2.0  # ... and enough requests that, at its limit's rate, one bad
     # event is expected within this many iterations (`allocation.floor`)
+    # a candidate with P(feasible) below this whose harm e-value exceeds 1, on an objective with
+    # at least `likely_failing_events` bad events expected at its limit, keeps only its floor
+    # (`allocation.likely_failing`; bench: canary inferior requests -20%, heavy tail under its
+    # limit still promoted)
+    likely_failing: float = 0.5
+    likely_failing_events: float = 10.0
+    # A/B(/N): Thompson votes raised to this power before the split (`allocation.sharpened`);
+    # under 1 flattens them, keeping a trailing candidate measured: the reward test's power
+    # (bench ab-slightly-better: 82% -> 89% correct over 400 runs at 0.5)
+    vote_power: float = 0.5
     baseline_floor: float = 0.0  # percent the baseline keeps in A/B(/N): the reference of tests
     tau: float = 0.05  # mixture scale of the normal tests, in per-request standard deviations
     minimum_effect: float = 0.05  # relative reward gain whose posterior probability is reported

@@ -58,9 +58,11 @@ def weights(
     rng: np.random.Generator,
     floor: float,
     hold: Hold | None = None,
+    at_floor: Mapping[str, str] | None = None,
 ) -> tuple[np.ndarray, list[VersionWeight], dict[str, Any]]:
     """Thompson votes (= P(best)), and the split to apply (none for Conformance); `floor`: the
-    percent every live version keeps (`allocation.floor`); `hold` (`bayes.evidence.hold`)
+    percent every live version keeps (`allocation.floor`); `at_floor`: the versions that keep
+    only it, and why (`allocation.likely_failing`); `hold` (`bayes.evidence.hold`)
     last, so a version without evidence keeps its share."""
     active = np.array([i == 0 or v not in eliminated for i, v in enumerate(names)])
     if settings.soft_constraints:
@@ -93,7 +95,9 @@ def weights(
     floors = np.full(len(names), floor)
     if pattern == "Canary":  # the baseline is no reference there: no proof needs its requests
         floors[0] = min(floor, settings.exploration_floor)
-    target = allocation.split(votes, active, floors)
+    kept = np.array([i > 0 and v in (at_floor or {}) for i, v in enumerate(names)])
+    shaped = allocation.sharpened(votes, settings.vote_power) if pattern != "Canary" else votes
+    target = allocation.split(allocation.without(shaped, kept), active, floors)
     if pattern not in ("Canary", "Conformance"):
         target = allocation.with_baseline_floor(target, settings.baseline_floor)
     bounded = allocation.capped(target, caps)
@@ -105,6 +109,7 @@ def weights(
         "caps": dict(zip(names, caps, strict=True)),
         "explorationFloor": report.number(floor, 4),
         "held": held,
+        "atFloor": dict(at_floor or {}),
     }
     return (
         votes,
