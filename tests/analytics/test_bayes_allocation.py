@@ -108,3 +108,12 @@ def test_votes_below_power_one_are_flattened_and_keep_their_order() -> None:
     assert flat[1] > 0.25 and flat[0] > flat[1]
     assert abs(flat.sum() - 1.0) < 1e-12
     assert allocation.sharpened(np.array([0.75, 0.25]), 1.0).tolist() == [0.75, 0.25]
+
+
+def test_the_floor_is_total_at_the_edges_of_the_floats() -> None:
+    """A subnormal limit rate underflows the expected bad events to 0 (found by the totality
+    test: ZeroDivisionError); it asks for as much traffic as there is, an equal share. A limit
+    rate beyond the floats asks for nothing beyond the minimum."""
+    assert allocation.floor(5e-324, 2000.0, 2, 1.0, 2.0) == 50.0
+    assert allocation.floor(1e300, 1e300, 2, 1.0, 2.0) == 1.0
+    assert allocation.floor(float("nan"), 2000.0, 2, 1.0, 2.0) == 1.0

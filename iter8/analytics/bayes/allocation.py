@@ -124,8 +124,10 @@ def floor(
     equal = 100.0 / max(active, 1)
     if not limit_rate or not per_iteration or per_iteration <= 0:
         return min(minimum, equal)
-    needed = 100.0 / (limit_rate * iterations * per_iteration)
-    return min(max(minimum, needed), equal)
+    expected = limit_rate * iterations * per_iteration  # a subnormal limit underflows to 0
+    if not expected > 0.0 or not math.isfinite(expected):
+        return equal if expected == 0.0 else min(minimum, equal)
+    return min(max(minimum, 100.0 / expected), equal)
 
 
 def split(votes: np.ndarray, active: np.ndarray, floor: float | np.ndarray) -> np.ndarray:
