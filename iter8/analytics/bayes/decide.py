@@ -40,8 +40,14 @@ from iter8.analytics.algorithm import Decision
 from iter8.analytics.bayes import evidence as rules
 from iter8.analytics.bayes.objectives import Check
 from iter8.analytics.bayes.rewards import Comparison
+from iter8.analytics.bayes.sequential import FUTILITY_BETA, POWER
 from iter8.analytics.bayes.settings import Settings
 from iter8.analytics.bayes.srm import SrmResult
+
+FUTILITY = (
+    f"non-binding futility: a version at the effect the horizon proves with {POWER:.0%} power "
+    f"is given up this way in at most {FUTILITY_BETA:.0%} of experiments"
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,42 @@ def _slo_elimination(evidence: Evidence, version: str, settings: Settings) -> st
     )
 
 
+def _futility(evidence: Evidence, version: str, settings: Settings) -> str | None:
+    """Why the version is given up on without proven harm: an objective it can no longer be
+    proven to meet by the horizon (`sequential.futile`; module docstring)."""
+    hopeless = [c for c in evidence.checks.get(version, []) if c.futile]
+    if not hopeless:
+        return None
+    c = hopeless[0]
+    return (
+        f"futility: {c.limits.describe()} cannot be proven by the horizon (n {c.n:,.0f}, "
+        f"P(holds) {_p(c.probability)}; {FUTILITY})"
+    )
+
+
+def _reward_futility(
+    comparisons: Mapping[tuple[str, str], Comparison],
+    baseline: str,
+    candidate: str,
+    level: float,
+) -> str | None:
+    pair = comparisons.get((candidate, baseline))
+    if pair is None or not pair.futile(level):
+        return None
+    return (
+        f"futility: cannot be proven better than baseline {baseline} on the reward by the "
+        f"horizon ({_cmp(comparisons, candidate, baseline)}; {FUTILITY})"
+    )
+
+
+def _given_up(eliminated: Mapping[str, str], baseline: str, prefix: str) -> Decision:
+    """Every candidate is out: a rollback when one was proven harmful, else (futility only)
+    the baseline is kept as `no-winner`, since nothing was proven against the candidates."""
+    reason = prefix + "; ".join(f"{c}: {why}" for c, why in eliminated.items())
+    harmful = any(not why.startswith("futility") for why in eliminated.values())
+    return Decision(action="rollback" if harmful else "no-winner", version=baseline, reason=reason)
+
+
 def _proven_safe(evidence: Evidence, version: str) -> str:
     checks = evidence.checks.get(version, [])
     if not checks:
@@ -156,7 +198,11 @@ def _conformance(evidence: Evidence, settings: Settings) -> Outcome:
 
 def _canary(evidence: Evidence, settings: Settings, candidates: Sequence[str]) -> Outcome:
     baseline = evidence.names[0]
-    eliminated = {c: why for c in candidates if (why := _slo_elimination(evidence, c, settings))}
+    eliminated = {
+        c: why
+        for c in candidates
+        if (why := _slo_elimination(evidence, c, settings) or _futility(evidence, c, settings))
+    }
     for c in candidates:
         if c in eliminated or not _enough(evidence, c, settings):
             continue
@@ -166,8 +212,7 @@ def _canary(evidence: Evidence, settings: Settings, candidates: Sequence[str]) -
             reason = f"candidate {c} meets every objective at α = {settings.alpha:g}: {_proven_safe(evidence, c)}"
             return Outcome(Decision(action="promote", version=c, reason=reason), eliminated)
     if candidates and len(eliminated) == len(candidates):
-        reason = "; ".join(f"{c}: {why}" for c, why in eliminated.items())
-        return Outcome(Decision(action="rollback", version=baseline, reason=reason), eliminated)
+        return Outcome(_given_up(eliminated, baseline, ""), eliminated)
     live = [c for c in candidates if c not in eliminated]
     return Outcome(Decision(action="continue", reason=_waiting(evidence, live)), eliminated)
 
@@ -181,6 +226,8 @@ def _rewarded(evidence: Evidence, settings: Settings, candidates: Sequence[str])
         why = _slo_elimination(evidence, c, settings) or _reward_elimination(
             first, baseline, c, evidence, settings
         )
+        if why is None and _enough(evidence, c, settings) and _enough(evidence, baseline, settings):
+            why = _futility(evidence, c, settings) or _reward_futility(first, baseline, c, level)
         if why:
             eliminated[c] = why
     for c in candidates:  # proven worse than a surviving rival
@@ -215,8 +262,7 @@ def _rewarded(evidence: Evidence, settings: Settings, candidates: Sequence[str])
         )
         return Outcome(Decision(action="promote", version=c, reason=reason), eliminated)
     if candidates and not live:
-        reason = "no candidate can win: " + "; ".join(f"{c}: {w}" for c, w in eliminated.items())
-        return Outcome(Decision(action="rollback", version=baseline, reason=reason), eliminated)
+        return Outcome(_given_up(eliminated, baseline, "no candidate can win: "), eliminated)
     return Outcome(Decision(action="continue", reason=_waiting(evidence, live, first)), eliminated)
 
 

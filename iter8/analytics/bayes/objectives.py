@@ -23,7 +23,13 @@ import numpy as np
 
 from iter8.analytics.bayes import evidence, iterations
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.sequential import horizon_scale, log_e_normal, log_e_rate
+from iter8.analytics.bayes.sequential import (
+    MIXTURE_SHARE,
+    futile,
+    horizon_scale,
+    log_e_normal,
+    log_e_rate,
+)
 
 Verdict = Literal["holds", "fails", "undecided", "unknown"]
 
@@ -51,6 +57,7 @@ class Check:
     verdict: Verdict
     n: float
     expected_events: float = 0.0  # bad events n × limit rate would give (rates, percentiles)
+    futile: bool = False  # cannot be proven to hold by the horizon (`sequential.futile`)
 
 
 def holds_mask(draws: np.ndarray, limits: Limits) -> np.ndarray:
@@ -110,7 +117,43 @@ def check(
     elif enough and log_e_holds >= threshold:
         verdict = "holds"
     events = belief.n * _limit_rate(belief, limits)
-    return Check(limits, probability, log_e_holds, log_e_fails, verdict, belief.n, events)
+    hopeless = (
+        verdict == "undecided"
+        and enough
+        and n_star is not None
+        and any(
+            futile(z, belief.n / n_star, (1 - MIXTURE_SHARE) * alpha)
+            for limit, side in sides
+            if (z := _z_holds(belief, limit, side)) is not None
+        )
+    )
+    return Check(limits, probability, log_e_holds, log_e_fails, verdict, belief.n, events, hopeless)
+
+
+def _z_holds(belief: Belief, limit: float, side: str) -> float | None:
+    """The z of "the objective holds on this side" (positive: on the good side), for the
+    futility rule; None where there is no normal approximation (exact values, values)."""
+    n = float(belief.counts.sum()) if belief.kind == "percentile" else belief.n
+    if n <= 0:
+        return None
+    if belief.kind == "rate":
+        rate, allowed = belief.events / n, limit
+        margin = (allowed - rate) if side == "upper" else (rate - allowed)
+    elif belief.kind == "percentile":  # the share beyond the limit, as `_percentile_log_e`
+        counts, q = belief.counts, belief.quantile
+        if side == "upper":
+            rate, allowed = float(counts[belief.uppers > limit].sum()) / n, 1.0 - q
+        else:
+            rate, allowed = float(counts[belief.lowers < limit].sum()) / n, q
+        margin = allowed - rate
+    elif belief.kind == "mean":
+        margin = (limit - belief.value) if side == "upper" else (belief.value - limit)
+        return margin / belief.unit_sd * math.sqrt(belief.n) if belief.unit_sd > 0 else None
+    else:
+        return None
+    if not 0.0 < allowed < 1.0:
+        return None
+    return margin / math.sqrt(allowed * (1.0 - allowed) / n)
 
 
 def _limit_rate(belief: Belief, limits: Limits) -> float:
