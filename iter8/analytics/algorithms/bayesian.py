@@ -103,6 +103,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.tau,
                 settings.min_samples,
                 n_star,
+                n_star * len(names) if n_star else None,
             )
             for o in criteria.objectives
         ]
