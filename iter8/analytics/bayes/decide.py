@@ -9,16 +9,23 @@ limit-events' worth of requests) rolled back ~60% of candidates whose heavy-tail
 *under* the limit: a posterior probability is not a test. What replaces its speed is the
 allocation: a version likely to fail gets only its floor of traffic (`traffic`), so keeping it
 until proof or the horizon costs few requests, and the horizon ends an undecided experiment
-keeping the baseline (`no-winner`), which is the safe outcome. Per testing pattern:
+keeping the baseline (`no-winner`), which is the safe outcome.
+With a horizon, a version that can no longer be proven compliant (an objective) or better than
+the baseline (the reward, at α/K) by the horizon is given up early for futility
+(`sequential.futile`: a version at the effect the horizon proves with 80% power is given up in
+at most 5% of experiments). Futility proves no harm, so when only futility is left the outcome
+is `no-winner` (the baseline kept), not a rollback, and the reason says "futility". Per
+testing pattern:
 * Conformance: promote the baseline once every objective is proven to hold; roll back once one
   is proven to fail.
 * Canary: promote the first candidate whose objectives are all proven to hold; eliminate a
-  candidate proven to fail one; roll back when none is left.
+  candidate proven to fail one (or futile on one); roll back when none is left.
 * A/B, A/B/N: promote a candidate proven feasible and proven better than the baseline on
   `rewards[0]` at α/K (K candidates, Bonferroni), and proven better than every other surviving
   candidate at α that is itself proven better than the baseline (others: more likely worse
   than it, P ≥ 1 − α; `_ahead`). Eliminate a candidate proven to fail an objective, proven worse than the
-  baseline or than another candidate on the reward. With more rewards, a candidate proven worse
+  baseline or than another candidate on the reward, or futile (an objective, or the reward
+  against the baseline). With more rewards, a candidate proven worse
   on any of them is not promoted. Roll back when every candidate is eliminated.
 * Pareto (several rewards, none first): promote a feasible candidate proven to dominate the
   baseline: better on at least one reward at α/(K·R) (R rewards), and not worse than the
