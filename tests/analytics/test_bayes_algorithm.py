@@ -322,3 +322,19 @@ def test_pareto_keeps_the_baseline_when_the_candidate_trades_one_reward_for_anot
     result = analyze(*pareto((0.05, 0.04)))
     assert result.decision.action == "rollback" and result.decision.version == "v1"
     assert result.details["paretoFront"] == ["v1", "v2"]
+
+
+def test_the_horizon_waits_for_every_versions_request_count() -> None:
+    """One version's count alone (the other's query failed) is not the traffic: fixed from it,
+    the horizon's I_max was a fortieth of the truth (futility then gave up a clearly better
+    candidate at iteration 4 in ab-dropped-queries)."""
+    exp = experiment("A/B")
+    observed = data({"v1": (1950, 0.004, 0.10), "v2": (50, 0.004, 0.13)})
+    for per in observed.values():  # every query about the baseline failed this iteration
+        per["v1"] = Observation(outcome="timeout")
+    first = analyze(exp, observed)
+    assert first.details["horizon"]["requestsPerIteration"] == 0.0  # not known yet
+    second = analyze(
+        following(exp, first), data({"v1": (3900, 0.004, 0.1), "v2": (100, 0.004, 0.13)})
+    )
+    assert second.details["horizon"]["requestsPerIteration"] == pytest.approx(2000.0)

@@ -104,6 +104,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.tau,
                 settings.min_samples,
                 n_star,
+                n_star * len(names) if n_star else None,
             )
             for o in criteria.objectives
         ]
@@ -307,7 +308,11 @@ def _comparisons(
 
 
 def _traffic(requests: Mapping[str, float | None], iteration: int) -> float | None:
-    """Requests per iteration so far, all versions together (None before any arrived)."""
+    """Requests per iteration so far, all versions together (None before every version's count
+    arrived: a rate fixed from one version's count set the horizon's I_max far too small, which
+    made the horizon boundary anti-conservative and futility stop on a tenth of the data)."""
+    if any(n is None for n in requests.values()):
+        return None
     total = sum(n for n in requests.values() if n)
     return total / iteration if total > 0 else None
 

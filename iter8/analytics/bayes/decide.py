@@ -9,16 +9,23 @@ limit-events' worth of requests) rolled back ~60% of candidates whose heavy-tail
 *under* the limit: a posterior probability is not a test. What replaces its speed is the
 allocation: a version likely to fail gets only its floor of traffic (`traffic`), so keeping it
 until proof or the horizon costs few requests, and the horizon ends an undecided experiment
-keeping the baseline (`no-winner`), which is the safe outcome. Per testing pattern:
+keeping the baseline (`no-winner`), which is the safe outcome.
+With a horizon, a version that can no longer be proven compliant (an objective) or better than
+the baseline (the reward, at α/K) by the horizon is given up early for futility
+(`sequential.futile`: a version at the effect the horizon proves with 80% power is given up in
+at most 5% of experiments). Futility proves no harm, so when only futility is left the outcome
+is `no-winner` (the baseline kept), not a rollback, and the reason says "futility". Per
+testing pattern:
 * Conformance: promote the baseline once every objective is proven to hold; roll back once one
   is proven to fail.
 * Canary: promote the first candidate whose objectives are all proven to hold; eliminate a
-  candidate proven to fail one; roll back when none is left.
+  candidate proven to fail one (or futile on one); roll back when none is left.
 * A/B, A/B/N: promote a candidate proven feasible and proven better than the baseline on
   `rewards[0]` at α/K (K candidates, Bonferroni), and proven better than every other surviving
   candidate at α that is itself proven better than the baseline (others: more likely worse
   than it, P ≥ 1 − α; `_ahead`). Eliminate a candidate proven to fail an objective, proven worse than the
-  baseline or than another candidate on the reward. With more rewards, a candidate proven worse
+  baseline or than another candidate on the reward, or futile (an objective, or the reward
+  against the baseline). With more rewards, a candidate proven worse
   on any of them is not promoted. Roll back when every candidate is eliminated.
 * Pareto (several rewards, none first): promote a feasible candidate proven to dominate the
   baseline: better on at least one reward at α/(K·R) (R rewards), and not worse than the
@@ -40,8 +47,14 @@ from iter8.analytics.algorithm import Decision
 from iter8.analytics.bayes import evidence as rules
 from iter8.analytics.bayes.objectives import Check
 from iter8.analytics.bayes.rewards import Comparison
+from iter8.analytics.bayes.sequential import FUTILITY_BETA, POWER
 from iter8.analytics.bayes.settings import Settings
 from iter8.analytics.bayes.srm import SrmResult
+
+FUTILITY = (
+    f"non-binding futility: a version at the effect the horizon proves with {POWER:.0%} power "
+    f"is given up this way in at most {FUTILITY_BETA:.0%} of experiments"
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,42 @@ def _slo_elimination(evidence: Evidence, version: str, settings: Settings) -> st
     )
 
 
+def _futility(evidence: Evidence, version: str, settings: Settings) -> str | None:
+    """Why the version is given up on without proven harm: an objective it can no longer be
+    proven to meet by the horizon (`sequential.futile`; module docstring)."""
+    hopeless = [c for c in evidence.checks.get(version, []) if c.futile]
+    if not hopeless:
+        return None
+    c = hopeless[0]
+    return (
+        f"futility: {c.limits.describe()} cannot be proven by the horizon (n {c.n:,.0f}, "
+        f"P(holds) {_p(c.probability)}; {FUTILITY})"
+    )
+
+
+def _reward_futility(
+    comparisons: Mapping[tuple[str, str], Comparison],
+    baseline: str,
+    candidate: str,
+    level: float,
+) -> str | None:
+    pair = comparisons.get((candidate, baseline))
+    if pair is None or not pair.futile(level):
+        return None
+    return (
+        f"futility: cannot be proven better than baseline {baseline} on the reward by the "
+        f"horizon ({_cmp(comparisons, candidate, baseline)}; {FUTILITY})"
+    )
+
+
+def _given_up(eliminated: Mapping[str, str], baseline: str, prefix: str) -> Decision:
+    """Every candidate is out: a rollback when one was proven harmful, else (futility only)
+    the baseline is kept as `no-winner`, since nothing was proven against the candidates."""
+    reason = prefix + "; ".join(f"{c}: {why}" for c, why in eliminated.items())
+    harmful = any(not why.startswith("futility") for why in eliminated.values())
+    return Decision(action="rollback" if harmful else "no-winner", version=baseline, reason=reason)
+
+
 def _proven_safe(evidence: Evidence, version: str) -> str:
     checks = evidence.checks.get(version, [])
     if not checks:
@@ -156,7 +205,11 @@ def _conformance(evidence: Evidence, settings: Settings) -> Outcome:
 
 def _canary(evidence: Evidence, settings: Settings, candidates: Sequence[str]) -> Outcome:
     baseline = evidence.names[0]
-    eliminated = {c: why for c in candidates if (why := _slo_elimination(evidence, c, settings))}
+    eliminated = {
+        c: why
+        for c in candidates
+        if (why := _slo_elimination(evidence, c, settings) or _futility(evidence, c, settings))
+    }
     for c in candidates:
         if c in eliminated or not _enough(evidence, c, settings):
             continue
@@ -166,8 +219,7 @@ def _canary(evidence: Evidence, settings: Settings, candidates: Sequence[str]) -
             reason = f"candidate {c} meets every objective at α = {settings.alpha:g}: {_proven_safe(evidence, c)}"
             return Outcome(Decision(action="promote", version=c, reason=reason), eliminated)
     if candidates and len(eliminated) == len(candidates):
-        reason = "; ".join(f"{c}: {why}" for c, why in eliminated.items())
-        return Outcome(Decision(action="rollback", version=baseline, reason=reason), eliminated)
+        return Outcome(_given_up(eliminated, baseline, ""), eliminated)
     live = [c for c in candidates if c not in eliminated]
     return Outcome(Decision(action="continue", reason=_waiting(evidence, live)), eliminated)
 
@@ -181,6 +233,8 @@ def _rewarded(evidence: Evidence, settings: Settings, candidates: Sequence[str])
         why = _slo_elimination(evidence, c, settings) or _reward_elimination(
             first, baseline, c, evidence, settings
         )
+        if why is None and _enough(evidence, c, settings) and _enough(evidence, baseline, settings):
+            why = _futility(evidence, c, settings) or _reward_futility(first, baseline, c, level)
         if why:
             eliminated[c] = why
     for c in candidates:  # proven worse than a surviving rival
@@ -215,8 +269,7 @@ def _rewarded(evidence: Evidence, settings: Settings, candidates: Sequence[str])
         )
         return Outcome(Decision(action="promote", version=c, reason=reason), eliminated)
     if candidates and not live:
-        reason = "no candidate can win: " + "; ".join(f"{c}: {w}" for c, w in eliminated.items())
-        return Outcome(Decision(action="rollback", version=baseline, reason=reason), eliminated)
+        return Outcome(_given_up(eliminated, baseline, "no candidate can win: "), eliminated)
     return Outcome(Decision(action="continue", reason=_waiting(evidence, live, first)), eliminated)
 
 

@@ -63,6 +63,7 @@ def checks(per_version: Mapping[str, Sequence[Check]]) -> dict[str, Any]:
                 "logEHolds": log_e(c.log_e_holds),
                 "logEFails": log_e(c.log_e_fails),
                 "verdict": c.verdict,
+                "futile": c.futile,
             }
             for c in items
         ]

@@ -21,6 +21,7 @@ from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.sequential import (
     MIXTURE_SHARE,
     confidence_radius,
+    futile,
     horizon_scale,
     horizon_z,
     log_e_normal,
@@ -82,6 +83,15 @@ class Comparison:
             return self.proven(level)  # no non-inferiority test there: better is required
         shifted = self.delta + margin
         return self._shown(shifted, log_e_normal(shifted, self.variance, *self.scales), level)
+
+    def futile(self, level: float) -> bool:
+        """Whether `better` can no longer be proven better at `level` by the horizon: the
+        futility boundary of the horizon boundary (`sequential.futile`); never without a
+        horizon, nor on per-iteration values."""
+        if not self.testable or self.per_iteration or self.variance <= 0:
+            return False
+        z = self.delta / math.sqrt(self.variance)
+        return futile(z, self.fraction, (1 - MIXTURE_SHARE) * level)
 
     def _shown(self, delta: float, log_e: float, level: float) -> bool:
         """The mixture's e-value, or with a horizon, either it at a share of `level` or the

@@ -41,6 +41,16 @@ bound for the bandit's; past it (traffic grew) the boundary stays at c, a stated
 A comparison is proven when either test is: the mixture at α/4 (fast on large effects) or the
 boundary at 3α/4 (power at the horizon); a union bound keeps the sum at α. Without a horizon
 (N* None) only the wide mixture is used, at α, anytime-valid.
+
+Futility (non-binding, with a horizon only): a test that cannot reach its boundary by the
+horizon stops early. The design alternative is the drift θ₁ = c + z_(power) of S/√I_max, the
+effect the horizon boundary proves with `POWER` (80%) at I_max. Under it, S − θ₁·I/I_max is a
+Brownian motion in information time, so by the same reflection principle the boundary
+"S < θ₁·t − k·√I_max" (t = I/I_max ≤ 1, k = z_(β/2)) is crossed with probability at most
+β = `FUTILITY_BETA` (5%) however often we look: a version at the design effect (or better) is
+wrongly given up in at most 5% of experiments. It is non-binding: the promotion boundary and
+its α are unchanged (ignoring futility never inflates α; obeying it only lowers it). Without a
+horizon there is no futility: the tests stay anytime-valid and open-ended.
 """
 
 from __future__ import annotations
@@ -76,6 +86,21 @@ def horizon_z(level: float, fraction: float) -> float:
     """The z a look at information fraction I/I_max must reach (module docstring)."""
     c = float(ndtri(1.0 - level / 2.0))
     return c / math.sqrt(min(max(fraction, 1e-12), 1.0))
+
+
+POWER = 0.8  # of the horizon boundary at the design alternative
+FUTILITY_BETA = 0.05  # at most this share of versions at the design effect stop for futility
+
+
+def futile(z: float, fraction: float | None, level: float) -> bool:
+    """Whether a test at information `fraction` of the horizon's, now at `z`, has crossed the
+    futility boundary of the boundary at `level` (module docstring); never past the horizon's
+    information, nor without one."""
+    if fraction is None or not 0.0 < fraction <= 1.0 or not math.isfinite(z):
+        return False
+    theta = horizon_z(level, 1.0) + float(ndtri(POWER))
+    k = float(ndtri(1.0 - FUTILITY_BETA / 2.0))
+    return z * math.sqrt(fraction) < theta * fraction - k
 
 
 def _mean_of(*log_es: float) -> float:
@@ -154,7 +179,7 @@ def _log_e_normal(delta: float, variance: float, tau: float) -> float:
     total = variance + tau * tau
     exponent = delta * delta * tau * tau / (2.0 * variance * total)
     tail = float(log_ndtr(delta * tau / math.sqrt(variance * total)))
-    return LOG2 + 0.5 * math.log(variance / total) + exponent + tail
+    return LOG2 + 0.5 * (math.log(variance) - math.log(total)) + exponent + tail  # no underflow
 
 
 def confidence_radius(variance: float, tau: float, alpha: float) -> float:
