@@ -5,7 +5,6 @@ timed out. The annotations are written as `iter8 pause` and friends write them."
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,21 +21,10 @@ from tests.functions.harness import (
     canary,
     deliver,
     experiment,
-    make_runtime,
     setup,
     traffic,
 )
 from tests.functions.test_phases import due_events
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, clock: Clock) -> Runtime:
-    return make_runtime(tmp_path / "store.db", clock)
 
 
 def ask(runtime: Runtime, command: control.Command, value: str | None = None) -> None:

@@ -3,8 +3,6 @@ it (repeated, late, reordered and lost events)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from cloudevents.http import CloudEvent
 
@@ -21,20 +19,9 @@ from tests.functions.harness import (
     canary,
     deliver,
     experiment,
-    make_runtime,
     setup,
     traffic,
 )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, clock: Clock) -> Runtime:
-    return make_runtime(tmp_path / "store.db", clock)
 
 
 def ref_of(exp: Experiment) -> ExperimentRef:

@@ -18,7 +18,7 @@ from iter8.manifests import parse_documents
 from iter8.store import EXPERIMENTS, METRICS
 from iter8.store.resources import KNATIVE_SERVICES
 from iter8.validation import validate_experiment
-from tests.functions.harness import Clock, add_event, deliver, experiment, make_runtime
+from tests.functions.harness import Clock, add_event, deliver, experiment
 from tests.functions.test_control import step
 
 MANIFESTS = """
@@ -73,16 +73,6 @@ spec:
   - {name: current, level: "100"}
   - {name: candidate, level: "50"}
 """
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, clock: Clock) -> Runtime:
-    return make_runtime(tmp_path / "store.db", clock)
 
 
 def start(runtime: Runtime, clock: Clock, out: Path = Path("/nonexistent")) -> None:
