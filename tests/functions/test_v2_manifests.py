@@ -1,7 +1,7 @@
 """Iter8 v2 manifests as users have them, through the phases in-process: `knative/init-experiment`
 fills the versions from the Knative Service's traffic (no `versionInfo` in the manifest),
-`common/bash` runs in the finish action only where an operator enabled it, and an unquoted YAML
-timestamp in a string field stays the string Kubernetes would see."""
+`common/bash` runs in the finish action as `run` does (an operator can turn it off), and an
+unquoted YAML timestamp in a string field stays the string Kubernetes would see."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_the_manifest_validates_as_written() -> None:
 def test_knative_init_experiment_fills_the_versions_and_it_runs(
     runtime: Runtime, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ITER8_ENABLE_COMMON_BASH", "true")
+    monkeypatch.delenv("ITER8_ENABLE_COMMON_BASH", raising=False)  # on by default, as run is
     start(runtime, clock, tmp_path)
     final = experiment(runtime)
     status = final.status
@@ -112,10 +112,10 @@ def test_knative_init_experiment_fills_the_versions_and_it_runs(
     assert (tmp_path / "finished").read_text() == "kept sample-app-v1\n"  # common/bash ran
 
 
-def test_common_bash_is_refused_unless_enabled_with_a_clear_condition(
+def test_common_bash_turned_off_by_an_operator_fails_with_a_clear_condition(
     runtime: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("ITER8_ENABLE_COMMON_BASH", raising=False)
+    monkeypatch.setenv("ITER8_ENABLE_COMMON_BASH", "false")
     start(runtime, clock)
     status = experiment(runtime).status
     assert status is not None and is_true(status, "Failed")

@@ -30,8 +30,8 @@ def context(tmp_path: Path, enabled: bool, name: str = "v2") -> TaskContext:
         }
     )
     env = {"PATH": "/usr/bin:/bin", "AWS_SECRET_ACCESS_KEY": "hunter2"}
-    if enabled:
-        env[ENABLE] = "true"
+    if not enabled:
+        env[ENABLE] = "false"
     return TaskContext(
         experiment=experiment,
         store=SqliteStore(tmp_path / "s.db"),
@@ -46,7 +46,15 @@ def run(tmp_path: Path, script: str, enabled: bool = True, **kw: Any) -> str:
     return TASK.run({"script": script, **kw}, context(tmp_path, enabled)).output
 
 
-def test_off_by_default_with_the_field_and_the_setting_named(tmp_path: Path) -> None:
+def test_on_by_default_as_run_is(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    TASK.run({"script": f"touch {marker}"}, context(tmp_path, True))
+    assert marker.exists()
+
+
+def test_an_operator_turns_it_off_and_the_failure_names_the_field_and_setting(
+    tmp_path: Path,
+) -> None:
     marker = tmp_path / "ran"
     with pytest.raises(TaskFailed) as failed:
         run(tmp_path, f"touch {marker}", enabled=False)

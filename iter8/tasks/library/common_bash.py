@@ -1,9 +1,9 @@
 """`common/bash` (Iter8 v2's handler, v0.1.18–v0.1.21): run `with.script` with bash.
 
-The script comes from the experiment, which arrives as event data: running it is running code an
-experiment's author wrote, on the functions' machine. So it runs only where an operator enabled
-it (`ITER8_ENABLE_COMMON_BASH=true` in the functions' environment; off by default); elsewhere the
-task fails with a message naming the field and the setting. When it runs, `{{ .name }}`
+The script is the experiment author's code, as a `run` task's is, and runs as `run` does: an author
+who may create Experiments is trusted with the actions that run programs (docs/security.md). An
+operator who does not want it turns it off (`ITER8_ENABLE_COMMON_BASH=false` in the functions'
+environment); the task then fails with a message naming the field and the setting. `{{ .name }}`
 placeholders (the variables of the version recommended for promotion, as v2 filled them) are
 passed as environment variables, never spliced into the script (`iter8.tasks.shell`); it gets a
 minimal environment (PATH, HOME in its own directory, the experiment's name, namespace and
@@ -39,7 +39,8 @@ class BashParams(Params):
 
 
 def enabled(environment: Mapping[str, str] = os.environ) -> bool:
-    return environment.get(ENABLE, "").strip().lower() in ("1", "true", "yes")
+    """On unless an operator said otherwise, as Iter8 v2 ran it."""
+    return environment.get(ENABLE, "").strip().lower() not in ("0", "false", "no", "off")
 
 
 class BashTask:
@@ -49,9 +50,9 @@ class BashTask:
         given = parse_params(BashParams, params)
         if not enabled(context.base_env()):
             raise TaskFailed(
-                "common/bash is disabled here: its with.script is a script from the experiment, "
-                "which this installation does not run; an operator enables it with "
-                f"{ENABLE}=true in the functions' environment"
+                "common/bash is turned off here: its with.script is a script from the experiment, "
+                f"which this installation does not run ({ENABLE}=false in the functions' "
+                f"environment; an operator enables it with {ENABLE}=true)"
             )
         script = VARIABLE.sub(lambda m: f"@< .{m[1]} >@", given.script)  # v2's {{ .name }}
         try:
