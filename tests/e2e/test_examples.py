@@ -18,6 +18,7 @@ ITER8 = Path(sys.executable).parent / "iter8"
 OUTCOMES = {  # file → (decision, the version kept)
     "canary.yaml": ("promote", "checkout-v2"),
     "canary-rollback.yaml": ("rollback", "checkout-v1"),
+    "ab.yaml": ("promote", "shop-v2"),
 }
 
 
