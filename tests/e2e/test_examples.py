@@ -19,6 +19,7 @@ OUTCOMES = {  # file → (decision, the version kept)
     "canary.yaml": ("promote", "checkout-v2"),
     "canary-rollback.yaml": ("rollback", "checkout-v1"),
     "ab.yaml": ("promote", "shop-v2"),
+    "abn.yaml": ("promote", "pricing-v3"),
 }
 
 
