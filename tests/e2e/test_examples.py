@@ -20,6 +20,7 @@ OUTCOMES = {  # file → (decision, the version kept)
     "canary-rollback.yaml": ("rollback", "checkout-v1"),
     "ab.yaml": ("promote", "shop-v2"),
     "abn.yaml": ("promote", "pricing-v3"),
+    "conformance.yaml": ("promote", "inventory-v1"),
 }
 
 
