@@ -18,6 +18,15 @@ ITER8 = Path(sys.executable).parent / "iter8"
 OUTCOMES = {  # file → (decision, the version kept)
     "canary.yaml": ("promote", "checkout-v2"),
     "canary-rollback.yaml": ("rollback", "checkout-v1"),
+    "ab.yaml": ("promote", "shop-v2"),
+    "abn.yaml": ("promote", "pricing-v3"),
+    "conformance.yaml": ("promote", "inventory-v1"),
+    "fixedsplit.yaml": ("promote", "search-v2"),
+    "bluegreen.yaml": ("promote", "payments-v2"),
+}
+STEADY_SPLITS = {  # file → the split in force at every iteration, until the one switch at the end
+    "fixedsplit.yaml": {"search-v1": 70, "search-v2": 30},  # FixedSplit: the user's, untouched
+    "bluegreen.yaml": {"payments-v1": 100, "payments-v2": 0},  # BlueGreen: no intermediate split
 }
 
 
@@ -43,6 +52,9 @@ def test_the_example_runs_to_its_outcome(name: str) -> None:
     assert {w["name"]: w["value"] for w in status["currentWeightDistribution"]}[kept] == 100
     iterations = [line for line in done.stderr.splitlines() if ": iteration " in line]
     assert len(iterations) == len(set(iterations)), "an iteration line printed twice"
+    if name in STEADY_SPLITS:
+        splits = [record.get("split") for record in status["analysis"]["history"]["iterations"]]
+        assert splits and all(split == STEADY_SPLITS[name] for split in splits), splits
 
 
 def test_a_failing_backend_shows_its_message(tmp_path: Path) -> None:
