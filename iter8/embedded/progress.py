@@ -51,9 +51,7 @@ def _iteration_line(name: str, experiment: Experiment, stage: str, decision: dic
     assert status is not None and status.analysis is not None
     analysis = status.analysis
     parts = [f"{name}: iteration {analysis.iteration}/{max_iterations(experiment)}"]
-    weights = analysis.weights.data if analysis.weights else None
-    if weights:
-        parts.append("weights " + " ".join(f"{w['name']}={w['value']}" for w in weights))
+    parts.extend(_split(experiment))
     p_best = {
         v: p for v, p in ((analysis.details or {}).get("pBest") or {}).items() if p is not None
     }
@@ -69,3 +67,19 @@ def _iteration_line(name: str, experiment: Experiment, stage: str, decision: dic
     if stage == "Finishing" and decision.get("reason"):
         parts.append(f"({decision['reason']})")
     return "  ".join(parts)
+
+
+def _split(experiment: Experiment) -> list[str]:
+    """A Progressive ramp routes what the analysis recommends right after: the recommendation.
+    FixedSplit and BlueGreen never route it (the split holds until the switch or the end), so
+    there the split in force: the recommendation read as traffic that had moved."""
+    status = experiment.status
+    assert status is not None and status.analysis is not None
+    if (experiment.spec.strategy.deployment_pattern or "Progressive") == "Progressive":
+        weights = status.analysis.weights
+        shown = [(w["name"], w["value"]) for w in (weights.data if weights else None) or []]
+        label = "weights"
+    else:
+        shown = [(w.name, w.value) for w in status.current_weight_distribution or []]
+        label = "split"
+    return [f"{label} " + " ".join(f"{name}={value}" for name, value in shown)] if shown else []

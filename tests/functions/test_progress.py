@@ -11,7 +11,7 @@ from iter8.embedded.progress import Progress
 from tests.e2e.builders import experiment, knative_ref, version
 
 
-def _analysed(p_best: dict[str, Any]) -> Experiment:
+def _analysed(p_best: dict[str, Any], deployment: str | None = None) -> Experiment:
     wire = experiment(
         "exp",
         "Canary",
@@ -26,7 +26,10 @@ def _analysed(p_best: dict[str, Any]) -> Experiment:
             "details": {"pBest": p_best},
             "decision": {"action": "continue"},
         },
+        "currentWeightDistribution": [{"name": "v1", "value": 70}, {"name": "v2", "value": 30}],
     }
+    if deployment:
+        wire["spec"]["strategy"]["deploymentPattern"] = deployment
     return Experiment.from_wire(wire)
 
 
@@ -71,3 +74,18 @@ def test_a_pause_is_told() -> None:
     assert progress.lines(paused) == [
         "default/exp: paused: Paused by an operator after iteration 1"
     ]
+
+
+@pytest.mark.parametrize("deployment", ["FixedSplit", "BlueGreen"])
+def test_a_pattern_that_never_routes_the_recommendation_shows_the_split_in_force(
+    deployment: str,
+) -> None:
+    """FixedSplit and BlueGreen keep their split until the end or the switch: the line showed
+    the analysis's recommendation (here 100/0) as if traffic had moved."""
+    (line,) = Progress().lines(_analysed({"v1": 0.5, "v2": 0.5}, deployment))
+    assert "split v1=70 v2=30  " in line and "weights" not in line
+
+
+def test_a_progressive_ramp_shows_the_weights_it_routes_next() -> None:
+    (line,) = Progress().lines(_analysed({"v1": 0.5, "v2": 0.5}, "Progressive"))
+    assert "weights v1=100 v2=0  " in line and "split" not in line
