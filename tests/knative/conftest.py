@@ -41,7 +41,7 @@ def serving_crds(kube_client: client.ApiClient, iter8_crds: list[str]) -> list[s
     return [*iter8_crds, *apply_crds(kube_client, load_yaml(knative_crd("serving-service.yaml")))]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def iter8_knative(
     knative: Knative,
     kube_config: str,
@@ -50,7 +50,9 @@ def iter8_knative(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Iter8OnKnative]:
     """eventing/config applied (test overlay), the functions and sinks serving, every Trigger
-    and source Ready."""
+    and source Ready. For this package only: its ApiServerSource watches every namespace, so
+    functions left serving would act on the Experiments that later tests create (a store
+    contract test saw its object initialised under it)."""
     setup = Iter8OnKnative(knative, kube_client, kube_config, tmp_path_factory.mktemp("knative"))
     setup.apply_config()
     setup.publish_addresses()
