@@ -1,31 +1,28 @@
-"""`iter8 demo`: two versions of a sample app, users whose requests follow the split, a canary
-experiment with built-in metrics, run end to end on the embedded stack in about a minute."""
+"""`iter8 demo`: two versions of a sample app behind the embedded router, users sending real
+HTTP through it, and an experiment of the chosen pattern run end to end on the embedded stack."""
 
 from __future__ import annotations
 
 import sys
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
 import click
 
-from iter8.demo.app import Behaviour, SampleApp
-from iter8.demo.experiment import (
-    BASELINE,
-    CANDIDATE,
-    NAMESPACE,
-    SERVICE,
-    canary,
-    knative_service,
-)
-from iter8.demo.traffic import Users
-from iter8.embedded.run import create, succeeded, wait
-from iter8.embedded.stack import EmbeddedStack, StackOptions
-from iter8.manifests import Document
-from iter8.store.sqlite import SqliteStore
+from iter8.demo.app import Behaviour
+from iter8.demo.experiment import CANDIDATE, NAMESPACE
+from iter8.demo.run import Observation, Settings, describe_seen, play
+from iter8.demo.scenarios import MIRROR_PERCENT, SCENARIOS, Scenario
 
 
 @click.command()
+@click.option(
+    "--scenario",
+    type=click.Choice(list(SCENARIOS)),
+    default="canary",
+    show_default=True,
+    help="The pattern: a canary, a user segment, a mirror (dark launch), sticky sessions, "
+    "BlueGreen or FixedSplit.",
+)
 @click.option(
     "--candidate-latency",
     type=float,
@@ -42,64 +39,71 @@ from iter8.store.sqlite import SqliteStore
 )
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
+    "--interval",
+    type=click.IntRange(1, 60),
+    default=2,
+    show_default=True,
+    help="Seconds between the experiment's iterations.",
+)
+@click.option(
     "--timeout", type=float, default=300, show_default=True, help="Give up after this many seconds."
 )
-def demo(candidate_latency: float, candidate_error_rate: float, seed: int, timeout: float) -> None:
-    """A canary on two local versions of an app; the candidate is better unless you say otherwise."""
-    work = Path(tempfile.mkdtemp(prefix="iter8-demo-"))
-    store_path = work / "store.db"
-    store = SqliteStore(store_path)
-    apps = {
-        BASELINE: SampleApp(BASELINE, Behaviour(latency_ms=50, error_rate=0.005), seed).start(),
-        CANDIDATE: SampleApp(
-            CANDIDATE, Behaviour(candidate_latency, candidate_error_rate), seed + 1
-        ).start(),
-    }
-    urls = {name: app.url for name, app in apps.items()}
-    say = lambda line: click.echo(line, err=True)  # noqa: E731 - a one-line reporter
-    say(f"iter8 demo: {BASELINE} at {urls[BASELINE]}, {CANDIDATE} at {urls[CANDIDATE]}")
-    say(
-        "iter8 demo: 'users:' counts the simulated users' requests, which follow the split; "
-        "the analysis measures each version with its own metrics/collect requests"
+def demo(
+    scenario: str,
+    candidate_latency: float,
+    candidate_error_rate: float,
+    seed: int,
+    interval: int,
+    timeout: float,
+) -> None:
+    """An experiment on two local versions of an app; the candidate is better unless you say
+    otherwise. Users' requests go through the embedded router, which follows the routing object."""
+    chosen = SCENARIOS[scenario]
+    settings = Settings(
+        candidate=Behaviour(candidate_latency, candidate_error_rate),
+        seed=seed,
+        timeout=timeout,
+        interval_seconds=interval,
     )
-    options = StackOptions(store=f"sqlite:{store_path}", seed=seed, log_dir=work / "logs")
-    users = Users(store, NAMESPACE, SERVICE, urls, seed=seed)
-    try:
-        with EmbeddedStack(store, options):
-            documents = [
-                Document("demo", i, 1, d) for i, d in enumerate([knative_service(), canary(urls)])
-            ]
-            refs = create(store, documents)
-            users.start()
-            final = wait(store, refs, lambda line: say(f"{line}  {_served(users)}"), timeout)
-    finally:
-        users.stop()
-        for app in apps.values():
-            app.stop()
-    experiment = final[0]
-    status = experiment.status
+    say = lambda line: click.echo(line, err=True)  # noqa: E731 - a one-line reporter
+    say(
+        "iter8 demo: 'users:' counts the users' requests, which the router sends where the "
+        "routing object says; the analysis measures each version with its own metrics/collect "
+        "requests"
+    )
+    observation = play(chosen, settings, say)
+    report(chosen, observation, say)
+    sys.exit(0 if observation.succeeded else 1)
+
+
+def report(scenario: Scenario, seen: Observation, say: Callable[[str], None]) -> None:
+    status = seen.experiment.status
     assert status is not None
     say("")
     say(f"Outcome: {status.message}")
     split = ", ".join(f"{w.name} {w.value}%" for w in status.current_weight_distribution or [])
     say(f"Traffic now: {split}")
-    say(f"Served: {_served(users)}")
-    say(
-        "  (what the simulated users sent, following the split. The analysis judges other "
-        "requests:\n   the 60 that its metrics/collect task sends to each version every "
-        "iteration, whatever the split;\n   describe's request-count shows how many it counted.)"
-    )
+    say(f"What users saw through the router ({seen.router_url}), share of requests by version:")
+    for line in describe_seen(seen, [g.name for g in scenario.groups]):
+        say(line)
+    splits = " → ".join("/".join(str(w) for w in s.values()) for s in seen.splits)
+    say(f"Splits the router routed by (baseline/candidate): {splits}")
+    if scenario.name == "mirror":
+        say(
+            f"Mirrored to {CANDIDATE}: {seen.mirrored} copies of {MIRROR_PERCENT}% of requests "
+            f"(answers discarded; {seen.mirror_dropped} dropped at the in-flight bound)"
+        )
+    if scenario.name in ("mirror", "bluegreen", "segment"):
+        left = "none" if not seen.leftovers else f"{seen.leftovers} to remove"
+        say(f"Mirrors or test routes left in the routing object after the experiment: {left}")
+    if scenario.name == "sticky":
+        for group, share in seen.switched.items():
+            shown = "-" if share is None else f"{100 * share:.0f}%"
+            say(f"  users who switched version during the experiment, {group}: {shown}")
     say("")
     say("Where to look next:")
-    say(f"  iter8 describe --store {store_path} {NAMESPACE}/demo    # the decision and why")
-    say(f"  ls {options.log_dir}    # each function's log, and the events the sinks received")
+    say(f"  iter8 describe --store {seen.store_path} {NAMESPACE}/demo    # the decision and why")
+    say(f"  ls {seen.log_dir}    # each function's log, and the events the sinks received")
     say("  iter8 demo --candidate-error-rate 0.1    # a bad candidate: watch it roll back")
-    sys.exit(0 if succeeded(final) else 1)
-
-
-def _served(users: Users) -> str:
-    counts = [
-        f"{name} {users.served[name]} ({users.failed[name]} failed)"
-        for name in (BASELINE, CANDIDATE)
-    ]
-    return "users: " + ", ".join(counts)
+    others = "|".join(s for s in SCENARIOS if s != scenario.name)
+    say(f"  iter8 demo --scenario {others}    # another pattern")

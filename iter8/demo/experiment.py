@@ -49,9 +49,16 @@ def knative_version_info(
     }
 
 
-def canary(urls: dict[str, str], interval_seconds: int = 2, max_loops: int = 30) -> dict[str, Any]:
+def canary(
+    urls: dict[str, str],
+    interval_seconds: int = 2,
+    max_loops: int = 30,
+    version_info: dict[str, Any] | None = None,
+    deployment_pattern: str = "Progressive",
+) -> dict[str, Any]:
     """Built-in metrics from `metrics/collect` at the start of every loop (one iteration each);
-    the error-rate objective rolls back on failure, so a bad candidate is pulled at once."""
+    the error-rate objective rolls back on failure, so a bad candidate is pulled at once.
+    `version_info` names where the weights live (default: the demo's Knative Service)."""
     return {
         "apiVersion": "iter8.tools/v2alpha2",
         "kind": "Experiment",
@@ -60,7 +67,7 @@ def canary(urls: dict[str, str], interval_seconds: int = 2, max_loops: int = 30)
             "target": f"{NAMESPACE}/{SERVICE}",
             "strategy": {
                 "testingPattern": "Canary",
-                "deploymentPattern": "Progressive",
+                "deploymentPattern": deployment_pattern,
                 "weights": {"maxCandidateWeight": 100, "maxCandidateWeightIncrement": 20},
                 "actions": {
                     "loop": [
@@ -99,6 +106,6 @@ def canary(urls: dict[str, str], interval_seconds: int = 2, max_loops: int = 30)
                 "iterationsPerLoop": 1,
                 "maxLoops": max_loops,
             },
-            "versionInfo": knative_version_info(versions=(BASELINE, CANDIDATE)),
+            "versionInfo": version_info or knative_version_info(versions=(BASELINE, CANDIDATE)),
         },
     }

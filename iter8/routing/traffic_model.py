@@ -53,16 +53,18 @@ def _string_match(rule: Mapping[str, str], value: str | None) -> bool:
     return True
 
 
-def _weighted(entries: Sequence[Object], rng: random.Random, default: int) -> Object | None:
-    weights = [int(e.get("weight", default)) for e in entries]
+def _weighted(
+    entries: Sequence[Object], rng: random.Random, default: int, key: str = "weight"
+) -> Object | None:
+    weights = [int(e.get(key, default)) for e in entries]
     if sum(weights) <= 0:
         return None
     total = list(itertools.accumulate(weights))
     return entries[bisect.bisect_right(total, rng.random() * total[-1])]
 
 
-def istio_destination(spec: Object, user: User, rng: random.Random) -> Object | None:
-    """The destination a request of `user` is sent to (None: no route, a 404)."""
+def istio_route(spec: Object, user: User) -> Object | None:
+    """The first `http` route whose match holds for `user` (None: no route, a 404)."""
     for route in spec.get("http") or []:
         matches = route.get("match") or [{}]
         if any(
@@ -72,10 +74,18 @@ def istio_destination(spec: Object, user: User, rng: random.Random) -> Object | 
             )
             for m in matches
         ):
-            entries = route.get("route") or []
-            chosen = _weighted(entries, rng, 100 if len(entries) == 1 else 0)
-            return None if chosen is None else chosen["destination"]
+            return route
     return None
+
+
+def istio_destination(spec: Object, user: User, rng: random.Random) -> Object | None:
+    """The destination a request of `user` is sent to (None: no route, a 404)."""
+    route = istio_route(spec, user)
+    if route is None:
+        return None
+    entries = route.get("route") or []
+    chosen = _weighted(entries, rng, 100 if len(entries) == 1 else 0)
+    return None if chosen is None else chosen["destination"]
 
 
 def _gateway_match(match: Object, user: User) -> bool:
@@ -89,17 +99,23 @@ def _gateway_match(match: Object, user: User) -> bool:
     return True
 
 
-def gateway_backend(spec: Object, user: User, rng: random.Random) -> str | None:
-    """The backend name a request of `user` is sent to, honouring session persistence."""
+def gateway_rule(spec: Object, user: User) -> int | None:
+    """The index of the rule a request of `user` takes: of the rules whose `matches` hold, the
+    one with the most header matches, then the first (None: no rule, a 404)."""
     best: tuple[int, int] | None = None  # (-header matches, rule index)
     for index, rule in enumerate(spec.get("rules") or []):
         for match in rule.get("matches") or [{}]:
             if _gateway_match(match, user):
                 rank = (-len(match.get("headers") or []), index)
                 best = rank if best is None or rank < best else best
-    if best is None:
+    return None if best is None else best[1]
+
+
+def gateway_backend(spec: Object, user: User, rng: random.Random) -> str | None:
+    """The backend name a request of `user` is sent to, honouring session persistence."""
+    index = gateway_rule(spec, user)
+    if index is None:
         return None
-    index = best[1]
     rule = spec["rules"][index]
     backends = rule.get("backendRefs") or []
     pinned = user.sessions.get(index)
@@ -113,14 +129,20 @@ def gateway_backend(spec: Object, user: User, rng: random.Random) -> str | None:
     return chosen["name"]
 
 
-def knative_target(spec: Object, user: User, rng: random.Random) -> str | None:
-    """The traffic target's tag (or revision) a request of `user` reaches."""
+def knative_entry(spec: Object, user: User, rng: random.Random) -> Object | None:
+    """The `spec.traffic` entry a request of `user` reaches: the one whose tag its
+    `Knative-Serving-Tag` header names, else a choice by the percentages."""
     traffic = spec.get("traffic") or []
     tag = user.header(KNATIVE_TAG_HEADER)
     for entry in traffic:
         if tag is not None and entry.get("tag") == tag:
-            return entry["tag"]
-    chosen = _weighted(traffic, rng, 0) if traffic else None
+            return entry
+    return _weighted(traffic, rng, 0, key="percent") if traffic else None
+
+
+def knative_target(spec: Object, user: User, rng: random.Random) -> str | None:
+    """The traffic target's tag (or revision) a request of `user` reaches."""
+    chosen = knative_entry(spec, user, rng)
     if chosen is None:
         return None
     return chosen.get("tag") or chosen.get("revisionName")
