@@ -93,9 +93,8 @@ def report(scenario: Scenario, seen: Observation, say: Callable[[str], None]) ->
             f"Mirrored to {CANDIDATE}: {seen.mirrored} copies of {MIRROR_PERCENT}% of requests "
             f"(answers discarded; {seen.mirror_dropped} dropped at the in-flight bound)"
         )
-    if scenario.name in ("mirror", "bluegreen", "segment"):
         left = "none" if not seen.leftovers else f"{seen.leftovers} to remove"
-        say(f"Mirrors or test routes left in the routing object after the experiment: {left}")
+        say(f"Mirrors left in the routing object after the experiment: {left}")
     if scenario.name == "sticky":
         for group, share in seen.switched.items():
             shown = "-" if share is None else f"{100 * share:.0f}%"

@@ -32,6 +32,9 @@ from iter8.dataplane.table import (
 from iter8.store.base import NotFound, Store, StoreError
 from iter8.store.resources import Resource
 
+# which resourceVersion of the routing object decided where a request went (for whoever watches
+# a split change: the demo tells requests routed by the final split from those before it)
+ROUTE_VERSION_HEADER = "X-Iter8-Route-Version"
 # RFC 9110 §7.6.1 connection-specific fields, and those the proxy recomputes
 HOP_BY_HOP = frozenset(
     {
@@ -176,17 +179,15 @@ class Router:
                 cookies=dict(request.cookies),
             )
             draws = (self._random.random(), self._random.random())
-            decision = (
-                choose(self.table, facts, draws)
-                if self.table
-                else Decision(backend=None, upstream=None)
-            )
-            if decision.backend is None or decision.upstream is None:
+            table = self.table
+            decision = choose(table, facts, draws) if table else Decision(None, None)
+            if table is None or decision.backend is None or decision.upstream is None:
                 self.counts.unavailable += 1
                 return web.Response(status=503, text="router: no route to a live version\n")
             if decision.mirror_upstream:
                 self._mirror(request, body, decision.mirror_upstream)
             response = await self._forward(request, body, decision.upstream)
+            response.headers[ROUTE_VERSION_HEADER] = table.resource_version
             self.counts.served[decision.backend] += 1
             if decision.cookie is not None:
                 name, value = decision.cookie

@@ -16,7 +16,7 @@ from iter8.dataplane.proxy import Limits, Router
 from iter8.demo.app import Behaviour, SampleApp
 from iter8.demo.experiment import BASELINE, CANDIDATE, NAMESPACE, SERVICE, canary
 from iter8.demo.scenarios import Object, Scenario
-from iter8.demo.traffic import Users
+from iter8.demo.traffic import PHASES, Users, tally
 from iter8.embedded.run import create, succeeded, wait
 from iter8.embedded.stack import EmbeddedStack, StackOptions
 from iter8.manifests import Document
@@ -24,7 +24,6 @@ from iter8.routing.registry import router_for
 from iter8.routing.router import WeightTarget
 from iter8.store.sqlite import SqliteStore
 
-PHASES = ("before", "during", "after")
 CANDIDATE_BEHAVIOUR = Behaviour(latency_ms=30, error_rate=0.002)
 BASELINE_BEHAVIOUR = Behaviour(latency_ms=50, error_rate=0.005)
 
@@ -68,7 +67,7 @@ def play(scenario: Scenario, settings: Settings, say: Callable[[str], None]) -> 
         CANDIDATE: SampleApp(CANDIDATE, settings.candidate, settings.seed + 1).start(),
     }
     urls = {name: app.url for name, app in apps.items()}
-    store.create(scenario.resource, scenario.routed)
+    initial = store.create(scenario.resource, scenario.routed)["metadata"]["resourceVersion"]
     router = Router(
         store,
         scenario.resource,
@@ -113,11 +112,12 @@ def play(scenario: Scenario, settings: Settings, say: Callable[[str], None]) -> 
         for app in apps.values():
             app.stop()
     routed = store.get(scenario.resource, NAMESPACE, SERVICE)
+    seen = tally(users.records, initial, routed["metadata"]["resourceVersion"])
     return Observation(
         experiment=final[0],
         succeeded=succeeded(final),
-        seen=dict(users.seen),
-        switched={g.name: users.switched_share(g.name) for g in scenario.groups},
+        seen=seen.seen,
+        switched={g.name: seen.switched.get(g.name) for g in scenario.groups},
         splits=_changes([split(scenario, obj) for obj in router.counts.history]),
         mirrored=router.counts.mirrored,
         mirror_dropped=router.counts.mirror_dropped,
