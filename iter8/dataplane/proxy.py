@@ -14,8 +14,9 @@ import asyncio
 import random
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -107,7 +108,11 @@ class Router:
 
     def start(self, port: int = 0) -> Router:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(port), self._loop).result(timeout=30)
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(port), self._loop).result(timeout=30)
+        except BaseException:
+            self.stop()  # a port in use, say: leave no thread or socket behind
+            raise
         return self
 
     def stop(self) -> None:
@@ -115,6 +120,7 @@ class Router:
             asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+            self._loop.close()
 
     async def _start(self, port: int) -> None:
         self._session = aiohttp.ClientSession(
@@ -143,8 +149,8 @@ class Router:
         if self._session is not None:
             await self._session.close()
 
-    def _spawn(self, coroutine: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

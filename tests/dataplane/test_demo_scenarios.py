@@ -9,10 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from iter8.demo.app import Behaviour
 from iter8.demo.experiment import BASELINE, CANDIDATE
 from iter8.demo.run import Observation, Settings, play
 from iter8.demo.scenarios import SCENARIOS
@@ -23,12 +25,12 @@ ITER8 = Path(sys.executable).parent / "iter8"
 SETTINGS = Settings(interval_seconds=1, settle_seconds=1.0, timeout=150)
 
 
-def run(name: str) -> Observation:
+def run(name: str, settings: Settings = SETTINGS, kept: str = CANDIDATE) -> Observation:
     lines: list[str] = []
-    observation = play(SCENARIOS[name], SETTINGS, lines.append)
+    observation = play(SCENARIOS[name], settings, lines.append)
     status = observation.experiment.status
     assert observation.succeeded and status is not None, "\n".join(lines)
-    assert status.version_recommended_for_promotion == CANDIDATE, "\n".join(lines)
+    assert status.version_recommended_for_promotion == kept, "\n".join(lines)
     return observation
 
 
@@ -72,6 +74,15 @@ def test_mirror_users_see_only_the_baseline_while_the_candidate_gets_copies() ->
     assert seen.mirrored > 0
     assert seen.splits == [split(100, 0), split(0, 100)]
     assert seen.leftovers == 0  # no mirror survives the experiment
+
+
+def test_mirror_of_a_failing_candidate_is_removed_and_nobody_was_exposed() -> None:
+    failing = replace(SETTINGS, candidate=Behaviour(latency_ms=30, error_rate=0.1))
+    seen = run("mirror", failing, kept=BASELINE)
+    for phase in ("before", "during", "after"):
+        assert versions(seen, "users", phase) == {BASELINE}, phase
+    assert seen.mirrored > 0 and seen.leftovers == 0
+    assert seen.splits == [split(100, 0)]  # the rollback wrote no weights
 
 
 def test_sticky_users_never_switch_and_cookieless_users_do() -> None:

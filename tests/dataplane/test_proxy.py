@@ -5,6 +5,7 @@ it changes, mirroring, session cookies, and every bound (bodies, deadline, concu
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import Counter
@@ -223,3 +224,17 @@ def test_requests_past_the_concurrency_limit_are_a_503(
     with ThreadPoolExecutor(4) as pool:
         codes = sorted(pool.map(lambda _: httpx.get(router.url + "/slow", timeout=10).status_code, range(4)))  # fmt: skip
     assert codes == [200, 200, 503, 503]
+
+
+def test_a_port_in_use_is_an_error_and_leaves_nothing_running(
+    store: SqliteStore, upstreams: dict[str, Upstream]
+) -> None:
+    store.create(ISTIO_VIRTUAL_SERVICES, segment_virtual_service())
+    threads = set(threading.enumerate())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        router = Router(store, ISTIO_VIRTUAL_SERVICES, NAMESPACE, SERVICE, {})
+        with pytest.raises(OSError):
+            router.start(port=taken.getsockname()[1])
+    assert set(threading.enumerate()) == threads
