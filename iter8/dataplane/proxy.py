@@ -148,6 +148,7 @@ class Router:
             await self._runner.cleanup()
         if self._session is not None:
             await self._session.close()
+        await asyncio.get_running_loop().shutdown_default_executor()  # the store reads' thread
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
