@@ -129,7 +129,7 @@ def _istio(
     route = traffic_model.istio_route(spec, user)
     if route is None:
         return None, None
-    destination = traffic_model.istio_destination({"http": [route]}, user, _Draw(route_draw))
+    destination = traffic_model.istio_pick(route, _Draw(route_draw))
     backend = None if destination is None else destination.get("host")
     mirrors = [(route["mirror"], _istio_percent(route))] if route.get("mirror") else []
     mirrors += [(m.get("destination"), _istio_percent(m)) for m in route.get("mirrors") or []]

@@ -78,14 +78,17 @@ def istio_route(spec: Object, user: User) -> Object | None:
     return None
 
 
-def istio_destination(spec: Object, user: User, rng: random.Random) -> Object | None:
-    """The destination a request of `user` is sent to (None: no route, a 404)."""
-    route = istio_route(spec, user)
-    if route is None:
-        return None
+def istio_pick(route: Object, rng: random.Random) -> Object | None:
+    """The weighted choice among a route's destinations (a lone one needs no weight)."""
     entries = route.get("route") or []
     chosen = _weighted(entries, rng, 100 if len(entries) == 1 else 0)
     return None if chosen is None else chosen["destination"]
+
+
+def istio_destination(spec: Object, user: User, rng: random.Random) -> Object | None:
+    """The destination a request of `user` is sent to (None: no route, a 404)."""
+    route = istio_route(spec, user)
+    return None if route is None else istio_pick(route, rng)
 
 
 def _gateway_match(match: Object, user: User) -> bool:
