@@ -134,6 +134,20 @@ def plan_object(
     return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets), weighting)
 
 
+def plan_cleanup(
+    key: ObjectKey, obj: Object, targets: list[WeightTarget], candidates: Collection[str]
+) -> ObjectPatch:
+    """Only the operations that remove what the experiment's traffic shaping left in the object
+    (`Router.finish`), the weights as they are: for an experiment that ends without its final
+    weights written (a failed route or promotion), so that still nothing is left behind."""
+    router = router_for(key.api_version, key.kind)
+    try:
+        operations = router.finish(obj, targets, candidates)
+    except RoutingError as error:
+        raise RoutingError(f"{key}: {error}") from None
+    return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets), 0)
+
+
 def weights_from_objects(
     experiment: Experiment, objects: Mapping[ObjectKey, Object], *, partial: bool = False
 ) -> dict[str, int]:
