@@ -33,7 +33,7 @@ from iter8.lifecycle.status import (
     set_condition,
     timestamp,
 )
-from iter8.routing import leave_nothing_behind, read_weights
+from iter8.routing import leave_nothing_behind, prepare_routing, read_weights
 from iter8.store import EXPERIMENTS, METRICS, NotFound, Store
 from iter8.tasks import TaskContext, run_action
 from iter8.tasks.library import knative_init_experiment as knative_init
@@ -144,6 +144,7 @@ def _start(runtime: Runtime, snapshot: state.Snapshot, experiment: Experiment) -
         lease.release(runtime.store, experiment.spec.target, done.ref)
         return _reply(EventType.FAILED, done.ref, reason="HandlerFailed", message=result.message)
     try:
+        prepare_routing(runtime.store, experiment)  # a Knative tag per version, say
         weights = read_weights(runtime.store, experiment)
     except (ValueError, NotFound) as error:
         left = leave_nothing_behind(runtime.store, experiment)

@@ -18,6 +18,7 @@ from iter8.routing.plan import (
     check_weights,
     plan_cleanup,
     plan_object,
+    plan_preparation,
     targets_by_object,
     weights_from_objects,
 )
@@ -107,14 +108,38 @@ def apply_weights(
     return AppliedWeights(tuple(patched), tuple(unchanged), in_force)
 
 
+def prepare_routing(
+    store: Store, experiment: Experiment, *, max_attempts: int = MAX_ATTEMPTS
+) -> tuple[PatchedObject, ...]:
+    """Add what the experiment needs in its routed objects while it runs (a Knative tag per
+    version, `Router.prepare`), the weights as they are: at the start, whatever the pattern.
+    A missing object is left to the read of the split to report. Raises as `apply_weights`."""
+    return _patch_each(store, experiment, plan_preparation, max_attempts)
+
+
 def remove_shaping(
     store: Store, experiment: Experiment, *, max_attempts: int = MAX_ATTEMPTS
 ) -> tuple[PatchedObject, ...]:
     """Remove what the experiment's traffic shaping left in its routed objects (its mirror, its
-    test routes), the weights as they are: the end of an experiment whose final weights could
-    not be written (a failed route or promotion) must not leave a mirror behind either. An
-    object that is gone holds nothing of the experiment's. Raises as `apply_weights` does."""
+    test routes, the tags it added), the weights as they are: the end of an experiment whose
+    final weights could not be written (a failed route or promotion) must not leave a mirror
+    behind either. An object that is gone holds nothing of the experiment's. Raises as
+    `apply_weights` does."""
     candidates = {v.name for v in experiment.versions[1:]}
+
+    def plan(key: ObjectKey, obj: Object, targets: list[WeightTarget]) -> ObjectPatch:
+        return plan_cleanup(key, obj, targets, candidates)
+
+    return _patch_each(store, experiment, plan, max_attempts)
+
+
+def _patch_each(
+    store: Store,
+    experiment: Experiment,
+    plan: Callable[[ObjectKey, Object, list[WeightTarget]], ObjectPatch],
+    max_attempts: int,
+) -> tuple[PatchedObject, ...]:
+    """Each routed object that exists, patched as `plan` says (nothing when it says nothing)."""
     patched: list[PatchedObject] = []
     for key, targets in targets_by_object(experiment).items():
         try:
@@ -125,7 +150,7 @@ def remove_shaping(
         def replan(
             obj: Object, key: ObjectKey = key, targets: list[WeightTarget] = targets
         ) -> ObjectPatch:
-            return plan_cleanup(key, obj, targets, candidates)
+            return plan(key, obj, targets)
 
         _, done = _patch_with_retries(store, resource, replan(obj), obj, replan, max_attempts)
         if done is not None:
