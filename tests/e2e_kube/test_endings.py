@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,7 +41,9 @@ GOOD, BAD = 50.0, 10000.0
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """Starts now: on a shared API server, functions serving elsewhere (a Knative
+    ApiServerSource watches every namespace) see this test's claims as fresh and stand back."""
+    return Clock(datetime.now(UTC))
 
 
 @pytest.fixture(params=["sqlite", "kubernetes"])
@@ -93,7 +96,14 @@ def refuse_weights(patch: list[Object]) -> Exception | None:
     )
 
 
-def setup(store: Store, target: Target, ns: str, pattern: str, level: float) -> Object:
+def setup(
+    store: Store,
+    target: Target,
+    ns: str,
+    pattern: str,
+    level: float,
+    start: list[Object] | None = None,
+) -> Object:
     """The routed object with a 20% mirror to v2 and a test route to v2, the metric, the
     experiment; the experiment's manifest."""
     target.create(store, ns, (100, 0), mirror=20)
@@ -106,6 +116,7 @@ def setup(store: Store, target: Target, ns: str, pattern: str, level: float) -> 
         algorithm="iter8-v2",
         iterations=3,
         namespace=ns,
+        actions={"start": start} if start else None,
     )
     exp["spec"]["strategy"]["deploymentPattern"] = pattern
     store.create(METRICS, mock_metric("latency", {"v1": GOOD, "v2": level}, namespace=ns))
@@ -289,3 +300,19 @@ def test_nothing_is_patched_when_nothing_is_left(tmp_path: Path) -> None:
         recording = Recording(store)
         assert remove_shaping(recording.store, Experiment.from_wire(manifest)) == ()
         assert recording.patches == []
+
+
+@pytest.mark.parametrize("name", MIRRORED)
+def test_a_failed_start_leaves_no_mirror(
+    name: str, backend: tuple[Store, str], clock: Clock
+) -> None:
+    """The `start` action fails after init took the target: init ends the experiment, and the
+    mirror the dark launch would have used goes with it."""
+    store, ns = backend
+    target = TARGETS[name]
+    manifest = setup(store, target, ns, "Progressive", GOOD, start=[{"run": "exit 3"}])
+    seen = run(Runtime(store=store, now=clock, seed=7, namespace=ns), clock, ns, manifest)
+    assert seen[-1] == EventType.FAILED
+    failed = condition(stored(Runtime(store=store), ns).status, "Failed")
+    assert failed is not None and failed.reason == "HandlerFailed", failed
+    assert leftovers(target, routed(store, target, ns)) == []
