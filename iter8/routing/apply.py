@@ -165,13 +165,14 @@ def leave_nothing_behind(store: Store, experiment: Experiment) -> str | None:
     mirror would outlive it with nobody left to remove it."""
     try:
         remove_shaping(store, experiment)
+        return None
     except RoutingError as error:
-        return f"its mirror and test routes may remain: {error}"
+        problem = str(error)
     except StoreError as error:
         if worth_retrying(error):
             raise
-        return f"its mirror and test routes may remain: {error.message}"
-    return None
+        problem = error.message
+    return f"what it added to the routing (mirror, test routes, tags) may remain: {problem}"
 
 
 def worth_retrying(error: StoreError) -> bool:
