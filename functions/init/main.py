@@ -33,7 +33,7 @@ from iter8.lifecycle.status import (
     set_condition,
     timestamp,
 )
-from iter8.routing import read_weights
+from iter8.routing import leave_nothing_behind, prepare_routing, read_weights
 from iter8.store import EXPERIMENTS, METRICS, NotFound, Store
 from iter8.tasks import TaskContext, run_action
 from iter8.tasks.library import knative_init_experiment as knative_init
@@ -135,14 +135,21 @@ def _start(runtime: Runtime, snapshot: state.Snapshot, experiment: Experiment) -
     start = (experiment.spec.strategy.actions or {}).get("start") or []
     result = run_action(start, TaskContext(experiment=experiment, store=runtime.store))
     if not result.ok:
-        fail(status, "HandlerFailed", f"Start actions failed: {result.message}", now)
+        message = f"Start actions failed: {result.message}"
+        left = leave_nothing_behind(
+            runtime.store, experiment
+        )  # it held the target: its mirror goes
+        fail(status, "HandlerFailed", message + (f"; {left}" if left else ""), now)
         done = state.write_status(runtime.store, snapshot, status)
         lease.release(runtime.store, experiment.spec.target, done.ref)
         return _reply(EventType.FAILED, done.ref, reason="HandlerFailed", message=result.message)
     try:
+        prepare_routing(runtime.store, experiment)  # a Knative tag per version, say
         weights = read_weights(runtime.store, experiment)
     except (ValueError, NotFound) as error:
-        fail(status, "InvalidExperiment", f"cannot read the current weights: {error}", now)
+        left = leave_nothing_behind(runtime.store, experiment)
+        message = f"cannot read the current weights: {error}" + (f"; {left}" if left else "")
+        fail(status, "InvalidExperiment", message, now)
         done = state.write_status(runtime.store, snapshot, status)
         lease.release(runtime.store, experiment.spec.target, done.ref)
         return _reply(EventType.FAILED, done.ref, reason="InvalidExperiment", message=str(error))

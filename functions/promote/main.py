@@ -26,8 +26,10 @@ from iter8.routing import (
     RoutingError,
     apply_weights,
     check_atomic_switch,
+    leave_nothing_behind,
     promote_weights,
     promotion_is_routed,
+    worth_retrying,
 )
 from iter8.store import Conflict, StoreError
 from iter8.tasks import TaskContext, run_action
@@ -79,6 +81,9 @@ def _finish(runtime: Runtime, ref: ExperimentRef) -> CloudEvent | None:
     keep = decision.get("version") if action == "promote" and decision.get("version") else baseline
     applied = _apply(runtime, experiment, keep)
     failure = applied if isinstance(applied, str) else None
+    if failure is not None:  # the split stays; the mirror and test routes go all the same
+        left = leave_nothing_behind(runtime.store, experiment)
+        failure += f"; {left}" if left else ""
     if failure is None:
         result = run_action(
             (experiment.spec.strategy.actions or {}).get("finish") or [],
@@ -192,4 +197,6 @@ def _apply(runtime: Runtime, experiment: Experiment, keep: str) -> dict[str, int
     except Conflict:
         raise  # still contended after the router's own retries: let the broker retry
     except (RoutingError, StoreError, ValueError) as error:
+        if isinstance(error, StoreError) and worth_retrying(error):
+            raise  # the server may recover: the broker (or the tick) retries
         return f"Cannot send all traffic to {keep}: {getattr(error, 'message', error)}"

@@ -4,6 +4,8 @@ On `analysis.completed` for iteration n: the weights recorded in `status.analysi
 is the source of truth, not the event) go to each `weightObjRef` — one JSON patch per object,
 with a resourceVersion precondition — only for a Progressive ramp: Conformance has no split,
 FixedSplit keeps the user's and BlueGreen keeps the candidate at 0% until promote switches it.
+When the weights cannot be applied the experiment fails, and its mirror and test routes are
+removed first (a store error worth retrying is left to the broker's and the tick's retries).
 The split then read back becomes `currentWeightDistribution`, keyed by version name; the
 iteration counts as complete; reply `weights.applied`.
 """
@@ -21,7 +23,14 @@ from iter8.api.defaults import with_defaults
 from iter8.api.experiment import Experiment, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle.status import fail, set_condition, timestamp
-from iter8.routing import RoutingError, apply_weights, read_weights, weights_are_applied
+from iter8.routing import (
+    RoutingError,
+    apply_weights,
+    leave_nothing_behind,
+    read_weights,
+    weights_are_applied,
+    worth_retrying,
+)
 from iter8.store import Conflict, StoreError
 
 PHASE = "route"
@@ -71,7 +80,12 @@ def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent |
         except Conflict:
             raise  # still contended after the router's own retries: let the broker retry
         except (RoutingError, StoreError, ValueError) as error:
+            if isinstance(error, StoreError) and worth_retrying(error):
+                raise  # the server may recover: the broker (or the tick) retries
             message = f"Cannot apply weights {weights}: {getattr(error, 'message', error)}"
+            left = leave_nothing_behind(runtime.store, experiment)  # its mirror goes all the same
+            if left is not None:
+                message += f"; {left}"
             fail(status, "WeightRedistributionFailed", message, now)
             status.in_progress = None
             done = state.write_status(runtime.store, snapshot, status)

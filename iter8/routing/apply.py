@@ -8,7 +8,7 @@ object is re-read and re-planned, a bounded number of times.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from iter8.api.experiment import Experiment
@@ -16,13 +16,15 @@ from iter8.routing.objects import ObjectKey, resource_for
 from iter8.routing.plan import (
     ObjectPatch,
     check_weights,
+    plan_cleanup,
     plan_object,
+    plan_preparation,
     targets_by_object,
     weights_from_objects,
 )
 from iter8.routing.router import Object, Operation, RoutingError, WeightTarget
 from iter8.routing.versions import served_api_versions
-from iter8.store.base import Conflict, NotFound, PatchType, Store
+from iter8.store.base import Conflict, NotFound, PatchType, Store, StoreError
 from iter8.store.patching import apply_patch
 from iter8.store.resources import Resource
 
@@ -91,8 +93,12 @@ def apply_weights(
     patched: list[PatchedObject] = []
     unchanged: list[ObjectKey] = []
     for key, plan in plans.items():
+
+        def replan(obj: Object, key: ObjectKey = key) -> ObjectPatch:
+            return plan_object(key, obj, groups[key], weights, candidates)
+
         current[key], done = _patch_with_retries(
-            store, located[key][1], plan, current[key], groups, weights, candidates, max_attempts
+            store, located[key][1], plan, current[key], replan, max_attempts
         )
         if done is None:
             unchanged.append(key)
@@ -102,24 +108,96 @@ def apply_weights(
     return AppliedWeights(tuple(patched), tuple(unchanged), in_force)
 
 
+def prepare_routing(
+    store: Store, experiment: Experiment, *, max_attempts: int = MAX_ATTEMPTS
+) -> tuple[PatchedObject, ...]:
+    """Add what the experiment needs in its routed objects while it runs (a Knative tag per
+    version, `Router.prepare`), the weights as they are: at the start, whatever the pattern.
+    A missing object is left to the read of the split to report. Raises as `apply_weights`."""
+    return _patch_each(store, experiment, plan_preparation, max_attempts)
+
+
+def remove_shaping(
+    store: Store, experiment: Experiment, *, max_attempts: int = MAX_ATTEMPTS
+) -> tuple[PatchedObject, ...]:
+    """Remove what the experiment's traffic shaping left in its routed objects (its mirror, its
+    test routes, the tags it added), the weights as they are: the end of an experiment whose
+    final weights could not be written (a failed route or promotion) must not leave a mirror
+    behind either. An object that is gone holds nothing of the experiment's. Raises as
+    `apply_weights` does."""
+    candidates = {v.name for v in experiment.versions[1:]}
+
+    def plan(key: ObjectKey, obj: Object, targets: list[WeightTarget]) -> ObjectPatch:
+        return plan_cleanup(key, obj, targets, candidates)
+
+    return _patch_each(store, experiment, plan, max_attempts)
+
+
+def _patch_each(
+    store: Store,
+    experiment: Experiment,
+    plan: Callable[[ObjectKey, Object, list[WeightTarget]], ObjectPatch],
+    max_attempts: int,
+) -> tuple[PatchedObject, ...]:
+    """Each routed object that exists, patched as `plan` says (nothing when it says nothing)."""
+    patched: list[PatchedObject] = []
+    for key, targets in targets_by_object(experiment).items():
+        try:
+            obj, resource = locate(store, key)
+        except RoutingError:
+            continue
+
+        def replan(
+            obj: Object, key: ObjectKey = key, targets: list[WeightTarget] = targets
+        ) -> ObjectPatch:
+            return plan(key, obj, targets)
+
+        _, done = _patch_with_retries(store, resource, replan(obj), obj, replan, max_attempts)
+        if done is not None:
+            patched.append(done)
+    return tuple(patched)
+
+
+def leave_nothing_behind(store: Store, experiment: Experiment) -> str | None:
+    """`remove_shaping` for an experiment that ends without its final weights written: None when
+    nothing of its shaping is left, else why something may be (an error that would stay).
+    Errors worth retrying are raised: the experiment must not end before they pass, or its
+    mirror would outlive it with nobody left to remove it."""
+    try:
+        remove_shaping(store, experiment)
+        return None
+    except RoutingError as error:
+        problem = str(error)
+    except StoreError as error:
+        if worth_retrying(error):
+            raise
+        problem = error.message
+    return f"what it added to the routing (mirror, test routes, tags) may remain: {problem}"
+
+
+def worth_retrying(error: StoreError) -> bool:
+    """A store error that may pass (another writer, an overloaded or unreachable server), as
+    opposed to one that stays (forbidden, invalid, gone)."""
+    return isinstance(error, Conflict) or error.code >= 500 or error.code == 429
+
+
 def _patch_with_retries(
     store: Store,
     resource: Resource,
     plan: ObjectPatch,
     obj: Object,
-    groups: Mapping[ObjectKey, list[WeightTarget]],
-    weights: Mapping[str, int],
-    candidates: set[str] | None,
+    replan: Callable[[Object], ObjectPatch],
     max_attempts: int,
 ) -> tuple[Object, PatchedObject | None]:
     """The object as it ends up (its weights where the fieldPaths find them, when the patch
-    also removed routes), and the patch that made it so (None: it needed none)."""
+    also removed routes), and the patch that made it so (None: it needed none). After a
+    conflict the object is read again and `replan` plans its patch afresh."""
     key = plan.key
     last: Conflict | None = None
     for attempt in range(1, max_attempts + 1):
         if attempt > 1:
             obj = _get_at(store, resource, key)
-            plan = plan_object(key, obj, groups[key], weights, candidates)
+            plan = replan(obj)
         if not plan.operations:
             return obj, None
         version = str(obj["metadata"]["resourceVersion"])

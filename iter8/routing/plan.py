@@ -111,7 +111,7 @@ class ObjectPatch:
     router: str
     operations: list[Operation]
     versions: tuple[str, ...]
-    weighting: int  # the first operations set weights; the rest remove mirrors and test routes
+    weighting: int  # the first operations set weights; the rest prepare or clean up
 
 
 def plan_object(
@@ -121,17 +121,45 @@ def plan_object(
     weights: Mapping[str, int],
     candidates: Collection[str] | None = None,
 ) -> ObjectPatch:
-    """The weights' operations; with `candidates` (the experiment ends), followed by those that
-    remove its mirror and test routes, in the same patch."""
+    """The weights' operations, followed by those that add what the experiment needs while it
+    runs (`Router.prepare`) or, with `candidates` (the experiment ends), by those that remove
+    its mirror, test routes and tags, in the same patch."""
     router = router_for(key.api_version, key.kind)
     try:
         operations = router.plan(obj, targets, weights)
         weighting = len(operations)
         if candidates is not None:
             operations += router.finish(obj, targets, candidates)
+        else:
+            operations += router.prepare(obj, targets)
     except RoutingError as error:
         raise RoutingError(f"{key}: {error}") from None
     return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets), weighting)
+
+
+def plan_preparation(key: ObjectKey, obj: Object, targets: list[WeightTarget]) -> ObjectPatch:
+    """Only what the experiment needs in the object while it runs (`Router.prepare`): at the
+    start, whatever the pattern (BlueGreen's route never writes, yet its candidate needs a tag)."""
+    router = router_for(key.api_version, key.kind)
+    try:
+        operations = router.prepare(obj, targets)
+    except RoutingError as error:
+        raise RoutingError(f"{key}: {error}") from None
+    return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets), 0)
+
+
+def plan_cleanup(
+    key: ObjectKey, obj: Object, targets: list[WeightTarget], candidates: Collection[str]
+) -> ObjectPatch:
+    """Only the operations that remove what the experiment's traffic shaping left in the object
+    (`Router.finish`), the weights as they are: for an experiment that ends without its final
+    weights written (a failed route or promotion), so that still nothing is left behind."""
+    router = router_for(key.api_version, key.kind)
+    try:
+        operations = router.finish(obj, targets, candidates)
+    except RoutingError as error:
+        raise RoutingError(f"{key}: {error}") from None
+    return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets), 0)
 
 
 def weights_from_objects(

@@ -46,11 +46,17 @@ class Router(Protocol):
 
     def read(self, obj: Object, field_path: str) -> int: ...
 
+    def prepare(self, obj: Object, targets: Sequence[WeightTarget]) -> list[Operation]:
+        """The operations that add what the experiment needs in the object while it runs (a
+        Knative tag per version), applied at the start and with each iteration's weights."""
+        ...
+
     def finish(
         self, obj: Object, targets: Sequence[WeightTarget], candidates: Collection[str]
     ) -> list[Operation]:
         """The operations that remove what the experiment's traffic shaping left in the object
-        (a mirror, a test route to a candidate), applied with the final weights."""
+        (a mirror, a test route to a candidate, the tags it added), applied with the final
+        weights."""
         ...
 
 
@@ -81,6 +87,9 @@ class FieldRouter:
 
     def check_change(self, old: Object, new: Object) -> None:
         """Refuse a change of weights that the object's state does not allow yet."""
+
+    def prepare(self, obj: Object, targets: Sequence[WeightTarget]) -> list[Operation]:
+        return []
 
     def finish(
         self, obj: Object, targets: Sequence[WeightTarget], candidates: Collection[str]

@@ -93,7 +93,7 @@ RBAC_TABLE: dict[str, dict[tuple[str, str], tuple[set[str], str]]] = {
         EXPERIMENTS_: ({"get", "list"}, ANYWHERE),
         STATUS: ({"update"}, ANYWHERE),
         METRICS_: ({"get"}, ANYWHERE),
-        **{kind: ({"get"}, ANYWHERE) for kind in ROUTED},
+        **{kind: ({"get", "patch"}, ANYWHERE) for kind in ROUTED},
         LEASES_: ({"create", "get", "delete"}, OWN),
     },
     "iter8-analyze": {
@@ -421,7 +421,7 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
         ("iter8-promote", "delete experiment"),
         ("iter8-promote", "patch deployment"),
         ("iter8-promote", "create knative service"),
-        ("iter8-init", "patch knative service"),
+        ("iter8-init", "create knative service"),
         ("iter8-init", "delete experiment"),
         ("iter8-analyze", "patch knative service"),
         ("iter8-analyze", "create lease"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 
-from iter8.routing import WeightTarget, apply_weights, router_for
+from iter8.routing import WeightTarget, apply_weights, prepare_routing, router_for
+from iter8.store.base import PatchType
+from iter8.store.patching import apply_patch
 from iter8.store.resources import Resource
 from iter8.store.sqlite import SqliteStore
 from tests.e2e_kube.traffic import destination, http_route, virtual_service
@@ -84,3 +86,75 @@ def test_promotion_patch_leaves_nothing_behind_on_the_embedded_store(store: Sqli
         {**r, "weight": w}
         for r, w in zip(before["spec"]["http"][1]["route"], (0, 100), strict=True)
     ]
+
+
+def untagged_service() -> dict:
+    """v1 carries the user's own tag `current`; v2 has none."""
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": "app", "namespace": "default"},
+        "spec": {
+            "traffic": [
+                {"tag": "current", "revisionName": "app-v1", "percent": 100},
+                {"revisionName": "app-v2", "percent": 0},
+            ]
+        },
+    }
+
+
+KN_TARGETS = [WeightTarget(v, f".spec.traffic[{i}].percent") for i, v in enumerate(("v1", "v2"))]
+
+
+def test_knative_tags_the_untagged_versions_and_removes_only_those_at_the_end() -> None:
+    router = router_for("serving.knative.dev/v1", "Service")
+    service = untagged_service()
+    ops = router.prepare(service, KN_TARGETS)
+    assert ops == [
+        {"op": "add", "path": "/spec/traffic/1/tag", "value": "v2"},
+        {"op": "add", "path": "/metadata/annotations", "value": {"iter8.tools/tags": "v2"}},
+    ]
+    tagged = apply_patch(service, ops, PatchType.JSON)
+    assert router.prepare(tagged, KN_TARGETS) == []  # in place: nothing more
+    assert router.finish(tagged, KN_TARGETS, {"v2"}) == [
+        {"op": "remove", "path": "/spec/traffic/1/tag"},
+        {"op": "remove", "path": "/metadata/annotations/iter8.tools~1tags"},
+    ]
+    assert router.finish(service, KN_TARGETS, {"v2"}) == []  # nothing added: nothing removed
+
+
+def test_knative_leaves_a_version_untagged_when_its_name_is_taken_or_no_dns_label() -> None:
+    router = router_for("serving.knative.dev/v1", "Service")
+    service = untagged_service()
+    service["spec"]["traffic"][0]["tag"] = "v2"  # the user's tag on v1 happens to be "v2"
+    assert router.prepare(service, KN_TARGETS) == []
+    bad = [KN_TARGETS[0], WeightTarget("V2_candidate", KN_TARGETS[1].field_path)]
+    assert router.prepare(untagged_service(), bad) == []
+
+
+def test_knative_tags_live_while_the_experiment_runs_on_the_embedded_store(
+    store: SqliteStore,
+) -> None:
+    resource = Resource.from_api_version("serving.knative.dev/v1", "Service")
+    service = untagged_service()
+    service["metadata"]["annotations"] = {"team": "a"}
+    store.create(resource, service)
+    exp = experiment(
+        [
+            (v, ref(("serving.knative.dev/v1", "Service"), "app", t.field_path))
+            for v, t in zip(("v1", "v2"), KN_TARGETS, strict=True)
+        ]
+    )
+    prepared = prepare_routing(store, exp)
+    assert len(prepared) == 1
+    apply_weights(store, exp, {"v1": 60, "v2": 40})
+    during = store.get(resource, "default", "app")
+    assert [e.get("tag") for e in during["spec"]["traffic"]] == ["current", "v2"]
+    assert during["metadata"]["annotations"] == {"team": "a", "iter8.tools/tags": "v2"}
+    apply_weights(store, exp, {"v1": 0, "v2": 100}, finish=True)
+    after = store.get(resource, "default", "app")
+    assert after["spec"]["traffic"] == [
+        {"tag": "current", "revisionName": "app-v1", "percent": 0},
+        {"revisionName": "app-v2", "percent": 100},
+    ]
+    assert after["metadata"]["annotations"] == {"team": "a"}

@@ -8,10 +8,23 @@ missing `percent` counts as 0, as Knative defaults it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from iter8.routing.fieldpath import Key, format_path
-from iter8.routing.router import FieldRouter, Object, RoutingError, group_of
+from iter8.routing.router import (
+    FieldRouter,
+    Object,
+    Operation,
+    RoutingError,
+    WeightTarget,
+    group_of,
+)
+
+TAGS_ANNOTATION = "iter8.tools/tags"  # the tags the experiment added, comma-separated
+_ANNOTATION_POINTER = "/metadata/annotations/" + TAGS_ANNOTATION.replace("/", "~1")
+_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class KnativeRouter(FieldRouter):
@@ -48,6 +61,59 @@ class KnativeRouter(FieldRouter):
                 f"Knative Service {_name(new)}: traffic targets would sum to {total}, want 100 "
                 f"({split}); refusing to patch"
             )
+
+    def prepare(self, obj: Object, targets: Sequence[WeightTarget]) -> list[Operation]:
+        """A tag, the version's name, for each version's entry that has none."""
+        traffic = _traffic(obj)
+        taken = {e.get("tag") for e in traffic if e.get("tag")}
+        operations: list[Operation] = []
+        for target in targets:
+            index = self.keys(target.field_path)[2]
+            assert isinstance(index, int)
+            if index >= len(traffic) or traffic[index].get("tag"):
+                continue
+            if not _DNS_LABEL.fullmatch(target.version) or target.version in taken:
+                continue  # not a valid tag, or another entry's: the version goes untagged
+            operations.append(
+                {"op": "add", "path": f"/spec/traffic/{index}/tag", "value": target.version}
+            )
+            taken.add(target.version)
+        if not operations:
+            return []
+        added = sorted({*added_tags(obj), *(op["value"] for op in operations)})
+        annotations = (obj.get("metadata") or {}).get("annotations")
+        if isinstance(annotations, dict):
+            operations.append({"op": "add", "path": _ANNOTATION_POINTER, "value": ",".join(added)})
+        else:
+            value = {TAGS_ANNOTATION: ",".join(added)}
+            operations.append({"op": "add", "path": "/metadata/annotations", "value": value})
+        return operations
+
+    def finish(
+        self, obj: Object, targets: Sequence[WeightTarget], candidates: Collection[str]
+    ) -> list[Operation]:
+        """The tags the experiment added (its annotation lists them) and the annotation."""
+        annotations = (obj.get("metadata") or {}).get("annotations")
+        if not isinstance(annotations, dict) or TAGS_ANNOTATION not in annotations:
+            return []
+        added = set(added_tags(obj))
+        operations: list[Operation] = [
+            {"op": "remove", "path": f"/spec/traffic/{index}/tag"}
+            for index, entry in enumerate(_traffic(obj))
+            if entry.get("tag") in added
+        ]
+        return [*operations, {"op": "remove", "path": _ANNOTATION_POINTER}]
+
+
+def added_tags(obj: Object) -> list[str]:
+    """The tags an experiment added to the Service (`TAGS_ANNOTATION`)."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(TAGS_ANNOTATION)
+    return [t for t in str(value or "").split(",") if t]
+
+
+def _traffic(obj: Object) -> list[Object]:
+    traffic = (obj.get("spec") or {}).get("traffic")
+    return [e if isinstance(e, dict) else {} for e in traffic] if isinstance(traffic, list) else []
 
 
 def _label(entry: Object, percent: int) -> str:
