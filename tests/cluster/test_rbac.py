@@ -67,7 +67,10 @@ LEASES_ = ("coordination.k8s.io", "leases")
 KSVC = ("serving.knative.dev", "services")
 VS = ("networking.istio.io", "virtualservices")
 TS = ("split.smi-spec.io", "trafficsplits")
-ROUTED = (KSVC, VS, TS)
+HTTPROUTE = ("gateway.networking.k8s.io", "httproutes")
+ISVC = ("serving.kserve.io", "inferenceservices")
+ISVC_KFSERVING = ("serving.kubeflow.org", "inferenceservices")
+ROUTED = (KSVC, VS, TS, HTTPROUTE, ISVC, ISVC_KFSERVING)
 UNIVERSE = (
     EXPERIMENTS_,
     STATUS,
