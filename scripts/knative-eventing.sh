@@ -239,10 +239,13 @@ apply_knative() {
   kubectl_ apply -f "$cfg/core/configmaps/" \
     -f "$cfg/channels/in-memory-channel/configmaps/" >/dev/null
   # Knative's config maps with what this setup changes: the filters flag (the point of
-  # Eventing 1.11 here); no metrics exporter and no profiling server (processes sharing one
-  # network namespace would otherwise compete for their ports).
+  # Eventing 1.11 here) and delivery-retryafter (tests/knative/test_delivery.py's Trigger sets
+  # retryAfterMax; 1.11's dispatcher honours the field whatever the flag, but a cluster's webhook
+  # refuses it unless the flag is on; delivery-timeout is on by default); no metrics exporter and
+  # no profiling server (processes sharing one network namespace would otherwise compete for
+  # their ports).
   kubectl_ -n knative-eventing patch configmap config-features --type merge \
-    -p '{"data":{"new-trigger-filters":"enabled"}}' >/dev/null
+    -p '{"data":{"new-trigger-filters":"enabled","delivery-retryafter":"enabled"}}' >/dev/null
   kubectl_ -n knative-eventing patch configmap config-observability --type merge \
     -p '{"data":{"metrics.backend-destination":"none","profiling.enable":"false"}}' >/dev/null
   # The data plane's Deployments and Services as Knative ships them; the kubelet runs them.
