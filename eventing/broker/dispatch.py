@@ -29,7 +29,6 @@ from eventing.broker.outcome import (
     from_subscriber,
     transport_failure,
 )
-from eventing.broker.passthrough import passthrough
 from eventing.broker.sender import Sender
 from eventing.broker.stats import Stats
 from eventing.broker.wire import Headers, to_binary, to_structured
@@ -100,8 +99,10 @@ class Dispatcher:
             return True
         self.stats.add("replies")
         reply = ttl.carry(outcome.reply, hops_left)
+        # no headers of the subscriber's response travel with the reply: Knative's filter
+        # proxies only its Retry-After, which the channel's pass-through then drops
         forwarded = self.retrying(
-            lambda: from_sink(self.reenter(target.broker, reply, _passthrough(outcome)), {}, b""),
+            lambda: from_sink(self.reenter(target.broker, reply, {}), {}, b""),
             target.policy,
         )
         if forwarded.ok:
@@ -182,7 +183,3 @@ class Dispatcher:
             sent.error_code,
         )
         return False
-
-
-def _passthrough(outcome: Outcome) -> Headers:
-    return passthrough(outcome.headers)

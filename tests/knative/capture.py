@@ -20,6 +20,8 @@ MAX_BODY = 1 << 20
 ERROR_BODY = b"nope from the subscriber"
 SLEEP = 2.5  # seconds: longer than the fault Trigger's delivery.timeout
 Answer = tuple[int, list[tuple[str, str]], bytes]
+# Headers on a reply's response, beside the event: which of them travel on with the reply.
+REPLY_HEADERS = {"knative-custom": "k", "x-request-id": "req-2", "x-b3-traceid": "5b8aa5a2d2c872e8"}
 
 
 def record_lines(path: Path) -> list[dict[str, Any]]:
@@ -45,13 +47,19 @@ def answer(path: str, headers: dict[str, str]) -> Answer:
         return 200, [("content-type", "text/plain")], b"hello"
     if wanted == "bad-event":  # a binary-mode reply without id and source
         return 200, [("ce-specversion", "1.0"), ("ce-type", "tools.iter8.conformance.bad")], b""
-    if wanted == "reply":
+    if wanted in ("reply", "reply-again"):  # reply-again: a reply the same Trigger gets
+        kind = (
+            headers.get("ce-type", "")
+            if wanted == "reply-again"
+            else "tools.iter8.conformance.reply"
+        )
         reply = [
             ("ce-specversion", "1.0"),
             ("ce-id", f"reply-{headers.get('ce-id', '')}"),
             ("ce-source", "/conformance/capture"),
-            ("ce-type", "tools.iter8.conformance.reply"),
+            ("ce-type", kind),
             ("content-type", "application/json"),
+            *REPLY_HEADERS.items(),
         ]
         return 200, reply, b"{}"
     return 202, [], b""

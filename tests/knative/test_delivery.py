@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from eventing.broker import EmbeddedBroker, SubscriberMap
-from tests.knative.capture import ERROR_BODY, record_lines, serve
+from tests.knative.capture import ERROR_BODY, REPLY_HEADERS, record_lines, serve
 from tests.knative.local import NAMESPACE, REPO, Iter8OnKnative, kubectl, wait_for
 from tests.knative.test_conformance import TRANSPORT, _forget_on_the_channel
 
@@ -252,3 +252,50 @@ def test_the_error_data_is_the_subscribers_body_in_base64(
     dead = knative_side.result(event_id, settle=3).dead
     assert dead is not None
     assert base64.b64decode(dead["headers"]["ce-knativeerrordata"]) == ERROR_BODY
+
+
+# Headers a producer may send, beside the event: which of them reach the subscriber.
+PRODUCER_HEADERS = {
+    "x-request-id": "req-1",
+    "x-b3-traceid": "463ac35c9f6413ad",
+    "knative-custom": "k",
+    "k-eventing-custom": "e",
+    "retry-after": "5",
+    "x-custom": "x",
+    "authorization": "Bearer not-a-token",
+}
+
+
+def test_the_same_producer_headers_reach_the_subscriber_on_both_brokers(
+    knative_side: Side, embedded_side: Side
+) -> None:
+    event_id = f"fault-{secrets.token_hex(4)}"
+    headers = {**fault_headers(event_id, "", None), **PRODUCER_HEADERS}
+    with httpx.Client(timeout=30) as http:
+        knative_side.send(http, headers)
+        embedded_side.send(http, headers)
+    [real] = knative_side.result(event_id, settle=2).attempts
+    [ours] = embedded_side.result(event_id, settle=2).attempts
+
+    def passed(record: Record) -> dict[str, str]:
+        return {k: v for k, v in record["headers"].items() if k in PRODUCER_HEADERS}
+
+    assert passed(ours) == passed(real)
+
+
+def test_the_same_reply_headers_travel_with_a_reply_on_both_brokers(
+    knative_side: Side, embedded_side: Side
+) -> None:
+    """The subscriber's reply comes back to the same Trigger (`reply-again`): what reaches it
+    beside the event of the response headers the subscriber set."""
+    event_id = f"fault-{secrets.token_hex(4)}"
+    with httpx.Client(timeout=30) as http:
+        knative_side.send(http, fault_headers(event_id, "reply-again", None))
+        embedded_side.send(http, fault_headers(event_id, "reply-again", None))
+    [real] = knative_side.result(f"reply-{event_id}", settle=2).attempts
+    [ours] = embedded_side.result(f"reply-{event_id}", settle=2).attempts
+
+    def passed(record: Record) -> dict[str, str]:
+        return {k: v for k, v in record["headers"].items() if k in REPLY_HEADERS}
+
+    assert passed(ours) == passed(real)
