@@ -93,6 +93,12 @@ class Dispatcher:
         self.stats.add("delivered")
         if outcome.invalid_reply is not None:
             self.stats.add("replies")
+            log.warning(
+                "trigger %s: the reply to event %s is not a valid event (%s); the broker refuses it",
+                target.name,
+                event.id,
+                outcome.invalid_reply,
+            )
             refused = Outcome(BAD_REQUEST, False)  # what the ingress answers such a reply
             return self.dead_letter(target, event, self.reply_url(target.broker), refused, carried)
         if outcome.reply is None:
