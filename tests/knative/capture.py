@@ -19,6 +19,7 @@ from typing import Any
 MAX_BODY = 1 << 20
 ERROR_BODY = b"nope from the subscriber"
 SLEEP = 2.5  # seconds: longer than the fault Trigger's delivery.timeout
+TRICKLE_PAUSE = 0.3  # seconds between the bytes of a trickled answer (each read is quick)
 Answer = tuple[int, list[tuple[str, str]], bytes]
 # Headers on a reply's response, beside the event: which of them travel on with the reply.
 REPLY_HEADERS = {"knative-custom": "k", "x-request-id": "req-2", "x-b3-traceid": "5b8aa5a2d2c872e8"}
@@ -43,26 +44,28 @@ def answer(path: str, headers: dict[str, str]) -> Answer:
         return 429, [("retry-after", "1")], b""
     if wanted == "sleep":
         time.sleep(SLEEP)
+    if wanted == "trickle":  # a reply whose body comes a byte at a time: past the timeout
+        return 200, _reply_headers(headers, "tools.iter8.conformance.reply"), b'"abcdef"'
     if wanted == "not-an-event":
         return 200, [("content-type", "text/plain")], b"hello"
     if wanted == "bad-event":  # a binary-mode reply without id and source
         return 200, [("ce-specversion", "1.0"), ("ce-type", "tools.iter8.conformance.bad")], b""
-    if wanted in ("reply", "reply-again"):  # reply-again: a reply the same Trigger gets
-        kind = (
-            headers.get("ce-type", "")
-            if wanted == "reply-again"
-            else "tools.iter8.conformance.reply"
-        )
-        reply = [
-            ("ce-specversion", "1.0"),
-            ("ce-id", f"reply-{headers.get('ce-id', '')}"),
-            ("ce-source", "/conformance/capture"),
-            ("ce-type", kind),
-            ("content-type", "application/json"),
-            *REPLY_HEADERS.items(),
-        ]
-        return 200, reply, b"{}"
+    if wanted == "reply":
+        return 200, [*_reply_headers(headers, "tools.iter8.conformance.reply")], b"{}"
+    if wanted == "reply-again":  # a reply of the same type, which the same Trigger gets
+        reply = _reply_headers(headers, headers.get("ce-type", ""))
+        return 200, [*reply, *REPLY_HEADERS.items()], b"{}"
     return 202, [], b""
+
+
+def _reply_headers(headers: dict[str, str], kind: str) -> list[tuple[str, str]]:
+    return [
+        ("ce-specversion", "1.0"),
+        ("ce-id", f"reply-{headers.get('ce-id', '')}"),
+        ("ce-source", "/conformance/capture"),
+        ("ce-type", kind),
+        ("content-type", "application/json"),
+    ]
 
 
 def serve(host: str, port: int, out: Path) -> ThreadingHTTPServer:
@@ -92,7 +95,14 @@ def serve(host: str, port: int, out: Path) -> ThreadingHTTPServer:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
-            self.wfile.write(content)
+            if headers.get("ce-answer") == "trickle" and not self.path.startswith("/dead"):
+                self.wfile.flush()
+                for byte in content:
+                    time.sleep(TRICKLE_PAUSE)
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+            else:
+                self.wfile.write(content)
 
         def log_message(self, *_: object) -> None:
             pass

@@ -201,6 +201,7 @@ CASES = {
     "unavailable (503, retried)": ("status-503", None),
     "429 with Retry-After: 1 (retryAfterMax PT2S)": ("retry-after", None),
     "slower than delivery.timeout": ("sleep", None),
+    "an answer that trickles past delivery.timeout": ("trickle", None),
     "2xx with a body that is not an event": ("not-an-event", None),
     "2xx with a malformed event": ("bad-event", None),
     "a reply the ingress refuses (TTL spent)": ("reply", "2"),
@@ -237,6 +238,7 @@ def test_a_failed_delivery_goes_the_same_way_on_both_brokers(
 # keeps them (the code it gives): a dead-letter sink must not need them on Knative 1.11.
 WITHOUT_EXTENSIONS_ON_KNATIVE = {
     "slower than delivery.timeout": "500",
+    "an answer that trickles past delivery.timeout": "500",
     "2xx with a body that is not an event": "502",
 }
 
