@@ -60,11 +60,14 @@ class Delivery:
     backoff_policy: str | None = None
     backoff_delay_ns: int | None = None
     timeout: float | None = None  # seconds per attempt
+    retry_after_max_ns: int | None = None
     dead_letter_sink: Destination | None = None
     format: str | None = None
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.retry or 0, self.backoff_policy, self.backoff_delay_ns)
+        return RetryPolicy(
+            self.retry or 0, self.backoff_policy, self.backoff_delay_ns, self.retry_after_max_ns
+        )
 
 
 BROKER_DEFAULT_DELIVERY = Delivery(
@@ -278,6 +281,7 @@ class _Reader:
             self.problem(f"{path}.backoffPolicy", f"must be one of {', '.join(POLICIES)}")
         delay = self.duration(value.get("backoffDelay"), f"{path}.backoffDelay")
         timeout = self.duration(value.get("timeout"), f"{path}.timeout")
+        retry_after_max = self.duration(value.get("retryAfterMax"), f"{path}.retryAfterMax")
         form = value.get("format")
         if form is not None and form not in FORMATS:
             self.problem(f"{path}.format", f"must be one of {', '.join(FORMATS)}")
@@ -289,6 +293,7 @@ class _Reader:
             backoff_policy=policy if policy in POLICIES else None,
             backoff_delay_ns=delay,
             timeout=timeout / 1e9 if timeout else None,
+            retry_after_max_ns=retry_after_max,
             dead_letter_sink=sink,
             format=form if form in FORMATS else None,
         )

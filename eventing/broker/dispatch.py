@@ -3,8 +3,9 @@
 The event goes out without its TTL, in binary mode (or structured with `delivery.format: json`),
 with `Prefer: reply` and `Kn-Namespace`. Failed attempts are retried per `backoff`; a reply is
 given the TTL back and published into the broker again (retried the same way, without calling the
-subscriber again). What still fails goes to the dead-letter sink as the *original* event with the
-`knativeerror*` extensions; without a sink the failure is reported to the caller.
+subscriber again). What still fails goes to the dead-letter sink as the event the broker holds
+(with its TTL, as Knative's channel dispatcher sends it) with the `knativeerror*` extensions;
+without a sink the failure is reported to the caller.
 """
 
 from __future__ import annotations
@@ -15,14 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from eventing.broker import ttl
-from eventing.broker.backoff import RetryPolicy
+from eventing.broker.backoff import RetryPolicy, retry_after_seconds
 from eventing.broker.clock import Clock
 from eventing.broker.config import TriggerSpec
 from eventing.broker.deadletter import dead_letter
 from eventing.broker.event import Event
 from eventing.broker.filters import Filter
-from eventing.broker.outcome import Outcome, from_sink, from_subscriber, transport_failure
-from eventing.broker.passthrough import passthrough
+from eventing.broker.outcome import (
+    BAD_REQUEST,
+    Outcome,
+    from_sink,
+    from_subscriber,
+    transport_failure,
+)
 from eventing.broker.sender import Sender
 from eventing.broker.stats import Stats
 from eventing.broker.wire import Headers, to_binary, to_structured
@@ -83,26 +89,37 @@ class Dispatcher:
             target.policy,
         )
         if not outcome.ok:
-            return self.dead_letter(target, delivered, target.url, outcome, carried)
+            return self.dead_letter(target, event, target.url, outcome, carried)
         self.stats.add("delivered")
+        if outcome.invalid_reply is not None:
+            self.stats.add("replies")
+            log.warning(
+                "trigger %s: the reply to event %s is not a valid event (%s); the broker refuses it",
+                target.name,
+                event.id,
+                outcome.invalid_reply,
+            )
+            refused = Outcome(BAD_REQUEST, False)  # what the ingress answers such a reply
+            return self.dead_letter(target, event, self.reply_url(target.broker), refused, carried)
         if outcome.reply is None:
             return True
         self.stats.add("replies")
         reply = ttl.carry(outcome.reply, hops_left)
+        # no headers of the subscriber's response travel with the reply: Knative's filter
+        # proxies only its Retry-After, which the channel's pass-through then drops
         forwarded = self.retrying(
-            lambda: from_sink(self.reenter(target.broker, reply, _passthrough(outcome)), {}, b""),
+            lambda: from_sink(self.reenter(target.broker, reply, {}), {}, b""),
             target.policy,
         )
         if forwarded.ok:
             return True
         failed_at = self.reply_url(target.broker)
-        return self.dead_letter(target, delivered, failed_at, forwarded, carried)
+        return self.dead_letter(target, event, failed_at, forwarded, carried)
 
     def abandon(self, target: Target, event: Event, carried: Headers) -> bool:
         """A queued delivery the broker stopped before making: dead-lettered, or logged."""
-        delivered, _ = ttl.strip(event)
         outcome = Outcome(UNAVAILABLE, False, b"the broker stopped before delivering the event")
-        return self.dead_letter(target, delivered, target.url, outcome, carried)
+        return self.dead_letter(target, event, target.url, outcome, carried)
 
     def retrying(self, attempt: Callable[[], Outcome], policy: RetryPolicy) -> Outcome:
         outcome = attempt()
@@ -110,7 +127,8 @@ class Dispatcher:
             if outcome.ok or not outcome.retryable or self.stopping.is_set():
                 break
             self.stats.add("retries")
-            self.clock.sleep(policy.wait_before(retry))
+            retry_after = retry_after_seconds(outcome.headers.get("retry-after"), self.clock.now())
+            self.clock.sleep(policy.wait_before(retry, outcome.status, retry_after))
             if self.stopping.is_set():
                 break
             outcome = attempt()
@@ -171,7 +189,3 @@ class Dispatcher:
             sent.error_code,
         )
         return False
-
-
-def _passthrough(outcome: Outcome) -> Headers:
-    return passthrough(outcome.headers)

@@ -2,8 +2,12 @@
 
 A subscriber's answer (`filter_handler.go` `writeResponse`, `event_dispatcher.go`):
 non-2xx is a failure with that status; 2xx with an empty body is success; 2xx carrying a valid
-CloudEvent is success with a reply; 2xx with any other body, or a malformed CloudEvent, is a
-failure the filter reports as 502 Bad Gateway (so it is retried and dead-lettered).
+CloudEvent is success with a reply; 2xx with any other body, or a structured event that cannot be
+read, is a failure the filter reports as 502 Bad Gateway (so it is retried and dead-lettered).
+A binary-mode reply that reads but is not valid (no `id`, a bad `source`…) is delivered: the
+filter does not validate it, the ingress refuses it (400, not retried), and the original event is
+dead-lettered with the broker as `knativeerrordest` (seen on Knative 1.11,
+`tests/knative/test_delivery.py`); the subscriber is not called again.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from dataclasses import dataclass, field
 
 from eventing.broker.backoff import TRANSPORT_ERROR, is_retryable, is_success
 from eventing.broker.event import Event, InvalidEvent
-from eventing.broker.wire import Headers, decode, is_cloudevent
+from eventing.broker.wire import Headers, decode, is_binary, is_cloudevent
 
 ERROR_DATA_MAX = 1024  # KnativeErrorDataExtensionMaxLength
-BAD_GATEWAY = 502
+BAD_REQUEST, BAD_GATEWAY = 400, 502
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class Outcome:
     body: bytes = b""  # the failing response's body, or the transport error's text
     reply: Event | None = None
     headers: Headers = field(default_factory=dict)
+    invalid_reply: str | None = None  # why a binary-mode reply the ingress will refuse is invalid
 
     @property
     def retryable(self) -> bool:
@@ -50,6 +55,8 @@ def from_subscriber(status: int, headers: Headers, body: bytes) -> Outcome:
     try:
         reply = decode(headers, body)
     except InvalidEvent as error:
+        if is_binary(headers):
+            return Outcome(status, True, headers=headers, invalid_reply=str(error))
         return Outcome(BAD_GATEWAY, False, str(error).encode()[:ERROR_DATA_MAX], headers=headers)
     return Outcome(status, True, reply=reply, headers=headers)
 

@@ -1,12 +1,14 @@
-"""The HTTP headers Knative carries across a hop (`pkg/utils/headers.go` `PassThroughHeaders`):
-tracing and Knative's own, never arbitrary ones, and never `ce-` headers (those are the event)."""
+"""The HTTP headers Knative carries across a hop (`pkg/utils/headers.go` `PassThroughHeaders`,
+1.11): tracing and Knative's own, never arbitrary ones, and never `ce-` headers (those are the
+event). Checked against Knative's own broker by `tests/knative/test_delivery.py`: `k-eventing-*`
+and `Retry-After` from a producer do not reach the subscriber."""
 
 from __future__ import annotations
 
 from eventing.broker.wire import Headers
 
-FORWARDED = frozenset({"x-request-id", "retry-after"})
-PREFIXES = ("knative-", "k-eventing-", "x-b3-")
+FORWARDED = frozenset({"x-request-id"})
+PREFIXES = ("knative-", "x-b3-")
 
 
 def passthrough(headers: Headers) -> dict[str, str]:

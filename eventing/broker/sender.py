@@ -60,16 +60,19 @@ class _Connection:
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = tls.wrap_socket(sock, server_hostname=host) if scheme == "https" else sock
-        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout  # of the exchange under way (time.monotonic)
         self.host = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
         self.used = False  # has carried a request: a failure before any answer may be staleness
         self.idle_since = 0.0
         self._buffer = b""
 
-    def set_timeout(self, timeout: float) -> None:
-        if timeout != self.timeout:  # settimeout is a system call: only on a change
-            self.timeout = timeout
-            self.sock.settimeout(timeout)
+    def _arm(self) -> None:
+        """The socket's timeout is what is left until the deadline: `delivery.timeout` bounds
+        the whole exchange, as Go's `Client.Timeout` does, not each read."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the delivery's timeout passed")
+        self.sock.settimeout(left)
 
     def close(self) -> None:
         self.sock.close()
@@ -80,8 +83,10 @@ class _Connection:
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
-    def exchange(self, target: str, headers: list[tuple[str, str]], body: bytes) -> _Answer:
-        reused, self.used = self.used, True
+    def exchange(
+        self, target: str, headers: list[tuple[str, str]], body: bytes, deadline: float
+    ) -> _Answer:
+        reused, self.used, self.deadline = self.used, True, deadline
         lines = [f"POST {target} HTTP/1.1\r\nHost: {self.host}\r\n"]
         for name, value in headers:
             if _UNSAFE.search(name) or _UNSAFE.search(value):  # no header injection from events
@@ -89,6 +94,7 @@ class _Connection:
             lines.append(f"{name}: {value}\r\n")
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
         try:
+            self._arm()
             self.sock.sendall("".join(lines).encode("utf-8", "surrogateescape") + body)
             status_line = self._line()
         except (ConnectionResetError, BrokenPipeError, ClosedEarly) as error:
@@ -108,6 +114,7 @@ class _Connection:
         return _Answer(status, fields, content, keep)
 
     def _fill(self) -> bool:
+        self._arm()
         piece = self.sock.recv(65536)
         self._buffer += piece
         return bool(piece)
@@ -219,7 +226,6 @@ class Sender:
                     return connection
             connection.close()
             raise RuntimeError("the broker is stopping")
-        connection.set_timeout(timeout)
         return connection
 
     def _checkin(self, origin: Origin, connection: _Connection) -> None:
@@ -268,10 +274,14 @@ class Sender:
         scheme = parts.scheme or "http"
         origin = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        deadline = time.monotonic() + (timeout or DEFAULT_TIMEOUT)
         for reuse in (True, False):
-            connection = self._checkout(origin, timeout or DEFAULT_TIMEOUT, reuse)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the delivery's timeout passed")
+            connection = self._checkout(origin, left, reuse)
             try:
-                answer = connection.exchange(target, headers, body)
+                answer = connection.exchange(target, headers, body, deadline)
             except StaleConnection:
                 self._drop(connection)
                 if not reuse:

@@ -49,6 +49,12 @@ def is_cloudevent(headers: Headers) -> bool:
     return kind == STRUCTURED or kind.startswith(BATCH_PREFIX) or "ce-specversion" in headers
 
 
+def is_binary(headers: Headers) -> bool:
+    """Whether sdk-go would read this message as a binary-mode event."""
+    kind = media_type(headers.get("content-type"))
+    return kind != STRUCTURED and not kind.startswith(BATCH_PREFIX) and "ce-specversion" in headers
+
+
 def decode(headers: Headers, body: bytes) -> Event:
     """The validated event in an HTTP message; raises InvalidEvent."""
     kind = media_type(headers.get("content-type"))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from eventing.broker.backoff import RetryPolicy, is_retryable
+from eventing.broker.backoff import RetryPolicy, is_retryable, retry_after_seconds
 from eventing.broker.deadletter import dead_letter, error_data
 from eventing.broker.durations import parse_duration
 from eventing.broker.event import Event, InvalidEvent, canonical_time, format_timestamp
@@ -179,6 +179,27 @@ def test_no_policy_or_no_delay_means_immediate_retries() -> None:
 
 
 @pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("3", 3.0),
+        ("+3", 3.0),  # Go's ParseInt takes a sign
+        ("-3", -3.0),
+        ("Thu, 01 Jan 2026 00:00:30 GMT", 30.0),  # an HTTP date: seconds until it
+        ("Wednesday, 31-Dec-25 23:59:50 GMT", -10.0),  # RFC 850, in the past
+        ("1.5", None),  # neither an integer nor a date: ignored
+        (" 3", None),
+        ("99999999999999999999", None),  # past Go's Duration: ignored
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_reads_seconds_or_an_http_date(
+    header: str | None, seconds: float | None
+) -> None:
+    assert retry_after_seconds(header, datetime(2026, 1, 1, tzinfo=UTC)) == seconds
+
+
+@pytest.mark.parametrize(
     ("text", "seconds"),
     [("PT0.2S", 0.2), ("PT1M30S", 90), ("PT2H", 7200), ("P1D", 86400), ("P1W", 604800)],
 )
@@ -207,11 +228,19 @@ def test_2xx_with_a_cloudevent_is_a_reply() -> None:
 
 @pytest.mark.parametrize(
     ("headers", "body"),
-    [({"content-type": "text/html"}, b"OK"), ({"ce-specversion": "1.0"}, b"")],
+    [
+        ({"content-type": "text/html"}, b"OK"),
+        ({"content-type": "application/cloudevents+json"}, b"[1]"),
+    ],
 )
 def test_2xx_with_anything_else_is_a_502(headers: dict[str, str], body: bytes) -> None:
     outcome = from_subscriber(200, headers, body)
     assert not outcome.ok and outcome.status == 502 and outcome.retryable
+
+
+def test_an_invalid_binary_reply_is_delivered_for_the_ingress_to_refuse() -> None:
+    outcome = from_subscriber(200, {"ce-specversion": "1.0"}, b"")
+    assert outcome.ok and outcome.reply is None and outcome.invalid_reply
 
 
 def test_failures_keep_status_and_body() -> None:
