@@ -36,6 +36,10 @@ MAX_IDLE_PER_ORIGIN = 100  # Knative's filter: MaxIdleConnsPerHost
 IDLE_TIMEOUT = 90.0  # seconds; Go's http.Transport IdleConnTimeout, which Knative keeps
 SWEEP_INTERVAL = 1.0  # seconds between looks for idle connections the other side closed
 MAX_HEAD = 64 * 1024  # status line and headers of an answer
+# An answer's body: a reply re-enters the ingress, which takes no event over 1 MiB (limits.py);
+# twice that leaves room for framing and for answers that are not events, and no more, so a
+# subscriber cannot make the broker hold what it sends without end.
+MAX_BODY = 2 << 20
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _UNSAFE = re.compile(r"[\r\n\0]")
 
@@ -140,6 +144,8 @@ class _Connection:
         return header_map(pairs)
 
     def _exactly(self, size: int) -> bytes:
+        if size > MAX_BODY:
+            raise BadResponse(f"an answer's body is over {MAX_BODY} bytes")
         while len(self._buffer) < size:
             if not self._fill():
                 raise BadResponse("the answer ended before its length")
@@ -158,18 +164,22 @@ class _Connection:
                 raise BadResponse(f"bad Content-Length {length!r}")
             return self._exactly(int(length)), True
         while self._fill():  # no length: the body ends with the connection
-            pass
+            if len(self._buffer) > MAX_BODY:
+                raise BadResponse(f"an answer's body is over {MAX_BODY} bytes")
         content, self._buffer = self._buffer, b""
         return content, False
 
     def _chunked(self) -> bytes:
-        pieces = []
+        pieces, size_so_far = [], 0
         while True:
             size = self._line().split(b";", 1)[0].strip()
             if not _CHUNK_SIZE.fullmatch(size):
                 raise BadResponse("malformed chunk")
             if int(size, 16) == 0:
                 break
+            size_so_far += int(size, 16)
+            if size_so_far > MAX_BODY:
+                raise BadResponse(f"an answer's body is over {MAX_BODY} bytes")
             pieces.append(self._exactly(int(size, 16)))
             if self._line():
                 raise BadResponse("malformed chunk end")

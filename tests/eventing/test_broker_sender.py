@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from eventing.broker.sender import BadResponse, ClosedEarly, Sender
+from eventing.broker.sender import MAX_BODY, BadResponse, ClosedEarly, Sender
 
 # One scripted answer: the bytes to write back, and whether to close the connection after.
 Script = Callable[[bytes], tuple[bytes, bool]]
@@ -215,6 +215,35 @@ def test_a_broken_answer_is_an_error(
 ) -> None:
     server = serve(always(answer, True))
     with pytest.raises((BadResponse, ClosedEarly)):
+        sender.post(server.url, HEADERS, b"", 5)
+
+
+_OVER = MAX_BODY + 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % _OVER,  # refused before it is read
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"100000\r\n"
+        + b"a" * 0x100000
+        + b"\r\n"  # 1 MiB chunks, three of them
+        + b"100000\r\n"
+        + b"a" * 0x100000
+        + b"\r\n"
+        + b"100000\r\n"
+        + b"a" * 0x100000
+        + b"\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\n" + b"a" * _OVER,  # ends with the connection
+    ],
+    ids=["content-length", "chunked", "until-close"],
+)
+def test_an_answer_over_the_body_bound_is_an_error_in_every_framing(
+    answer: bytes, serve: Callable[[Script], RawServer], sender: Sender
+) -> None:
+    server = serve(always(answer, True))
+    with pytest.raises(BadResponse, match="over"):
         sender.post(server.url, HEADERS, b"", 5)
 
 
