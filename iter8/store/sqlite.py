@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS events (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rv);
+-- A page written and put back as it was, in one transaction (nobody sees it): the write-ahead
+-- log is started now, when the store is opened, rather than by the first write of an event
+-- (which paid ~10-15 ms for it: the log's header is synced).
+UPDATE revision SET rv = -rv;
+UPDATE revision SET rv = -rv;
 COMMIT;
 """
 

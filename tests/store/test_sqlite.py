@@ -297,3 +297,22 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     assert store.get(EXPERIMENTS, "default", "child")["metadata"]["name"] == "child"
     store.create(EXPERIMENTS, experiment("default", "after"))
     store.close()
+
+
+def test_opening_a_store_starts_its_write_ahead_log_and_changes_nothing(tmp_path: Path) -> None:
+    """The log is started when a function opens its store before it serves, not by its first
+    event's write; the revision and the watch events stay as they were."""
+    path = tmp_path / "store.db"
+    first = SqliteStore(path)
+    first.create(EXPERIMENTS, experiment("default", "exp"))
+    _, before = first.list(EXPERIMENTS)
+    first.close()  # the last connection: SQLite folds the log into the file and removes it
+    log = tmp_path / "store.db-wal"
+    assert not log.exists() or log.stat().st_size == 0
+    second = SqliteStore(path)
+    assert log.stat().st_size > 0
+    _, after = second.list(EXPERIMENTS)
+    assert after == before
+    events = list(second.watch(EXPERIMENTS, resource_version="1", timeout_seconds=0.1))
+    assert [e.type for e in events] == ["ADDED"]
+    second.close()
