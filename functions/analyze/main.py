@@ -67,6 +67,14 @@ def warm_up() -> None:
     providers()
 
 
+def rehearse() -> None:
+    """Called by `functions.server` in its worker before it serves: the first events,
+    rehearsed on a scratch store (`functions.warmup`)."""
+    from functions import warmup
+
+    warmup.rehearse(handle)
+
+
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
     if event["type"] == EventType.PING:
         post_due_events(runtime)

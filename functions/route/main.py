@@ -19,7 +19,6 @@ from flask import Request
 from functions import lease, state
 from functions.http import Response, serve
 from functions.runtime import Runtime
-from iter8.api.defaults import with_defaults
 from iter8.api.experiment import Experiment, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle.status import fail, set_condition, timestamp
@@ -51,8 +50,9 @@ def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
 
 
 def routes_traffic(experiment: Experiment) -> bool:
-    """Whether iterations move traffic (`iter8.routing.weights_are_applied`)."""
-    return weights_are_applied(with_defaults(experiment))
+    """Whether iterations move traffic (`iter8.routing.weights_are_applied`, which reads an
+    unset deploymentPattern as its default, Progressive: no defaulted copy is needed)."""
+    return weights_are_applied(experiment)
 
 
 def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent | None:

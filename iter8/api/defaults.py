@@ -47,6 +47,14 @@ def with_defaults(experiment: Experiment) -> Experiment:
     return result
 
 
+def defaulted_view(experiment: Experiment) -> Experiment:
+    """`with_defaults` for a reader: the spec defaulted on a copy, the status shared with
+    `experiment` rather than deep-copied (it holds the analysis and its history: most of the
+    copy's time). Whoever changes the result's status changes `experiment`'s."""
+    bare = with_defaults(experiment.model_copy(update={"status": None}))
+    return bare.model_copy(update={"status": experiment.status})
+
+
 def rollback_on_failure(objective: Objective, deployment_pattern: str | None) -> bool:
     """The objective's effective flag: true by default only for BlueGreen (v2's only use of it)."""
     if objective.rollback_on_failure is not None:

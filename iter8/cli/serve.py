@@ -1,12 +1,13 @@
-"""`iter8 serve PHASE`: one function, as Knative would run it (functions-framework, `PORT`)."""
+"""`iter8 serve PHASE`: one function, as Knative would run it (functions-framework, `PORT`).
+
+The server runs in this process (no second interpreter to start: spawn → serving is what a
+cold start on Knative costs), so signals reach it directly."""
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from iter8.embedded.processes import PHASES, command
+from iter8.embedded.processes import PHASES, source_of
 
 
 @click.command()
@@ -21,6 +22,6 @@ from iter8.embedded.processes import PHASES, command
 )
 def serve(phase: str, port: int, host: str) -> None:
     """Serve the PHASE function. State: ITER8_STORE (sqlite:<path> | kubernetes); broker: K_SINK."""
-    argv = command(phase, port)
-    argv[argv.index("--host") + 1] = host
-    os.execv(argv[0], argv)  # the function becomes this process, so signals reach it directly
+    from functions.server import FunctionServer, create_app
+
+    FunctionServer(create_app(phase, str(source_of(phase))), f"{host}:{port}").run()

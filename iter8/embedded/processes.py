@@ -94,15 +94,6 @@ def source_of(phase: str) -> Path:
     return FUNCTIONS_DIR / phase / "main.py"
 
 
-def command(phase: str, port: int) -> list[str]:
-    """The function serving `functions/<phase>/main.py` on 127.0.0.1 (as in a container)."""
-    return [
-        sys.executable, "-m", "iter8.embedded.listener",
-        "--target", phase, "--source", str(source_of(phase)),
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-
-
 def start(
     phase: str, env: dict[str, str], listener: socket.socket, log: Path | None = None
 ) -> FunctionProcess:

@@ -8,7 +8,6 @@ works locally keeps working on a cluster. No I/O, no clock: uids and times come 
 from __future__ import annotations
 
 import base64
-import copy
 import re
 from typing import Any
 
@@ -58,11 +57,23 @@ def validate_namespace(namespace: object) -> str:
     return namespace
 
 
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, tuples, scalars), what every stored object is:
+    2-3x faster than `copy.deepcopy`, which a status write spent most of its time in."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(copy_json(item) for item in value)
+    return value
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge key by key, `null` deletes a key, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return copy_json(patch)
+    result = copy_json(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -118,7 +129,7 @@ def check_kind(resource: Resource, obj: Object) -> None:
 
 def prepare_create(resource: Resource, obj: Object, *, uid: str, now: str) -> Object:
     """The object as the server stores it on create, without its resourceVersion."""
-    obj = copy.deepcopy(obj)
+    obj = copy_json(obj)
     check_kind(resource, obj)
     obj = {"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), **obj}
     meta = obj.setdefault("metadata", {})
@@ -166,17 +177,17 @@ def prepare_update(resource: Resource, old: Object, new: Object, *, status: bool
     if new_meta.get("uid", old_meta["uid"]) not in ("", old_meta["uid"]):
         raise Invalid("metadata.uid: Invalid value: field is immutable")
     if status:
-        stored = {k: copy.deepcopy(v) if k == "metadata" else v for k, v in old.items()}
+        stored = {k: copy_json(v) if k == "metadata" else v for k, v in old.items()}
         if "status" in new:
-            stored["status"] = copy.deepcopy(new["status"])
+            stored["status"] = copy_json(new["status"])
         else:
             stored.pop("status", None)
         return stored
-    new = copy.deepcopy(new)
+    new = copy_json(new)
     new_meta = new["metadata"]
     if resource.status_subresource:
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = copy_json(old["status"])
         else:
             new.pop("status", None)
     for field in (*_SYSTEM_METADATA, "resourceVersion"):
@@ -197,7 +208,7 @@ def prepare_update(resource: Resource, old: Object, new: Object, *, status: bool
 
 def mark_deleting(obj: Object, *, now: str) -> Object:
     """A delete of an object with finalizers only marks it; it goes once they are all removed."""
-    obj = copy.deepcopy(obj)
+    obj = copy_json(obj)
     meta = obj["metadata"]
     if "generation" in meta:
         meta["generation"] += 1

@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS events (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rv);
+-- A page written and put back as it was, in one transaction (nobody sees it): the write-ahead
+-- log is started now, when the store is opened, rather than by the first write of an event
+-- (which paid ~10-15 ms for it: the log's header is synced).
+UPDATE revision SET rv = -rv;
+UPDATE revision SET rv = -rv;
 COMMIT;
 """
 
@@ -116,6 +121,12 @@ class SqliteStore:
     """A `Store` in one SQLite file (WAL mode); any number of instances, threads and processes
     may share the file.
 
+    Connections are pooled, not kept per thread: a call takes an idle one (or opens one) and
+    gives it back when its transaction ends, so one connection never serves two calls at once,
+    and the connection opened by the constructor is the one the next call uses, whatever its
+    thread (a function's first event found a new thread of the server with none open: ~1 ms of
+    CPU and a cold page cache per thread).
+
     `history` is how many watch events are kept: a watch from an older resourceVersion raises
     `Expired`, as the API server answers 410 Gone once etcd has compacted that revision.
     """
@@ -133,17 +144,18 @@ class SqliteStore:
         self._history = history
         self._poll_interval = poll_interval
         self._busy_timeout = busy_timeout
-        self._local = threading.local()
         self._opened: list[tuple[int, sqlite3.Connection]] = []
-        self._opened_lock = threading.Lock()
-        with _reading(self.path):
-            self._db().executescript(_SCHEMA)
+        self._idle: list[sqlite3.Connection] = []  # this process's, free for the next call
+        self._idle_pid = os.getpid()
+        self._pool_lock = threading.Lock()
+        with _reading(self.path), self._connection() as db:
+            db.executescript(_SCHEMA)
 
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, resource: Resource, namespace: str, name: str) -> Object:
-        with _reading(self.path):
-            return self._load(self._db(), resource, namespace, name)
+        with _reading(self.path), self._connection() as db:
+            return self._load(db, resource, namespace, name)
 
     def list(self, resource: Resource, namespace: str | None = None) -> tuple[list[Object], str]:
         query = "SELECT namespace, name, body FROM objects WHERE resource = ?"
@@ -356,18 +368,18 @@ class SqliteStore:
 
     @contextmanager
     def _transaction_unchecked(self, begin: str) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        if begin != "BEGIN IMMEDIATE":
-            db.execute(begin)
-            with self._open(db):
-                yield db
-            return
-        # Writers of this process queue on a mutex (woken at once when it is free); only the
-        # one at its head competes with other processes for the file's write lock.
-        with _write_lock(self._real_path):
-            self._begin_immediate(db)
-            with self._open(db):
-                yield db
+        with self._connection() as db:
+            if begin != "BEGIN IMMEDIATE":
+                db.execute(begin)
+                with self._open(db):
+                    yield db
+                return
+            # Writers of this process queue on a mutex (woken at once when it is free); only the
+            # one at its head competes with other processes for the file's write lock.
+            with _write_lock(self._real_path):
+                self._begin_immediate(db)
+                with self._open(db):
+                    yield db
 
     @contextmanager
     def _open(self, db: sqlite3.Connection) -> Iterator[None]:
@@ -401,33 +413,56 @@ class SqliteStore:
         finally:
             db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection: a sqlite3 connection may cross neither threads nor forks."""
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection of this process that no other call is using, for one call."""
+        db = self._acquire()
+        try:
+            yield db
+        finally:
+            self._release(db)
+
+    def _acquire(self) -> sqlite3.Connection:
         pid = os.getpid()
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None or self._local.pid != pid:
-            db = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # transactions are explicit
-                check_same_thread=False,  # only so that close() may close it
-            )
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; fsync at checkpoints
-            self._local.db, self._local.pid = db, pid
-            with self._opened_lock:
-                self._opened.append((pid, db))
+        with self._pool_lock:
+            if self._idle_pid != pid:  # a forked child: a connection may not cross a fork
+                self._idle, self._idle_pid = [], pid
+            if self._idle:
+                return self._idle.pop()  # the most recently used: its pages are the warmest
+        db = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # transactions are explicit
+            check_same_thread=False,  # one call at a time, from whichever thread makes it
+        )
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; fsync at checkpoints
+        with self._pool_lock:
+            self._opened.append((pid, db))
         return db
+
+    def _release(self, db: sqlite3.Connection) -> None:
+        with self._pool_lock:
+            mine = self._idle_pid == os.getpid() and any(d is db for _, d in self._opened)
+            if mine and not db.in_transaction and len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append(db)
+                return
+            if mine:
+                self._opened = [(p, d) for p, d in self._opened if d is not db]
+        if mine:
+            db.close()
 
     def close(self) -> None:
         """Close the connections this process opened (a forked child's copies are not its own)."""
         pid = os.getpid()
-        with self._opened_lock:
+        with self._pool_lock:
             mine = [db for owner, db in self._opened if owner == pid]
-            self._opened = []
-        self._local = threading.local()
+            self._opened, self._idle = [], []
         for db in mine:
             db.close()
+
+
+MAX_IDLE_CONNECTIONS = 32  # more than a function's threads; beyond it a returned one is closed
 
 
 _write_locks: dict[tuple[int, str], threading.Lock] = {}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from iter8.api.defaults import max_iterations, with_defaults
+from iter8.api.defaults import defaulted_view, max_iterations, with_defaults
 from iter8.api.experiment import Experiment
 
 
@@ -49,3 +49,16 @@ def test_defaults_never_touch_the_input_or_override_what_is_set() -> None:
     # BlueGreen: rollback on failure unless the user said otherwise
     assert [o["rollback_on_failure"] for o in spec["criteria"]["objectives"]] == [True, False]
     assert max_iterations(given) == 30
+
+
+def test_a_defaulted_view_defaults_a_copy_of_the_spec_and_shares_the_status() -> None:
+    given = Experiment.from_wire(
+        {
+            "spec": {"target": "t", "strategy": {"testingPattern": "Canary"}},
+            "status": {"stage": "Running", "completedIterations": 3},
+        }
+    )
+    view = defaulted_view(given)
+    assert view.to_wire()["spec"] == with_defaults(given).to_wire()["spec"]
+    assert given.spec.strategy.deployment_pattern is None  # the input's spec is left alone
+    assert view.status is given.status  # not copied: a reader's view

@@ -10,6 +10,7 @@ import pytest
 from iter8.store import EXPERIMENTS, METRICS, SECRETS, Invalid, PatchType, Resource
 from iter8.store.patching import (
     apply_patch,
+    copy_json,
     json_patch,
     mark_deleting,
     merge_patch,
@@ -238,3 +239,27 @@ def test_secret_data_that_is_not_base64_is_Invalid() -> None:
     written = {"metadata": {"name": "s", "namespace": "d"}, "data": {"k": "not base64!"}}
     with pytest.raises(Invalid):
         prepare_create(SECRETS, written, uid="u", now="t")
+
+
+def test_a_status_write_shares_nothing_with_what_was_written_or_stored() -> None:
+    """The written status is copied (a caller may reuse its dicts), and so is the old metadata
+    the write keeps; changing any of them afterwards leaves the result alone."""
+    old = prepare_create(EXPERIMENTS, experiment("default", "exp"), uid="u", now="t")
+    old["metadata"]["resourceVersion"] = "5"
+    new = {**copy.deepcopy(old), "status": {"stage": "Running", "conditions": [{"type": "A"}]}}
+    stored = prepare_update(EXPERIMENTS, old, new, status=True)
+    kept = copy.deepcopy(stored)
+    new["status"]["conditions"][0]["type"] = "B"
+    new["status"]["stage"] = "Done"
+    old["metadata"]["labels"] = {"changed": "yes"}
+    assert stored == kept
+
+
+def test_copy_json_is_a_deep_copy() -> None:
+    value = {"a": [1, {"b": (2, [3])}], "c": None, "d": "x", "e": 1.5, "f": True}
+    copied = copy_json(value)
+    assert copied == value
+    assert copied is not value and copied["a"] is not value["a"]
+    assert (
+        copied["a"][1] is not value["a"][1] and copied["a"][1]["b"][1] is not value["a"][1]["b"][1]
+    )

@@ -5,6 +5,8 @@ that outlives the store object."""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +201,118 @@ def test_generate_name_gives_a_fresh_name(tmp_path: Path) -> None:
     assert len(names) == 2
     assert all(name.startswith("exp-") and len(name) == len("exp-") + 5 for name in names)
     assert obj["metadata"] == {"generateName": "exp-", "namespace": "default"}
+
+
+class _CountingConnect:
+    """`sqlite3.connect` as it is, counting the connections the store opens."""
+
+    def __init__(self) -> None:
+        self.opened: list[sqlite3.Connection] = []
+        self._connect = sqlite3.connect
+
+    def __call__(self, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = self._connect(*args, **kwargs)
+        self.opened.append(db)
+        return db
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> _CountingConnect:
+    counting = _CountingConnect()
+    monkeypatch.setattr("iter8.store.sqlite.sqlite3.connect", counting)
+    return counting
+
+
+def _in_thread(call: Any) -> Any:
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(call()))
+    thread.start()
+    thread.join(SAFETY_NET)
+    return result[0]
+
+
+def test_the_connection_opened_with_the_store_serves_the_next_call_from_any_thread(
+    tmp_path: Path, connects: _CountingConnect
+) -> None:
+    """A function opens its store before it serves; its first event, on a thread of the server
+    that never touched the store, must not open (and warm) a connection of its own."""
+    store = SqliteStore(tmp_path / "store.db")
+    assert len(connects.opened) == 1
+    store.create(EXPERIMENTS, experiment("default", "exp"))
+    for _ in range(3):
+        got = _in_thread(lambda: store.get(EXPERIMENTS, "default", "exp"))
+        assert got["metadata"]["name"] == "exp"
+        _in_thread(lambda: store.patch(EXPERIMENTS, "default", "exp", {"spec": {"target": "t"}}))
+    assert len(connects.opened) == 1
+    store.close()
+
+
+def test_calls_at_the_same_time_never_share_a_connection(
+    tmp_path: Path, connects: _CountingConnect
+) -> None:
+    """Each call has a connection to itself for its transaction: threads writing and reading at
+    once all succeed (a shared connection fails with "cannot start a transaction within a
+    transaction") and the connections opened stay within the threads that ran at once."""
+    store = SqliteStore(tmp_path / "store.db")
+    threads, per_thread = 8, 25
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+    versions: list[int] = []
+
+    def work(worker: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                name = f"w{worker}-{i}"
+                store.create(EXPERIMENTS, experiment("default", name))
+                patched = store.patch(EXPERIMENTS, "default", name, {"spec": {"target": name}})
+                versions.append(int(patched["metadata"]["resourceVersion"]))
+                assert store.get(EXPERIMENTS, "default", name)["spec"]["target"] == name
+                store.list(EXPERIMENTS, "default")
+        except BaseException as error:
+            errors.append(error)
+
+    running = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join(SAFETY_NET)
+    assert errors == []
+    assert len(set(versions)) == threads * per_thread
+    assert 1 <= len(connects.opened) <= threads + 1
+    store.close()
+
+
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    """A connection may not cross a fork: the child's calls open their own, and the parent's
+    keeps working."""
+    store = SqliteStore(tmp_path / "store.db")
+    store.create(EXPERIMENTS, experiment("default", "before"))
+    child = multiprocessing.get_context("fork").Process(
+        target=lambda: store.create(EXPERIMENTS, experiment("default", "child"))
+    )
+    child.start()
+    child.join(SAFETY_NET)
+    assert child.exitcode == 0
+    assert store.get(EXPERIMENTS, "default", "child")["metadata"]["name"] == "child"
+    store.create(EXPERIMENTS, experiment("default", "after"))
+    store.close()
+
+
+def test_opening_a_store_starts_its_write_ahead_log_and_changes_nothing(tmp_path: Path) -> None:
+    """The log is started when a function opens its store before it serves, not by its first
+    event's write; the revision and the watch events stay as they were."""
+    path = tmp_path / "store.db"
+    first = SqliteStore(path)
+    first.create(EXPERIMENTS, experiment("default", "exp"))
+    _, before = first.list(EXPERIMENTS)
+    first.close()  # the last connection: SQLite folds the log into the file and removes it
+    log = tmp_path / "store.db-wal"
+    assert not log.exists() or log.stat().st_size == 0
+    second = SqliteStore(path)
+    assert log.stat().st_size > 0
+    _, after = second.list(EXPERIMENTS)
+    assert after == before
+    events = list(second.watch(EXPERIMENTS, resource_version="1", timeout_seconds=0.1))
+    assert [e.type for e in events] == ["ADDED"]
+    second.close()

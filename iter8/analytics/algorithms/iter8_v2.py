@@ -27,7 +27,7 @@ from iter8.analytics.assessment import (
     version_assessments,
 )
 from iter8.analytics.rounding import randomized_round
-from iter8.api.defaults import max_iterations, rollback_on_failure, with_defaults
+from iter8.api.defaults import defaulted_view, max_iterations, rollback_on_failure
 from iter8.api.experiment import Experiment, VersionWeight
 
 EXPLORATION_PERCENT = 10.0  # v2's exploration_traffic_percentage: ε = 0.1
@@ -148,7 +148,7 @@ def capped_weights(
 
 
 def analyze(given: AnalysisInput) -> AnalysisResult:
-    experiment = with_defaults(given.experiment)
+    experiment = defaulted_view(given.experiment)  # read only: its status is not copied
     if not experiment.versions:
         raise ValueError("the experiment has no spec.versionInfo: nothing to analyze")
     aggregated = aggregate(AnalysisInput(experiment, given.metrics, given.observations, given.seed))

@@ -2,7 +2,8 @@
 is put first on `PYTHONPATH`; product code has no hook).
 
 `E2E_CRASH=init:2,analyze:2,route:1` makes the function serving `init` die right after its 2nd
-successful `functions.state.write_status`, and so on, before it can reply. The whole function
+successful `functions.state.write_status` to its store (not the warm-up's scratch store), and so
+on, before it can reply. The whole function
 dies, as a pod does: SIGKILL to the functions-framework process (gunicorn's arbiter, which would
 otherwise fork a fresh worker at once), then `os._exit` of the worker, with no cleanup. Each
 phase crashes once: a marker file `<phase>.crashed` in `E2E_CRASH_DIR` is made just before, and
@@ -34,6 +35,10 @@ def _install(plan: dict[str, int], directory: Path) -> None:
         nonlocal writes
         written = original(*args, **kwargs)
         phase = _phase()
+        store = args[0] if args else kwargs.get("store")
+        own = os.environ.get("ITER8_STORE", "").removeprefix("sqlite:")
+        if getattr(store, "path", own) != own:
+            return written  # the warm-up's rehearsal, on a scratch store (functions.warmup)
         if phase in plan:
             writes += 1
             marker = directory / f"{phase}.crashed"
