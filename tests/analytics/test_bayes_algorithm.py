@@ -348,3 +348,26 @@ def test_the_horizon_waits_for_every_versions_request_count() -> None:
         following(exp, first), data({"v1": (3900, 0.004, 0.1), "v2": (100, 0.004, 0.13)})
     )
     assert second.details["horizon"]["requestsPerIteration"] == pytest.approx(2000.0)
+
+
+def test_a_progressive_candidates_information_horizon_is_what_the_caps_allow() -> None:
+    """From 2% at the first step, +10 a step, the candidate can have 73.5% of 20 iterations'
+    traffic: its objectives' I_max (it was all the traffic, which asked a z 15% too high at
+    every look); the baseline's is all of it. Fixed at the first step, before any data:
+    later steps keep it whatever split they set."""
+    split = [{"name": "v1", "value": 98}, {"name": "v2", "value": 2}]
+    exp = experiment("Canary", status={"currentWeightDistribution": split})
+    first = analyze(exp, data({"v1": (1960, 0.004, 0.1), "v2": (40, 0.004, 0.1)}))
+    bound = first.details["horizon"]["mostRequests"]
+    assert bound["v1"] == pytest.approx(40000.0)
+    assert bound["v2"] == pytest.approx(0.735 * 40000.0)
+    second = analyze(
+        following(exp, first), data({"v1": (3800, 0.004, 0.1), "v2": (200, 0.004, 0.1)})
+    )
+    assert second.details["horizon"]["mostRequests"] == bound
+    fixed = experiment("Canary", status={"currentWeightDistribution": split}).to_wire()
+    fixed["spec"]["strategy"]["deploymentPattern"] = "FixedSplit"  # the user's split routes
+    unbound = analyze(
+        Experiment.from_wire(fixed), data({"v1": (1960, 0.004, 0.1), "v2": (40, 0.004, 0.1)})
+    )
+    assert unbound.details["horizon"]["mostRequests"]["v2"] == pytest.approx(40000.0)

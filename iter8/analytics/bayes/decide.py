@@ -153,10 +153,16 @@ def _slo_elimination(evidence: Evidence, version: str, settings: Settings) -> st
 def _futility(evidence: Evidence, version: str, settings: Settings) -> str | None:
     """Why the version is given up on without proven harm: an objective it can no longer be
     proven to meet by the horizon (`sequential.futile`; module docstring)."""
-    hopeless = [c for c in evidence.checks.get(version, []) if c.futile]
+    hopeless = [c for c in evidence.checks.get(version, []) if c.futile or c.stalled]
     if not hopeless:
         return None
     c = hopeless[0]
+    if not c.futile:
+        return (
+            f"futility: {c.limits.describe()} is likely failing and cannot be proven by the "
+            f"horizon at the share of traffic it has (n {c.n:,.0f}, P(holds) "
+            f"{_p(c.probability)}; non-binding: nothing proven against it, the baseline kept)"
+        )
     return (
         f"futility: {c.limits.describe()} cannot be proven by the horizon (n {c.n:,.0f}, "
         f"P(holds) {_p(c.probability)}; {FUTILITY})"
