@@ -117,3 +117,33 @@ def test_the_floor_is_total_at_the_edges_of_the_floats() -> None:
     assert allocation.floor(5e-324, 2000.0, 2, 1.0, 2.0) == 50.0
     assert allocation.floor(1e300, 1e300, 2, 1.0, 2.0) == 1.0
     assert allocation.floor(float("nan"), 2000.0, 2, 1.0, 2.0) == 1.0
+
+
+@given(
+    start=st.integers(0, 100),
+    max_weight=st.integers(0, 100),
+    increment=st.integers(0, 100),
+    horizon=st.integers(1, 30),
+    first=st.integers(1, 5),
+    choices=st.lists(st.floats(0, 1), min_size=30, max_size=30),
+)
+@settings(max_examples=300, deadline=None)
+def test_no_split_within_the_caps_routes_more_than_the_ramp_bound(
+    start: int, max_weight: int, increment: int, horizon: int, first: int, choices: list[float]
+) -> None:
+    """Whatever weights the steps choose within Iter8's caps (any share of the cap), the
+    candidate's requests stay within `most_requests`: a bound a test's I_max may use."""
+    per_iteration = 2000.0
+    served, weight = per_iteration * max(0, first - 1), start  # before `first`: all counted
+    for iteration in range(first, horizon + 1):
+        served += per_iteration * weight / 100
+        cap = min(max_weight, weight + increment)
+        weight = int(choices[iteration - 1] * cap)
+    bound = allocation.most_requests(per_iteration, horizon, first, start, max_weight, increment)
+    assert served <= bound + 1e-6
+
+
+def test_the_ramp_bound_with_iter8s_defaults() -> None:
+    """From 2% at the first iteration, +10 a step up to 100, over 20 iterations: 73.5%."""
+    assert allocation.most_requests(2000, 20, 1, 2, 100, 10) == 0.735 * 40000
+    assert allocation.most_requests(2000, 20, 1, 0, 50, 10) == 2000 * 8.5  # Flagger-like cap

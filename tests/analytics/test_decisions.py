@@ -87,10 +87,14 @@ def test_candidate_clearly_violating_an_slo_is_rolled_back_quickly() -> None:
     assert share(records, "slo_violating_requests") < 600  # Flagger's rule serves ~1,000
 
 
-def test_slightly_violating_candidate_is_never_promoted() -> None:
+def test_slightly_violating_candidate_is_never_promoted_and_given_up_early() -> None:
+    """1.2% errors against 1%: no proof either way is in reach, and a likely-failing candidate
+    that cannot be proven at its share is given up (`objectives.stalled`), keeping the
+    baseline; it ran to the horizon (20 iterations) before."""
     records = experiments("canary-errors-slight", 100, first_seed=4000)
     assert share(records, "false_promotion") <= 0.01
     assert share(records, "correct") >= 0.95
+    assert float(np.median([r.iterations for r in records])) <= 10
 
 
 @pytest.mark.slow
@@ -151,7 +155,9 @@ def test_a_likely_failing_candidate_is_kept_at_its_floor() -> None:
         ]
         return share(records, "slo_violating_requests")
 
-    assert violating(Settings()) <= 0.8 * violating(Settings(likely_failing=0.0))
+    assert violating(Settings(hold_likely_failing=True)) <= 0.8 * violating(
+        Settings(likely_failing=0.0)
+    )
 
 
 def given_up_early(records: Sequence[Record], horizon: int) -> float:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,12 +34,13 @@ from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.criteria import Criteria, criteria_of, defaulted, max_iterations
 from iter8.analytics.bayes.draws import draw_all
 from iter8.analytics.bayes.inputs import gather
-from iter8.analytics.bayes.objectives import Check, check
+from iter8.analytics.bayes.objectives import Check, check, stalled
 from iter8.analytics.bayes.relative import check_relative
 from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
 from iter8.analytics.bayes.state import ALGORITHM_NAME, Carried, previous
 from iter8.analytics.bayes.traffic import Draws
+from iter8.api.experiment import Experiment
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     n_star = (
         per_iteration * horizon / len(names) if per_iteration and settings.use_horizon else None
     )
+    ramp = carried.ramp if carried.history else _ramp_start(experiment, names, iteration)
+    n_max = _most_requests(experiment, names, ramp, per_iteration, horizon, n_star)
     needs = _needs(names, criteria)
     covered = evidence.coverage(needs, gathered.beliefs)
     gaps = evidence.missing(needs, gathered.beliefs)
@@ -104,7 +107,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.tau,
                 settings.min_samples,
                 n_star,
-                n_star * len(names) if n_star else None,
+                n_max[v],
             )
             for o in criteria.objectives
         ]
@@ -128,6 +131,14 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         v: (float(masks[i].mean()) if any(c.probability is not None for c in checks[v]) else None)
         for i, v in enumerate(names)
     }
+    if n_star and per_iteration:
+        checks = _stalled(
+            checks,
+            _at_floor(names[1:], feasible, checks, settings),
+            traffic.split_now(experiment, names),
+            per_iteration * max(0, horizon - iteration),
+            settings,
+        )
     comparisons = [
         _comparisons(names, key, high, gathered.beliefs, draws, settings, n_star)
         for key, high in criteria.rewards
@@ -180,7 +191,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         lambda split, current, caps: evidence.hold(
             names, split, current, caps, covered, gathered.answered, settings.exploration_floor
         ),
-        _at_floor(live[1:], feasible, checks, settings),
+        _at_floor(live[1:], feasible, checks, settings) if settings.hold_likely_failing else {},
     )
     basis = evidence.summary(names, needs, gathered.beliefs)
     decision = decision.model_copy(update={"reason": evidence.stated(decision, basis)})
@@ -224,6 +235,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         "horizon": {
             "requestsPerIteration": report.number(per_iteration or 0.0),
             "expectedPerVersion": report.number(n_star or 0.0),
+            "mostRequests": {v: report.number(n) for v, n in n_max.items() if n is not None},
         },
         "eliminated": outcome.eliminated,
         "requests": {v: report.number(n) for v, n in gathered.requests.items()},
@@ -243,6 +255,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             traffic=per_iteration,
             pairs=gathered.pairs,
             without_data=without_data,
+            ramp=ramp,
         ).to_wire(),
     }
     if stopped is not None:
@@ -317,13 +330,64 @@ def _traffic(requests: Mapping[str, float | None], iteration: int) -> float | No
     return total / iteration if total > 0 else None
 
 
+def _ramp_start(
+    experiment: Experiment, names: Sequence[str], iteration: int
+) -> tuple[int, dict[str, int]] | None:
+    """The split in force at this, the first bayesian step (as init read it from the target, or
+    as a step without data set it), fixed before any data were seen; None when none is
+    recorded, and never taken later (a split chosen from data would make I_max depend on
+    the outcomes): then every version may have all the traffic."""
+    current = experiment.status.current_weight_distribution if experiment.status else None
+    if not current:
+        return None
+    return iteration, traffic.split_now(experiment, names)
+
+
+def _most_requests(
+    experiment: Experiment,
+    names: Sequence[str],
+    ramp: tuple[int, dict[str, int]] | None,
+    per_iteration: float | None,
+    horizon: int,
+    n_star: float | None,
+) -> dict[str, float | None]:
+    """Per version, the most requests it can have by the horizon: the objectives' I_max
+    (`objectives.check`). All the traffic for the baseline, and for every version unless the
+    algorithm's split is what routes (Progressive) and its start is known; else the ramp
+    Iter8's caps allow (`allocation.most_requests`): with the defaults a candidate can have
+    ~74% of the traffic, and a boundary at c·√I_max with I_max all of it asked for z 15%
+    higher than needed at every look (bench canary-heavy-tail-under)."""
+    if not n_star or not per_iteration:
+        return dict.fromkeys(names)
+    everything = per_iteration * horizon
+    strategy = experiment.spec.strategy
+    limits = strategy.weights
+    if ramp is None or strategy.deployment_pattern != "Progressive" or limits is None:
+        return dict.fromkeys(names, everything)
+    first, start = ramp
+    bounds: dict[str, float | None] = {names[0]: everything}
+    for v in names[1:]:
+        bounds[v] = min(
+            everything,
+            allocation.most_requests(
+                per_iteration,
+                horizon,
+                first,
+                start.get(v, 100),
+                limits.max_candidate_weight or 0,
+                limits.max_candidate_weight_increment or 0,
+            ),
+        )
+    return bounds
+
+
 def _at_floor(
     candidates: Sequence[str],
     feasible: Mapping[str, float | None],
     checks: Mapping[str, Sequence[Check]],
     settings: Settings,
 ) -> dict[str, str]:
-    """The candidates kept at their floor as likely failing (`allocation.likely_failing`), and why."""
+    """The likely-failing candidates (`allocation.likely_failing`), and why."""
     result = {}
     for v in candidates:
         harm = max(
@@ -340,6 +404,27 @@ def _at_floor(
                 f"likely to fail an objective: P(feasible) {feasible[v]:.3f} < "
                 f"{settings.likely_failing:g}, harm e-value {report.number(math.exp(min(harm, 700)), 3)} > 1"
             )
+    return result
+
+
+def _stalled(
+    checks: dict[str, list[Check]],
+    held: Mapping[str, str],
+    current: Mapping[str, int],
+    remaining: float,
+    settings: Settings,
+) -> dict[str, list[Check]]:
+    """`checks` with each objective of a likely-failing candidate marked `stalled` when it
+    cannot be proven by the horizon at the share it has now (`objectives.stalled`)."""
+    result = dict(checks)
+    for v in held:
+        planned = current.get(v, 0) / 100.0 * remaining
+        result[v] = [
+            replace(c, stalled=stalled(c, c.n + planned, settings.alpha))
+            if c.expected_events >= settings.likely_failing_events
+            else c
+            for c in checks[v]
+        ]
     return result
 
 

@@ -13,7 +13,9 @@ With both limits, "holds" needs both sides proven (an intersection-union test, s
 and "fails" needs either side at α/2.
 With a horizon, a limit of a rate, percentile or mean is also proven met by the horizon
 boundary on its z (the mixtures at half of α, the boundary at the other half;
-I_max the requests a version can have by the horizon, all the traffic), and an objective that
+I_max the requests a version can have by the horizon: all the traffic, or for a candidate
+of a Progressive experiment the most Iter8's weight caps let it have from the split in force
+at the first step, `allocation.most_requests`, a bound fixed before any data), and an objective that
 can no longer reach it is futile (`sequential.futile`): the version is given up, not rolled
 back as harmful (`decide`).
 """
@@ -67,6 +69,8 @@ class Check:
     n: float
     expected_events: float = 0.0  # bad events n × limit rate would give (rates, percentiles)
     futile: bool = False  # cannot be proven to hold by the horizon (`sequential.futile`)
+    z_holds: float | None = None  # the least z of "it holds" over the limits (futility's)
+    stalled: bool = False  # futile at the traffic a likely-failing version keeps (`stalled`)
 
 
 def holds_mask(draws: np.ndarray, limits: Limits) -> np.ndarray:
@@ -137,7 +141,28 @@ def check(
         and enough
         and any(z is not None and futile(z, fraction, level) for z in zs)
     )
-    return Check(limits, probability, log_e_holds, log_e_fails, verdict, belief.n, events, hopeless)
+    known = [z for z in zs if z is not None]
+    least = min(known) if known else None
+    return Check(
+        limits, probability, log_e_holds, log_e_fails, verdict, belief.n, events, hopeless, least
+    )
+
+
+def stalled(c: Check, planned: float, alpha: float) -> bool:
+    """Whether the objective cannot be proven to hold by the horizon at `planned` requests,
+    those the version will have if it keeps the share it has now: the futility boundary of
+    `sequential.futile` with `planned` in place of I_max (lenient: the proof needs more, since
+    its boundary is set at I_max ≥ planned). Used for a likely-failing candidate
+    (`allocation.likely_failing`): its Thompson share is P(feasible), small, so it gets too
+    little traffic for the β-spending futility at I_max (all it could get) ever to fire, and
+    it stayed to the horizon (a 1.2%-error canary ran all 20 iterations, serving ~15% of the
+    traffic). Non-binding, as futility: it never promotes and proves no harm (the outcome is
+    `no-winner`, the baseline kept), so α is untouched; the β guarantee does not carry over
+    (the share depends on the data), so its cost, compliant candidates given up, is measured
+    (bench canary-heavy-tail-under)."""
+    if c.verdict != "undecided" or c.z_holds is None or not planned > c.n > 0:
+        return False
+    return futile(c.z_holds, c.n / planned, (1 - OBJECTIVE_MIXTURE_SHARE) * alpha)
 
 
 def _side_proven(log_e: float, z: float | None, fraction: float | None, alpha: float) -> bool:

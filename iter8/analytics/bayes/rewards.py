@@ -84,6 +84,17 @@ class Comparison:
         shifted = self.delta + margin
         return self._shown(shifted, log_e_normal(shifted, self.variance, *self.scales), level)
 
+    def worse_beyond(self, margin: float, level: float) -> bool:
+        """Proven that `better` is worse than `other` by more than `margin` (delta + margin < 0,
+        the complement of `not_worse`'s claim, the same tests); on per-iteration values, where
+        there is no non-inferiority test, proven worse at all (`disproven`)."""
+        if not self.testable:
+            return False  # no test, no proof
+        if self.per_iteration:
+            return self.disproven(level)
+        shifted = -(self.delta + margin)
+        return self._shown(shifted, log_e_normal(shifted, self.variance, *self.scales), level)
+
     def futile(self, level: float) -> bool:
         """Whether `better` can no longer be proven better at `level` by the horizon: the
         futility boundary of the horizon boundary (`sequential.futile`); never without a

@@ -66,6 +66,9 @@ class Carried:
     traffic: float | None = None  # requests per iteration, fixed at the first look that had any
     pairs: dict[str, dict[str, Series]] = field(default_factory=dict)  # key → "a|b" → a − b
     without_data: int = 0  # iterations in a row with a version that has no evidence at all
+    # the first bayesian step's iteration and the split in force then, set before any data
+    # were seen: with Iter8's caps they bound every candidate's requests (`allocation.most_requests`)
+    ramp: tuple[int, dict[str, int]] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -79,6 +82,8 @@ class Carried:
             }
         if self.traffic is not None:
             data["traffic"] = self.traffic
+        if self.ramp is not None:
+            data["ramp"] = {"iteration": self.ramp[0], "weights": self.ramp[1]}
         return data
 
 
@@ -109,7 +114,20 @@ def previous(experiment: Experiment) -> Carried:
         traffic=float(traffic) if isinstance(traffic, int | float) and traffic > 0 else None,
         pairs=pairs,
         without_data=int(without) if isinstance(without, int) and 0 <= without < 10**6 else 0,
+        ramp=_ramp(state.get("ramp")),
     )
+
+
+def _ramp(value: Any) -> tuple[int, dict[str, int]] | None:
+    """The recorded start of the ramp, or None when absent or malformed (then no bound is
+    taken from it: every version may have all the traffic)."""
+    data = _mapping(value)
+    iteration, weights = data.get("iteration"), _mapping(data.get("weights"))
+    if not isinstance(iteration, int) or not 0 < iteration < 10**6 or not weights:
+        return None
+    if not all(isinstance(w, int) and 0 <= w <= 100 for w in weights.values()):
+        return None
+    return iteration, {str(k): int(w) for k, w in weights.items()}
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
