@@ -165,7 +165,7 @@ SCENARIOS: dict[str, Scenario] = {
             http_route((100, 0), sticky=True),
             GATEWAY_PATHS,
             (Group("keep the cookie"), Group("drop the cookie", keeps_cookies=False)),
-            requests_per_user=8,
+            requests_per_user=4,  # new users often enough to see the split move (~18 in a run)
         ),
         Scenario(
             "bluegreen",
