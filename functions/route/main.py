@@ -5,7 +5,9 @@ is the source of truth, not the event) go to each `weightObjRef` — one JSON pa
 with a resourceVersion precondition — only for a Progressive ramp: Conformance has no split,
 FixedSplit keeps the user's and BlueGreen keeps the candidate at 0% until promote switches it.
 When the weights cannot be applied the experiment fails, and its mirror and test routes are
-removed first (a store error worth retrying is left to the broker's and the tick's retries).
+removed first (a store error worth retrying is left to the broker's and the tick's retries);
+when a routed object says a version is not ready for more traffic yet (`NotReady`, nothing
+written), the split in force is kept, the iteration completes saying so, and the next may move it.
 The split then read back becomes `currentWeightDistribution`, keyed by version name; the
 iteration counts as complete; reply `weights.applied`.
 """
@@ -23,6 +25,7 @@ from iter8.api.experiment import Experiment, VersionWeight
 from iter8.events import EventType, ExperimentRef, event_data, experiment_event
 from iter8.lifecycle.status import fail, set_condition, timestamp
 from iter8.routing import (
+    NotReady,
     RoutingError,
     apply_weights,
     leave_nothing_behind,
@@ -70,12 +73,16 @@ def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent |
         return None  # late, repeated, or not analysed yet
     experiment = snapshot.experiment()
     now = runtime.now()
+    completed = f"Completed Iteration {iteration}"
     if routes_traffic(experiment):
         weights = {
             w["name"]: int(w["value"]) for w in (analysis.weights.data if analysis.weights else [])
         }
         try:
-            apply_weights(runtime.store, experiment, weights)
+            try:
+                apply_weights(runtime.store, experiment, weights)
+            except NotReady as held:
+                completed += f"; split held, not moved to {weights}: {held}"
             current = read_weights(runtime.store, experiment)
         except Conflict:
             raise  # still contended after the router's own retries: let the broker retry
@@ -106,9 +113,7 @@ def _route(runtime: Runtime, ref: ExperimentRef, iteration: int) -> CloudEvent |
     status.completed_iterations = iteration
     status.last_update_time = timestamp(now)
     status.in_progress = None
-    set_condition(
-        status, "Completed", False, "IterationUpdate", f"Completed Iteration {iteration}", now
-    )
+    set_condition(status, "Completed", False, "IterationUpdate", completed, now)
     done = state.write_status(runtime.store, snapshot, status)
     split = [w.to_wire() for w in status.current_weight_distribution or []]
     # `routed: false` (Conformance, FixedSplit, BlueGreen): the iteration completed, no split moved

@@ -24,11 +24,12 @@ from iter8.routing.plan import (
     weights_from_objects,
 )
 from iter8.routing.registry import all_routers, router_for
-from iter8.routing.router import Router, RoutingError, WeightTarget
+from iter8.routing.router import NotReady, Router, RoutingError, WeightTarget
 
 __all__ = [
     "AppliedWeights",
     "FieldPathError",
+    "NotReady",
     "ObjectKey",
     "ObjectPatch",
     "PatchedObject",

@@ -133,7 +133,7 @@ def plan_object(
         else:
             operations += router.prepare(obj, targets)
     except RoutingError as error:
-        raise RoutingError(f"{key}: {error}") from None
+        raise type(error)(f"{key}: {error}") from None  # a NotReady stays one: route holds
     return ObjectPatch(key, router.name, operations, tuple(t.version for t in targets), weighting)
 
 

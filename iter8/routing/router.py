@@ -23,6 +23,12 @@ class RoutingError(ValueError):
     """The weights cannot be applied or read as asked, and retrying will not change that."""
 
 
+class NotReady(RoutingError):
+    """The routed object cannot take more traffic for a version yet (its controller says the
+    version is not ready). Nothing was written: an iteration keeps the split in force and a later
+    one may move it; an ending, which cannot wait, treats it as any RoutingError."""
+
+
 @dataclass(frozen=True)
 class WeightTarget:
     """One version's traffic field inside a routed object."""

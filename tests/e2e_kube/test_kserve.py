@@ -12,14 +12,16 @@ compat folder) still runs on the real API server, with KFServing v0.6.0's CRD in
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
+from iter8.store import StoreError
 from iter8.store.kubernetes import KubernetesStore
-from iter8.store.resources import Resource
+from iter8.store.resources import EXPERIMENTS, Resource
 from tests.compat import samples_dir
 from tests.e2e_kube.test_patterns import changes, drive, run_objects
 from tests.e2e_kube.test_run import iter8_run
@@ -55,29 +57,91 @@ def test_a_progressive_canary_on_an_inference_service_is_promoted(
     assert all(s["status"]["conditions"][0]["status"] == "True" for s in states[1:])
 
 
-def test_a_canary_that_is_not_ready_gets_no_traffic(
+def _not_ready() -> Object:
+    status = isvc_status("False", created="iris-3", latest="iris-2")
+    status["conditions"][0]["reason"] = "RevisionMissing"
+    return status
+
+
+def test_a_canary_that_never_gets_ready_gets_no_traffic(
     kube_config: str,
     kube_client: client.ApiClient,
     kube_namespace: str,
     traffic_crds: list[str],
     tmp_path: Path,
 ) -> None:
-    """The controller says the new revision is not ready yet (`Ready` False, latest created ≠
-    latest ready): the route step refuses to raise the canary's share, naming why, and the
-    experiment fails with the canary still at 0%."""
+    """The controller says the new revision is not ready (`Ready` False, latest created ≠ latest
+    ready) throughout: every iteration holds the split, saying why, and does not fail; the
+    promotion at the end, which cannot wait, is refused, and the canary never got traffic."""
     ns = kube_namespace
     store = KubernetesStore.from_kubeconfig(kube_config)
     created = store.create(KSERVE.resource, inference_service(0, ns=ns))
-    not_ready = isvc_status("False", created="iris-3", latest="iris-2")
-    not_ready["conditions"][0]["reason"] = "RevisionMissing"
-    created = store.replace_status(KSERVE.resource, {**created, "status": not_ready})
+    created = store.replace_status(KSERVE.resource, {**created, "status": _not_ready()})
     run = iter8_run(kube_config, tmp_path, ns, run_objects(KSERVE, ns, "Progressive", 50))
     assert run.code == 1, run.stderr
-    failed = {c["type"]: c for c in run.output["status"]["conditions"]}["Failed"]
-    assert failed["reason"] == "WeightRedistributionFailed"
+    status = run.output["status"]
+    assert status["completedIterations"] == 3, status["conditions"]  # held at each, not failed
+    held = [e.weights for e in run.events if e.event == "weights.applied"]
+    assert len(held) >= 2 and all(w == {"v1": 100, "v2": 0} for w in held), run.events
+    failed = {c["type"]: c for c in status["conditions"]}["Failed"]
+    assert failed["status"] == "True"
     assert "condition Ready is False (RevisionMissing)" in failed["message"]
     seen = list(history(store, KSERVE, ns, created["metadata"]["resourceVersion"]))
     assert all(KSERVE.split(s) == (100, 0) for s in [created, *seen])
+
+
+def test_a_canary_held_while_not_ready_ramps_once_ready(
+    kube_config: str,
+    kube_client: client.ApiClient,
+    kube_namespace: str,
+    traffic_crds: list[str],
+    tmp_path: Path,
+) -> None:
+    """Not ready at first: the first iteration holds the split (its condition says so); once
+    the controller reports the revision ready, the next iterations ramp and the canary is
+    promoted. Before `NotReady`, the first refusal failed the experiment."""
+    ns = kube_namespace
+    store = KubernetesStore.from_kubeconfig(kube_config)
+    created = store.create(KSERVE.resource, inference_service(0, ns=ns))
+    created = store.replace_status(KSERVE.resource, {**created, "status": _not_ready()})
+    messages: list[str] = []
+    stop = threading.Event()
+
+    def ready_after_first_iteration() -> None:
+        """The controller's part: report the revision ready once iteration 1 completed."""
+        while not stop.wait(0.02):
+            try:
+                exp = store.get(EXPERIMENTS, ns, "app")
+            except StoreError:
+                continue
+            status = exp.get("status") or {}
+            if (status.get("completedIterations") or 0) >= 1:
+                messages.append(status.get("message") or "")
+                isvc = store.get(KSERVE.resource, ns, created["metadata"]["name"])
+                store.replace_status(KSERVE.resource, {**isvc, "status": isvc_status()})
+                return
+
+    controller = threading.Thread(target=ready_after_first_iteration, daemon=True)
+    controller.start()
+    try:
+        objects = run_objects(KSERVE, ns, "Progressive", 50)
+        objects[-1]["spec"]["duration"]["iterationsPerLoop"] = 5
+        run = iter8_run(kube_config, tmp_path, ns, objects)
+    finally:
+        stop.set()
+        controller.join(timeout=5)
+    assert run.code == 0, run.stderr
+    status = run.output["status"]
+    assert status["analysis"]["decision"]["action"] == "promote", status
+    assert messages and "split held" in messages[0], messages
+    assert "condition Ready is False (RevisionMissing)" in messages[0]
+    seen = list(history(store, KSERVE, ns, created["metadata"]["resourceVersion"]))
+    splits = [KSERVE.split(s) for s in [created, *seen]]
+    assert splits[-1] == (0, 100), splits
+    # every raise of the canary's share was made on an object whose status said it was ready
+    for before, after in zip([created, *seen], seen, strict=False):
+        if KSERVE.split(after)[1] > KSERVE.split(before)[1]:
+            assert before["status"]["conditions"][0]["status"] == "True", (before, after)
 
 
 def kfserving_quickstart(ns: str) -> list[Object]:

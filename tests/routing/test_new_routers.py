@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from iter8.routing import RoutingError, WeightTarget, apply_weights, read_weights, router_for
+from iter8.routing import (
+    NotReady,
+    ObjectKey,
+    RoutingError,
+    WeightTarget,
+    apply_weights,
+    plan_object,
+    read_weights,
+    router_for,
+)
 from iter8.store.resources import Resource
 from iter8.store.sqlite import SqliteStore
 from tests.routing.objects import (
@@ -71,8 +80,12 @@ def test_kserve_missing_percent_means_the_latest_revision_has_everything() -> No
 def test_kserve_raises_the_canary_only_when_ready(status: dict, reason: str) -> None:
     router = router_for(*KSERVE)
     isvc = with_status(inference_service(10), status)
-    with pytest.raises(RoutingError, match=reason):
+    with pytest.raises(NotReady, match=reason):  # route holds the split on it, not fails
         router.plan(isvc, ISVC_TARGET, {"v2": 20})
+    meta = isvc["metadata"]
+    key = ObjectKey(isvc["apiVersion"], isvc["kind"], meta.get("namespace", ""), meta["name"])
+    with pytest.raises(NotReady, match=f"{key}: .*{reason}"):  # still NotReady, with its object
+        plan_object(key, isvc, ISVC_TARGET, {"v2": 20})
     # a rollback (less canary traffic) is never held back
     assert router.plan(isvc, ISVC_TARGET, {"v2": 0})[0]["value"] == 0
 

@@ -6,7 +6,8 @@ the rest; without the field the latest revision takes everything, so a missing f
 One field routes one version (the candidate); the baseline goes without a `weightObjRef` and
 gets the rest of 100. The canary's share is raised only while the InferenceService says it is
 ready (condition `Ready` True and the component's latest created revision ready): traffic must
-not move to a revision nobody has seen serve. Lowering it (a rollback) is always allowed.
+not move to a revision nobody has seen serve; an iteration then holds the split (`NotReady`).
+Lowering it (a rollback) is always allowed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from iter8.routing.fieldpath import Key
-from iter8.routing.router import FieldRouter, Object, RoutingError, group_of
+from iter8.routing.router import FieldRouter, NotReady, Object, RoutingError, group_of
 
 GROUPS = ("serving.kserve.io", "serving.kubeflow.org")
 COMPONENTS = ("predictor", "transformer", "explainer")
@@ -54,7 +55,7 @@ class KServeRouter(FieldRouter):
             if before is not None and after is not None and after > before:
                 problem = not_ready(old, component)
                 if problem is not None:
-                    raise RoutingError(
+                    raise NotReady(
                         f"not raising .spec.{component}.canaryTrafficPercent {before} → {after}: "
                         f"{problem}"
                     )
