@@ -44,6 +44,7 @@ def _rehearse(analyze: Handler) -> None:
     from functions.init import main as init
     from functions.route import main as route
     from functions.runtime import Runtime
+    from iter8.demo.experiment import knative_service, mock_canary, mock_metric
     from iter8.store import EXPERIMENTS, METRICS
     from iter8.store.resources import KNATIVE_SERVICES
     from iter8.store.sqlite import SqliteStore
@@ -53,10 +54,12 @@ def _rehearse(analyze: Handler) -> None:
         store = SqliteStore(Path(directory) / "warm-up.db")
         try:
             runtime = Runtime(store=store, now=lambda: clock[0], seed=0)
-            store.create(METRICS, _metric())
-            for algorithm in ALGORITHMS:
-                store.create(KNATIVE_SERVICES, _service(algorithm))
-                store.create(EXPERIMENTS, _experiment(algorithm))
+            store.create(METRICS, mock_metric(NAMESPACE))
+            for algorithm in ALGORITHMS:  # one Service and one experiment each, named after it
+                store.create(KNATIVE_SERVICES, knative_service(algorithm, NAMESPACE))
+                store.create(
+                    EXPERIMENTS, mock_canary(algorithm, algorithm, 3, algorithm, NAMESPACE)
+                )
                 reply = init.handle(_codec(_added(algorithm)), runtime)
                 for _ in range(2):
                     reply = reply and analyze(_codec(reply), runtime)
@@ -79,61 +82,6 @@ def _codec(event: CloudEvent) -> CloudEvent:
     """The event as it travels: encoded and parsed again (the codec's first use, too)."""
     headers, body = to_binary(event)
     return from_http({key: str(value) for key, value in headers.items()}, body)
-
-
-def _metric() -> dict[str, Any]:
-    return {
-        "apiVersion": "iter8.tools/v2alpha2",
-        "kind": "Metric",
-        "metadata": {"name": "latency", "namespace": NAMESPACE},
-        "spec": {
-            "type": "Gauge",
-            "mock": [{"name": "v1", "level": "100"}, {"name": "v2", "level": "50"}],
-        },
-    }
-
-
-def _service(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "serving.knative.dev/v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "traffic": [
-                {"tag": "current", "revisionName": f"{name}-v1", "percent": 100},
-                {"tag": "candidate", "revisionName": f"{name}-v2", "percent": 0},
-            ]
-        },
-    }
-
-
-def _experiment(name: str) -> dict[str, Any]:
-    def version(index: int) -> dict[str, Any]:
-        ref = {
-            "apiVersion": "serving.knative.dev/v1",
-            "kind": "Service",
-            "name": name,
-            "namespace": NAMESPACE,
-            "fieldPath": f".spec.traffic[{index}].percent",
-        }
-        return {"name": f"v{index + 1}", "weightObjRef": ref}
-
-    return {
-        "apiVersion": "iter8.tools/v2alpha2",
-        "kind": "Experiment",
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "annotations": {"iter8.tools/algorithm": name},
-        },
-        "spec": {
-            "target": f"{NAMESPACE}/{name}",
-            "strategy": {"testingPattern": "Canary"},
-            "criteria": {"objectives": [{"metric": f"{NAMESPACE}/latency", "upperLimit": 200}]},
-            "duration": {"intervalSeconds": 1, "iterationsPerLoop": 3, "maxLoops": 1},
-            "versionInfo": {"baseline": version(0), "candidates": [version(1)]},
-        },
-    }
 
 
 def _added(name: str) -> CloudEvent:
