@@ -5,12 +5,15 @@ validators, numpy's generators, the algorithm, the store's statements and the Cl
 each pay for their first use (a first `iteration.due` took ~2x the CPU of the next ones). So the
 server runs one small experiment through init, analyze and route, in this process, on a scratch
 store in a temporary directory that is removed after: nothing is sent, and nothing is written
-where anyone reads.
+where anyone reads. The directory is in memory where there is one (`/dev/shm`, a tmpfs on Linux
+and in containers): the scratch store's syncs (8 `fdatasync`s, 2-4 ms each on this machine's
+disk, ~25 ms of every cold start) then cost nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,6 +26,7 @@ from cloudevents.http import CloudEvent, from_http
 from iter8.events import EventType
 
 NAMESPACE = "warm-up"
+IN_MEMORY = Path("/dev/shm")
 ALGORITHMS = ("bayesian", "iter8-v2")
 
 
@@ -50,7 +54,7 @@ def _rehearse(analyze: Handler) -> None:
     from iter8.store.sqlite import SqliteStore
 
     clock = [datetime.now(UTC)]
-    with tempfile.TemporaryDirectory(prefix="iter8-warm-up-") as directory:
+    with tempfile.TemporaryDirectory(prefix="iter8-warm-up-", dir=scratch_parent()) as directory:
         store = SqliteStore(Path(directory) / "warm-up.db")
         try:
             runtime = Runtime(store=store, now=lambda: clock[0], seed=0)
@@ -69,6 +73,13 @@ def _rehearse(analyze: Handler) -> None:
                         reply = _next_due(reply)
         finally:
             store.close()
+
+
+def scratch_parent() -> Path | None:
+    """Where the scratch store goes: in memory if this system has a writable `/dev/shm`, else
+    in the temporary directory (None)."""
+    in_memory = IN_MEMORY.is_dir() and os.access(IN_MEMORY, os.W_OK | os.X_OK)
+    return IN_MEMORY if in_memory else None
 
 
 def _next_due(applied: CloudEvent) -> CloudEvent:
