@@ -31,7 +31,7 @@ def names(count: int) -> list[str]:
 def create_targets(store: Store, count: int) -> None:
     """The shared Metric and one Service per experiment (`app-<i>`)."""
     with contextlib.suppress(AlreadyExists):
-        store.create(METRICS, mock_metric(NAMESPACE))
+        store.create(METRICS, mock_metric(namespace=NAMESPACE))
     for name in names(count):
         store.create(KNATIVE_SERVICES, knative_service(app_of(name), NAMESPACE))
 

@@ -58,7 +58,7 @@ def _rehearse(analyze: Handler) -> None:
         store = SqliteStore(Path(directory) / "warm-up.db")
         try:
             runtime = Runtime(store=store, now=lambda: clock[0], seed=0)
-            store.create(METRICS, mock_metric(NAMESPACE))
+            store.create(METRICS, mock_metric(namespace=NAMESPACE))
             for algorithm in ALGORITHMS:  # one Service and one experiment each, named after it
                 store.create(KNATIVE_SERVICES, knative_service(algorithm, NAMESPACE))
                 store.create(
