@@ -13,7 +13,9 @@ over HTTP.
    after 20 ms: 4 fetches (2 versions × 2 metrics) and 9 (3 × 3). Fetches that overlap take a
    little over 20 ms; one after the other, 80 and 180 ms.
 3. **cold** — `iter8 serve analyze` spawned on a SQLite store holding experiments whose second
-   iteration is due: spawn → its liveness probe answers, the first `iteration.due` (its latency,
+   iteration is due, for each algorithm (`--algorithm`, default bayesian and iter8-v2, taking
+   turns start by start), our modules compiled to bytecode first as in the container image
+   (`--from-source`: not): spawn → its liveness probe answers, the first `iteration.due` (its latency,
    and spawn → its 200), then warm ones (median); first ÷ warm. Also in CPU time (the server's
    threads, from /proc: what other sessions' load inflates far less than wall time): the
    startup's (arbiter and worker, spawn → alive) and each event's in the worker.
@@ -51,6 +53,7 @@ NS = "bench"
 MS = 1000.0
 PARTS = ("iteration", "fetch", "cold", "http")
 PROMETHEUS_DELAY = 0.020  # seconds the mock Prometheus waits before each answer
+COLD_ALGORITHMS = ("bayesian", "iter8-v2")  # bayesian: the default, what most experiments use
 
 
 # ---- 1. one iteration in-process ----------------------------------------------------------
@@ -294,78 +297,108 @@ def due_event(ref: Any) -> tuple[dict[str, str], bytes]:
     return {k: str(v) for k, v in headers.items()}, body
 
 
-def cold_and_http(runs: int, per_run: int, algorithm: str) -> list[dict[str, Any]]:
-    """Per run: the cold-start figures and the warm HTTP and in-process latencies."""
+def compile_like_the_image() -> None:
+    """Bytecode for `iter8` and `functions`, where they are imported from, as the container
+    image has it (pip compiles what it installs, whatever PYTHONDONTWRITEBYTECODE says): a
+    checkout run with PYTHONDONTWRITEBYTECODE=1 compiles ~130 of our modules from source at
+    every start (~0.1-0.15 s of CPU), which no cold start on Knative pays."""
+    import compileall
+
+    import functions
+    import iter8
+
+    for package in (iter8, functions):
+        compileall.compile_dir(Path(package.__file__).parent, quiet=1)
+
+
+def cold_and_http(
+    runs: int, per_run: int, algorithms: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per algorithm, per run: the cold-start figures and the warm HTTP and in-process
+    latencies. The algorithms take turns, run by run, so that the machine's load falls on each
+    alike."""
+    results: dict[str, list[dict[str, Any]]] = {algorithm: [] for algorithm in algorithms}
+    for _ in range(runs):
+        for algorithm in algorithms:
+            results[algorithm].append(one_start(per_run, algorithm))
+    return results
+
+
+def one_start(per_run: int, algorithm: str) -> dict[str, Any]:
+    """One server started on a store of `algorithm` experiments: its cold start, its first
+    event, `per_run` warm ones, and as many handled in this process."""
     from cloudevents.http import from_http
 
     from functions.analyze import main as analyze
     from functions.runtime import Runtime
     from iter8.store.sqlite import SqliteStore
 
-    results = []
-    for _ in range(runs):
-        directory = Path(tempfile.mkdtemp(prefix="iter8-bench-cold-"))
-        refs = prepare(directory, 2 * per_run + 1, algorithm)
-        over_http, in_process = refs[1 : per_run + 1], refs[per_run + 1 :]
-        port = _free_port()
-        env = {
-            **os.environ,
-            "ITER8_STORE": f"sqlite:{directory / 'store.db'}",
-            "ITER8_SEED": "7",
-            "PORT": str(port),
-        }
-        iter8 = str(Path(sys.executable).parent / "iter8")
-        spawned = time.perf_counter()
-        process = subprocess.Popen(
-            [iter8, "serve", "analyze", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            ready = _wait_alive(port, process) - spawned
-            (worker,) = _children(process.pid)
-            startup_cpu = _cpu_seconds(process.pid) + _cpu_seconds(worker)
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    directory = Path(tempfile.mkdtemp(prefix="iter8-bench-cold-"))
+    refs = prepare(directory, 2 * per_run + 1, algorithm)
+    over_http, in_process = refs[1 : per_run + 1], refs[per_run + 1 :]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ITER8_STORE": f"sqlite:{directory / 'store.db'}",
+        "ITER8_SEED": "7",
+        "PORT": str(port),
+    }
+    iter8 = str(Path(sys.executable).parent / "iter8")
+    spawned = time.perf_counter()
+    process = subprocess.Popen(
+        [iter8, "serve", "analyze", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ready = _wait_alive(port, process) - spawned
+        (worker,) = _children(process.pid)
+        startup_cpu = _process_cpu_seconds(process.pid) + _process_cpu_seconds(worker)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        before = _cpu_seconds(worker)
+        first = _post(connection, refs[0])
+        first_200 = time.perf_counter() - spawned
+        first_cpu = _cpu_seconds(worker) - before
+        warm_cpu = []
+        store = SqliteStore(directory / "store.db")
+        runtime = Runtime(store=store, seed=7)
+        warm, local = [], []
+        for remote_ref, local_ref in zip(over_http, in_process, strict=True):
             before = _cpu_seconds(worker)
-            first = _post(connection, refs[0])
-            first_200 = time.perf_counter() - spawned
-            first_cpu = _cpu_seconds(worker) - before
-            warm_cpu = []
-            store = SqliteStore(directory / "store.db")
-            runtime = Runtime(store=store, seed=7)
-            warm, local = [], []
-            for remote_ref, local_ref in zip(over_http, in_process, strict=True):
-                before = _cpu_seconds(worker)
-                warm.append(_post(connection, remote_ref))
-                warm_cpu.append(_cpu_seconds(worker) - before)
-                headers, body = due_event(local_ref)
-                event = from_http(headers, body)
-                began = time.perf_counter()
-                reply = analyze.handle(event, runtime)
-                local.append(time.perf_counter() - began)
-                if reply is None:
-                    raise RuntimeError(f"in-process analyze did not reply for {local_ref}")
-            store.close()
-            connection.close()
-        finally:
-            process.terminate()
-            process.wait(10)
-        results.append(
-            {
-                "ready_s": ready,
-                "first_200_s": first_200,
-                "first_ms": first * MS,
-                "warm_ms": statistics.median(warm) * MS,
-                # CPU, which other sessions' load does not inflate as it does wall time
-                "startup_cpu_s": startup_cpu,
-                "first_cpu_ms": first_cpu * MS,
-                "warm_cpu_ms": statistics.median(warm_cpu) * MS,
-                # the first in-process calls pay this process's own imports
-                "in_process_ms": statistics.median(local[2:] or local) * MS,
-            }
-        )
-    return results
+            warm.append(_post(connection, remote_ref))
+            warm_cpu.append(_cpu_seconds(worker) - before)
+            headers, body = due_event(local_ref)
+            event = from_http(headers, body)
+            began = time.perf_counter()
+            reply = analyze.handle(event, runtime)
+            local.append(time.perf_counter() - began)
+            if reply is None:
+                raise RuntimeError(f"in-process analyze did not reply for {local_ref}")
+        store.close()
+        connection.close()
+    finally:
+        process.terminate()
+        process.wait(10)
+    return {
+        "ready_s": ready,
+        "first_200_s": first_200,
+        "first_ms": first * MS,
+        "warm_ms": statistics.median(warm) * MS,
+        # CPU, which other sessions' load does not inflate as it does wall time
+        "startup_cpu_s": startup_cpu,
+        "first_cpu_ms": first_cpu * MS,
+        "warm_cpu_ms": statistics.median(warm_cpu) * MS,
+        # the first in-process calls pay this process's own imports
+        "in_process_ms": statistics.median(local[2:] or local) * MS,
+    }
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """CPU time of process `pid` so far, threads that ended included (in clock ticks: fine for a
+    startup's ~0.5 s; `_cpu_seconds` misses the threads that ended)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -447,13 +480,44 @@ def machine() -> dict[str, Any]:
     }
 
 
+def cold_table(algorithm: str, runs: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"iter8 serve analyze ({algorithm}), one row per start")
+    for column in ("spawn → alive s", "spawn → first 200 s", "startup CPU s", "first ms",
+                   "warm ms", "first ÷ warm", "first ÷ warm, CPU", "in-process ms",
+                   "HTTP − in-process ms"):  # fmt: skip
+        table.add_column(column)
+    for r in [*runs, {k: statistics.median(x[k] for x in runs) for k in runs[0]}]:
+        table.add_row(
+            f"{r['ready_s']:.3f}",
+            f"{r['first_200_s']:.3f}",
+            f"{r['startup_cpu_s']:.3f}",
+            f"{r['first_ms']:.1f}",
+            f"{r['warm_ms']:.1f}",
+            f"{r['first_ms'] / r['warm_ms']:.2f}",
+            f"{r['first_cpu_ms'] / r['warm_cpu_ms']:.2f}",
+            f"{r['in_process_ms']:.1f}",
+            f"{r['warm_ms'] - r['in_process_ms']:.1f}",
+        )
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.iteration", description=__doc__)
     parser.add_argument("--calls", type=int, default=200, help="iteration: timed calls")
     parser.add_argument("--fetch-calls", type=int, default=30, help="fetch: timed calls")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold/http: server starts")
     parser.add_argument("--per-run", type=int, default=12, help="http: warm events per run")
-    parser.add_argument("--algorithm", default="iter8-v2", help="cold/http: the experiments'")
+    parser.add_argument(
+        "--algorithm",
+        action="append",
+        choices=COLD_ALGORITHMS,
+        help="cold/http: the experiments' (repeat for several; default: both)",
+    )
+    parser.add_argument(
+        "--from-source",
+        action="store_true",
+        help="cold: do not compile iter8 and functions to bytecode first (the image has it)",
+    )
     parser.add_argument("--only", choices=PARTS, action="append", help="only these parts")
     parser.add_argument("--output", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
@@ -484,26 +548,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         console.print(table)
     if "cold" in parts or "http" in parts:
-        runs = cold_and_http(args.cold_runs, args.per_run, args.algorithm)
-        figures["cold"] = runs
-        table = Table(title=f"iter8 serve analyze ({args.algorithm}), one row per start")
-        for column in ("spawn → alive s", "spawn → first 200 s", "startup CPU s", "first ms",
-                       "warm ms", "first ÷ warm", "first ÷ warm, CPU", "in-process ms",
-                       "HTTP − in-process ms"):  # fmt: skip
-            table.add_column(column)
-        for r in [*runs, {k: statistics.median(x[k] for x in runs) for k in runs[0]}]:
-            table.add_row(
-                f"{r['ready_s']:.3f}",
-                f"{r['first_200_s']:.3f}",
-                f"{r['startup_cpu_s']:.3f}",
-                f"{r['first_ms']:.1f}",
-                f"{r['warm_ms']:.1f}",
-                f"{r['first_ms'] / r['warm_ms']:.2f}",
-                f"{r['first_cpu_ms'] / r['warm_cpu_ms']:.2f}",
-                f"{r['in_process_ms']:.1f}",
-                f"{r['warm_ms'] - r['in_process_ms']:.1f}",
-            )
-        console.print(table)
+        algorithms = args.algorithm or list(COLD_ALGORITHMS)
+        if not args.from_source:
+            compile_like_the_image()
+        figures["cold"] = cold_and_http(args.cold_runs, args.per_run, algorithms)
+        for algorithm, runs in figures["cold"].items():
+            console.print(cold_table(algorithm, runs))
         console.print("last row: the median of each column over the runs")
     console.print(f"{figures['machine']}")
     if args.output:

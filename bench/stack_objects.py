@@ -10,46 +10,17 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from iter8.demo.experiment import knative_service, knative_version_info
+from iter8.demo.experiment import knative_service, mock_canary, mock_metric
 from iter8.store import EXPERIMENTS, METRICS, AlreadyExists, Store
 from iter8.store.resources import KNATIVE_SERVICES
 
 NAMESPACE = "default"
-METRIC = "latency"
 ALGORITHM = "iter8-v2"
-
-
-def mock_metric() -> dict[str, Any]:
-    """Mock levels: fetching them costs no I/O, so an iteration is the code's own overhead."""
-    return {
-        "apiVersion": "iter8.tools/v2alpha2",
-        "kind": "Metric",
-        "metadata": {"name": METRIC, "namespace": NAMESPACE},
-        "spec": {
-            "type": "Gauge",
-            "mock": [{"name": "v1", "level": "100"}, {"name": "v2", "level": "50"}],
-        },
-    }
 
 
 def canary(name: str, app: str, iterations: int, algorithm: str = ALGORITHM) -> dict[str, Any]:
     """A Canary on Service `app`: `iterations` iterations one second apart, promote at the end."""
-    return {
-        "apiVersion": "iter8.tools/v2alpha2",
-        "kind": "Experiment",
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "annotations": {"iter8.tools/algorithm": algorithm},
-        },
-        "spec": {
-            "target": f"{NAMESPACE}/{app}",
-            "strategy": {"testingPattern": "Canary"},
-            "criteria": {"objectives": [{"metric": f"{NAMESPACE}/{METRIC}", "upperLimit": 200}]},
-            "duration": {"intervalSeconds": 1, "iterationsPerLoop": iterations, "maxLoops": 1},
-            "versionInfo": knative_version_info(app, NAMESPACE),
-        },
-    }
+    return mock_canary(name, app, iterations, algorithm, NAMESPACE)
 
 
 def names(count: int) -> list[str]:
@@ -60,7 +31,7 @@ def names(count: int) -> list[str]:
 def create_targets(store: Store, count: int) -> None:
     """The shared Metric and one Service per experiment (`app-<i>`)."""
     with contextlib.suppress(AlreadyExists):
-        store.create(METRICS, mock_metric())
+        store.create(METRICS, mock_metric(namespace=NAMESPACE))
     for name in names(count):
         store.create(KNATIVE_SERVICES, knative_service(app_of(name), NAMESPACE))
 

@@ -22,6 +22,6 @@ from iter8.embedded.processes import PHASES, source_of
 )
 def serve(phase: str, port: int, host: str) -> None:
     """Serve the PHASE function. State: ITER8_STORE (sqlite:<path> | kubernetes); broker: K_SINK."""
-    from functions.server import FunctionServer, create_app
+    from functions.server import FunctionServer
 
-    FunctionServer(create_app(phase, str(source_of(phase))), f"{host}:{port}").run()
+    FunctionServer(phase, str(source_of(phase)), f"{host}:{port}").run()

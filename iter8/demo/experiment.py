@@ -49,6 +49,54 @@ def knative_version_info(
     }
 
 
+MOCK_METRIC = "latency"
+
+
+def mock_metric(
+    name: str = MOCK_METRIC,
+    levels: dict[str, float] | None = None,
+    namespace: str = NAMESPACE,
+) -> dict[str, Any]:
+    """A Gauge with mock levels per version (default v1 100, v2 50: v2 is better): fetching it
+    costs no I/O, so an iteration on it is the code's own work (the stack benchmarks', the
+    analyze function's rehearsal's, the tests')."""
+    levels = {"v1": 100, "v2": 50} if levels is None else levels
+    return {
+        "apiVersion": "iter8.tools/v2alpha2",
+        "kind": "Metric",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "type": "Gauge",
+            "mock": [{"name": v, "level": str(x)} for v, x in levels.items()],
+        },
+    }
+
+
+def mock_canary(
+    name: str, service: str, iterations: int, algorithm: str, namespace: str = NAMESPACE
+) -> dict[str, Any]:
+    """A Canary on `knative_service(service, namespace)` judged on `mock_metric()` in `namespace` by
+    `algorithm`: `iterations` iterations one second apart, then promote."""
+    return {
+        "apiVersion": "iter8.tools/v2alpha2",
+        "kind": "Experiment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {"iter8.tools/algorithm": algorithm},
+        },
+        "spec": {
+            "target": f"{namespace}/{service}",
+            "strategy": {"testingPattern": "Canary"},
+            "criteria": {
+                "objectives": [{"metric": f"{namespace}/{MOCK_METRIC}", "upperLimit": 200}]
+            },
+            "duration": {"intervalSeconds": 1, "iterationsPerLoop": iterations, "maxLoops": 1},
+            "versionInfo": knative_version_info(service, namespace),
+        },
+    }
+
+
 def canary(
     urls: dict[str, str],
     interval_seconds: int = 2,

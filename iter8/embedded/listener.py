@@ -9,7 +9,7 @@ import signal
 
 import click
 
-from functions.server import FunctionServer, create_app
+from functions.server import FunctionServer
 from iter8.embedded.lifeline import die_with_parent
 
 
@@ -26,7 +26,7 @@ def main(
     if parent is not None:
         die_with_parent(signal.SIGTERM, parent)
     bind = f"fd://{fd}" if fd is not None else f"{host}:{port}"
-    FunctionServer(create_app(target, source), bind).run()
+    FunctionServer(target, source, bind).run()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from functions.promote import main as promote
 from functions.route import main as route
 from functions.runtime import Runtime
 from iter8.api.experiment import Experiment
+from iter8.demo import experiment as demo_experiment
 from iter8.demo.experiment import knative_service, knative_version_info
 from iter8.events import EventType
 from iter8.lifecycle.tick import Timeouts
@@ -78,15 +79,7 @@ def add_event(experiment: dict[str, Any]) -> CloudEvent:
 
 
 def mock_metric(name: str, levels: dict[str, float], namespace: str = "default") -> dict[str, Any]:
-    return {
-        "apiVersion": "iter8.tools/v2alpha2",
-        "kind": "Metric",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "type": "Gauge",
-            "mock": [{"name": v, "level": str(x)} for v, x in levels.items()],
-        },
-    }
+    return demo_experiment.mock_metric(name, levels, namespace)
 
 
 def canary(

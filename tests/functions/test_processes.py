@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -183,17 +185,17 @@ def test_the_worker_opens_its_store_before_it_serves(tmp_path: Path) -> None:
         listener.close()
 
 
-def test_iter8_serve_is_the_server_itself_and_ends_on_sigterm(tmp_path: Path) -> None:
-    """`iter8 serve` serves in its own process (no second interpreter to start, which was
-    ~0.1-0.2 s of every cold start): the process spawned is gunicorn's arbiter, its one child
-    the worker; SIGTERM to it ends both."""
+@contextlib.contextmanager
+def _iter8_serve(phase: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`iter8 serve PHASE` on a free port, once its liveness probe answers; killed after if it
+    is still running."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     iter8 = Path(sys.executable).parent / "iter8"
     env = {**os.environ, "ITER8_STORE": f"sqlite:{tmp_path / 'store.db'}"}
     process = subprocess.Popen(
-        [str(iter8), "serve", "route", "--port", str(port)],
+        [str(iter8), "serve", phase, "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -207,6 +209,18 @@ def test_iter8_serve_is_the_server_itself_and_ends_on_sigterm(tmp_path: Path) ->
                     break
             except OSError:
                 time.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_iter8_serve_is_the_server_itself_and_ends_on_sigterm(tmp_path: Path) -> None:
+    """`iter8 serve` serves in its own process (no second interpreter to start, which was
+    ~0.1-0.2 s of every cold start): the process spawned is gunicorn's arbiter, its one child
+    the worker; SIGTERM to it ends both."""
+    with _iter8_serve("route", tmp_path) as process:
         spawned = proctree.descendants(process.pid)
         assert len(spawned) == 1  # the worker, and no interpreter in between
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
@@ -214,7 +228,22 @@ def test_iter8_serve_is_the_server_itself_and_ends_on_sigterm(tmp_path: Path) ->
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
         assert proctree.wait_gone(spawned, timeout=10) == set()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+
+def _libraries(pid: int) -> set[str]:
+    """The file names of the shared objects mapped into process `pid`."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return {Path(line.split()[-1]).name for line in maps if line.split()[-1].endswith(".so")}
+
+
+def test_the_worker_loads_the_function_and_the_arbiter_stays_small(tmp_path: Path) -> None:
+    """The arbiter (`iter8 serve`) forks its worker before the function is imported: the worker
+    pays for no copy of the app's pages, and the arbiter holds neither numpy nor scipy."""
+
+    def scientific(pid: int) -> set[str]:
+        return {n for n in _libraries(pid) if n.startswith(("_multiarray_umath", "_ufuncs"))}
+
+    with _iter8_serve("analyze", tmp_path) as process:
+        ((worker, _),) = proctree.descendants(process.pid)  # (pid, start time)
+        assert len(scientific(worker)) >= 2  # numpy's and scipy.special's, warm
+        assert scientific(process.pid) == set()
