@@ -301,23 +301,18 @@ def _comparisons(
     n_star: float | None,
 ) -> dict[tuple[str, str], Comparison]:
     """Every candidate against the baseline, and every pair of candidates, on one reward."""
-    per_b, per_d = beliefs.get(key, {}), draws.get(key, {})
     pairs = [(c, names[0]) for c in names[1:]]
     pairs += [(a, b) for i, a in enumerate(names[1:], 1) for b in names[i + 1 :]]
-    return {
-        (a, b): compare(
-            (a, b),
-            (per_b[a], per_b[b]),
-            (per_d[a], per_d[b]),
-            high,
-            settings.tau,
-            settings.alpha,
-            settings.minimum_effect,
-            n_star,
-        )
-        for a, b in pairs
-        if a in per_d and b in per_d
-    }
+    return compare(
+        pairs,
+        beliefs.get(key, {}),
+        draws.get(key, {}),
+        high,
+        settings.tau,
+        settings.alpha,
+        settings.minimum_effect,
+        n_star,
+    )
 
 
 def _traffic(requests: Mapping[str, float | None], iteration: int) -> float | None:

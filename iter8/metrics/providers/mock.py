@@ -7,6 +7,7 @@ the way a real average over more requests would.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -26,15 +27,25 @@ class MockProvider:
         return metric.spec.mock is not None
 
     def fetch(self, request: FetchRequest) -> Observation:
-        levels = {m.name: m.level for m in request.metric.spec.mock or []}
-        if request.version.name not in levels:
-            raise FetchFailed("error", f"no mock level for version {request.version.name!r}")
-        x = parse_quantity(levels[request.version.name])
+        name = request.version.name
+        # the last level given for the version counts, as in a mapping built from the list
+        level = next(
+            (m.level for m in reversed(request.metric.spec.mock or []) if m.name == name), None
+        )
+        if level is None:
+            raise FetchFailed("error", f"no mock level for version {name!r}")
+        x = _level(level)
         t = request.elapsed_seconds
         if request.metric.spec.type == "Counter":
             return Observation(value=x * t)
         rng = request.rng if request.rng is not None else np.random.default_rng(0)
         return Observation(value=2 * x * float(rng.beta(t, t)))
+
+
+@lru_cache(maxsize=1024)
+def _level(text: int | float | str) -> float:
+    """A level's number, parsed once per text (every iteration reads the same levels)."""
+    return parse_quantity(text)
 
 
 PROVIDER = MockProvider()
