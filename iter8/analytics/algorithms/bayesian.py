@@ -31,7 +31,7 @@ from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
 from iter8.analytics.bayes import allocation, decide, evidence, report, srm, traffic
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.criteria import Criteria, criteria_of, defaulted, max_iterations
+from iter8.analytics.bayes.criteria import Criteria, criteria_of
 from iter8.analytics.bayes.draws import draw_all
 from iter8.analytics.bayes.inputs import gather
 from iter8.analytics.bayes.objectives import Check, check, stalled
@@ -40,6 +40,7 @@ from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
 from iter8.analytics.bayes.state import ALGORITHM_NAME, Carried, previous
 from iter8.analytics.bayes.traffic import Draws
+from iter8.api.defaults import defaulted_view, max_iterations
 from iter8.api.experiment import Experiment
 
 
@@ -53,7 +54,7 @@ class Bayesian:
 
 
 def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResult:
-    experiment = defaulted(given.experiment)
+    experiment = defaulted_view(given.experiment)
     settings = settings_from_annotations(experiment.metadata.annotations, base or Settings())
     names = [v.name for v in experiment.versions]
     pattern = experiment.spec.strategy.testing_pattern
