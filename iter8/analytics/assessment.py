@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult
@@ -50,7 +51,13 @@ class Aggregated:
 
 
 def metric_key(reference: str, experiment: Experiment) -> str:
-    return str(resolve(reference, experiment.namespace))
+    return _key(reference, experiment.namespace)
+
+
+@lru_cache(maxsize=4096)
+def _key(reference: str, namespace: str) -> str:
+    """A reference resolved once: every step resolves every criterion's metric."""
+    return str(resolve(reference, namespace))
 
 
 def criteria_keys(experiment: Experiment) -> list[str]:

@@ -109,9 +109,26 @@ def gamma_draws(shapes: np.ndarray, rng: np.random.Generator, size: int) -> np.n
     return result
 
 
-def interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The central credible interval at `level` (order statistics of the draws)."""
-    ordered = np.sort(draws)
+def summaries(
+    samples: Sequence[np.ndarray], level: float = 0.95
+) -> tuple[list[float], list[float], list[float]]:
+    """Each sample's mean and central credible interval at `level` (its order statistics), the
+    samples of one size stacked and sorted in one call."""
+    by_size: dict[int, list[int]] = {}
+    for i, sample in enumerate(samples):
+        by_size.setdefault(len(sample), []).append(i)
+    means, lows, highs = [0.0] * len(samples), [0.0] * len(samples), [0.0] * len(samples)
     tail = (1 - level) / 2
-    last = len(ordered) - 1
-    return float(ordered[round(tail * last)]), float(ordered[round((1 - tail) * last)])
+    for size, rows in by_size.items():
+        stacked = np.stack([samples[i] for i in rows])
+        ordered = np.sort(stacked, axis=1)
+        low, high = round(tail * (size - 1)), round((1 - tail) * (size - 1))
+        for i, mean, lo, hi in zip(
+            rows,
+            stacked.mean(axis=1).tolist(),
+            ordered[:, low].tolist(),
+            ordered[:, high].tolist(),
+            strict=True,
+        ):
+            means[i], lows[i], highs[i] = mean, lo, hi
+    return means, lows, highs

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.draws import interval
+from iter8.analytics.bayes.draws import summaries
 from iter8.analytics.bayes.objectives import Check
 from iter8.analytics.bayes.rewards import Comparison
 from iter8.analytics.bayes.srm import SrmResult
@@ -36,6 +36,7 @@ def posteriors(
     draws: Mapping[str, Mapping[str, np.ndarray]],
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    sampled: list[tuple[dict[str, Any], np.ndarray]] = []
     for key, per_version in beliefs.items():
         for version, belief in per_version.items():
             entry: dict[str, Any] = {
@@ -47,10 +48,13 @@ def posteriors(
                 entry["n"] = number(belief.n)
             sample = draws.get(key, {}).get(version)
             if sample is not None:
-                low, high = interval(sample)
-                entry["mean"] = number(float(sample.mean()))
-                entry["ci95"] = [number(low), number(high)]
+                sampled.append((entry, sample))
             result.setdefault(key, {})[version] = entry
+    for (entry, _), mean, low, high in zip(
+        sampled, *summaries([s for _, s in sampled]), strict=True
+    ):
+        entry["mean"] = number(mean)
+        entry["ci95"] = [number(low), number(high)]
     return result
 
 
