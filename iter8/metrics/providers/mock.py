@@ -7,14 +7,13 @@ the way a real average over more requests would.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
 
 from iter8.analytics.observations import Observation
 from iter8.api.metric import Metric
-from iter8.api.quantity import parse_quantity
+from iter8.api.quantity import quantity_value
 from iter8.metrics.provider import FetchFailed, FetchRequest
 
 
@@ -34,18 +33,12 @@ class MockProvider:
         )
         if level is None:
             raise FetchFailed("error", f"no mock level for version {name!r}")
-        x = _level(level)
+        x = quantity_value(level)
         t = request.elapsed_seconds
         if request.metric.spec.type == "Counter":
             return Observation(value=x * t)
         rng = request.rng if request.rng is not None else np.random.default_rng(0)
         return Observation(value=2 * x * float(rng.beta(t, t)))
-
-
-@lru_cache(maxsize=1024)
-def _level(text: int | float | str) -> float:
-    """A level's number, parsed once per text (every iteration reads the same levels)."""
-    return parse_quantity(text)
 
 
 PROVIDER = MockProvider()
