@@ -120,15 +120,12 @@ def summaries(
     means, lows, highs = [0.0] * len(samples), [0.0] * len(samples), [0.0] * len(samples)
     tail = (1 - level) / 2
     for size, rows in by_size.items():
-        stacked = np.stack([samples[i] for i in rows])
-        ordered = np.sort(stacked, axis=1)
+        stacked = np.stack([samples[i] for i in rows])  # a copy: sorted in place
+        row_means = stacked.mean(axis=1).tolist()
+        stacked.sort(axis=1)
         low, high = round(tail * (size - 1)), round((1 - tail) * (size - 1))
         for i, mean, lo, hi in zip(
-            rows,
-            stacked.mean(axis=1).tolist(),
-            ordered[:, low].tolist(),
-            ordered[:, high].tolist(),
-            strict=True,
+            rows, row_means, stacked[:, low].tolist(), stacked[:, high].tolist(), strict=True
         ):
             means[i], lows[i], highs[i] = mean, lo, hi
     return means, lows, highs

@@ -14,12 +14,15 @@ from iter8.analytics.bayes.objectives import Check
 from iter8.analytics.bayes.rewards import Comparison
 from iter8.analytics.bayes.srm import SrmResult
 
+# format specs built once: `number` is called ~10³ times a step
+_SPECS = {digits: f".{digits}g" for digits in (3, 4, 6)}
+
 
 def number(x: float | None, digits: int = 6) -> float | None:
     """A finite float rounded for reading, or None (JSON has no infinity)."""
     if x is None or not math.isfinite(x):
         return None
-    return float(f"{x:.{digits}g}")
+    return float(format(x, _SPECS.get(digits) or f".{digits}g"))
 
 
 def log_e(x: float) -> float | str:
