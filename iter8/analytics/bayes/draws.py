@@ -29,7 +29,10 @@ def draw(belief: Belief, rng: np.random.Generator, size: int) -> np.ndarray:
     if belief.kind == "rate":
         return rng.beta(JEFFREYS + belief.events, JEFFREYS + belief.n - belief.events, size)
     if belief.kind == "mean":
-        return belief.value + belief.unit_sd / np.sqrt(belief.n) * rng.standard_normal(size)
+        result = rng.standard_normal(size)
+        result *= belief.unit_sd / np.sqrt(belief.n)  # in place, as value + sd/√n · z
+        result += belief.value
+        return result
     if belief.kind == "percentile":
         return percentile_draws(belief, [belief.quantile], rng, size)[0]
     if belief.kind == "value" and belief.series is not None:
