@@ -8,7 +8,8 @@ over HTTP.
 1. **iteration** — one whole iteration in-process, as the analyze function runs it: `fetch_all`
    (mock metrics: no I/O), the algorithm, and the `status.analysis` block. A Canary with 2
    versions × 4 metrics and an A/B/N with 10 versions × 10 metrics (plus its reward), from a
-   status holding three earlier analyses. Median and p90 per call after a warm-up.
+   status holding three earlier analyses. Median and p90 per call after a warm-up, and the
+   median CPU time of a call (this thread's: what other sessions' load inflates far less).
 2. **fetch** — `fetch_all` against a local mock Prometheus on 127.0.0.1 that answers every query
    after 20 ms: 4 fetches (2 versions × 2 metrics) and 9 (3 × 3). Fetches that overlap take a
    little over 20 ms; one after the other, 80 and 180 ms.
@@ -151,8 +152,15 @@ def iteration_costs(calls: int) -> list[dict[str, Any]]:
                     analysis=Analysis(details=result.details),
                 )
                 experiment = base.model_copy(update={"status": status})
-            samples = timed(lambda e=experiment: one(e, 4), calls)
-            rows.append({"algorithm": algorithm_name, "shape": label, **stats(samples)})
+            wall, cpu = clocked(lambda e=experiment: one(e, 4), calls)
+            rows.append(
+                {
+                    "algorithm": algorithm_name,
+                    "shape": label,
+                    **stats(wall),
+                    "cpu_median_ms": statistics.median(cpu) * MS,
+                }
+            )
     return rows
 
 
@@ -452,14 +460,23 @@ def _post(connection: http.client.HTTPConnection, ref: Any) -> float:
 
 
 def timed(call: Callable[[], object], calls: int, warmup: int = 10) -> list[float]:
+    return clocked(call, calls, warmup)[0]
+
+
+def clocked(
+    call: Callable[[], object], calls: int, warmup: int = 10
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each call (CPU: this thread's, which other sessions' load
+    inflates far less than wall time)."""
     for _ in range(warmup):
         call()
-    samples = []
+    wall, cpu = [], []
     for _ in range(calls):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         call()
-        samples.append(time.perf_counter() - began)
-    return samples
+        cpu.append(time.thread_time() - began_cpu)
+        wall.append(time.perf_counter() - began)
+    return wall, cpu
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -527,11 +544,15 @@ def main(argv: list[str] | None = None) -> int:
     if "iteration" in parts:
         figures["iteration"] = iteration_costs(args.calls)
         table = Table(title=f"One whole iteration in-process, mock metrics ({args.calls} calls)")
-        for column in ("algorithm", "shape", "median ms", "p90 ms"):
+        for column in ("algorithm", "shape", "median ms", "p90 ms", "CPU median ms"):
             table.add_column(column)
         for row in figures["iteration"]:
             table.add_row(
-                row["algorithm"], row["shape"], f"{row['median_ms']:.2f}", f"{row['p90_ms']:.2f}"
+                row["algorithm"],
+                row["shape"],
+                f"{row['median_ms']:.2f}",
+                f"{row['p90_ms']:.2f}",
+                f"{row['cpu_median_ms']:.2f}",
             )
         console.print(table)
     if "fetch" in parts:

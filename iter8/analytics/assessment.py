@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult
 from iter8.analytics.observations import Observation
 from iter8.api.experiment import Experiment, Objective
-from iter8.api.quantity import parse_quantity
+from iter8.api.quantity import parse_quantity, quantity_value
 from iter8.api.references import resolve
 
 PointValues = dict[str, dict[str, float | None]]  # metric key → version → value (None: no data)
@@ -50,7 +51,13 @@ class Aggregated:
 
 
 def metric_key(reference: str, experiment: Experiment) -> str:
-    return str(resolve(reference, experiment.namespace))
+    return _key(reference, experiment.namespace)
+
+
+@lru_cache(maxsize=4096)
+def _key(reference: str, namespace: str) -> str:
+    """A reference resolved once: every step resolves every criterion's metric."""
+    return str(resolve(reference, namespace))
 
 
 def criteria_keys(experiment: Experiment) -> list[str]:
@@ -166,8 +173,8 @@ def aggregated_metrics_data(aggregated: Aggregated) -> dict[str, Any]:
 def limits(objective: Objective) -> tuple[float | None, float | None]:
     lower, upper = objective.lower_limit, objective.upper_limit
     return (
-        None if lower is None else parse_quantity(lower),
-        None if upper is None else parse_quantity(upper),
+        None if lower is None else quantity_value(lower),
+        None if upper is None else quantity_value(upper),
     )
 
 

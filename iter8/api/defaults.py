@@ -50,9 +50,31 @@ def with_defaults(experiment: Experiment) -> Experiment:
 def defaulted_view(experiment: Experiment) -> Experiment:
     """`with_defaults` for a reader: the spec defaulted on a copy, the status shared with
     `experiment` rather than deep-copied (it holds the analysis and its history: most of the
-    copy's time). Whoever changes the result's status changes `experiment`'s."""
+    copy's time); no copy at all when every default is in place already (as the analyze
+    function hands it over): then it is `experiment` itself. Whoever changes the result
+    changes `experiment`."""
+    if _defaulted(experiment):
+        return experiment
     bare = with_defaults(experiment.model_copy(update={"status": None}))
     return bare.model_copy(update={"status": experiment.status})
+
+
+def _defaulted(experiment: Experiment) -> bool:
+    """Whether every field `with_defaults` fills in is set."""
+    spec = experiment.spec
+    strategy, duration = spec.strategy, spec.duration
+    objectives = (spec.criteria.objectives if spec.criteria else None) or []
+    return (
+        strategy.deployment_pattern is not None
+        and strategy.weights is not None
+        and strategy.weights.max_candidate_weight is not None
+        and strategy.weights.max_candidate_weight_increment is not None
+        and duration is not None
+        and duration.interval_seconds is not None
+        and duration.iterations_per_loop is not None
+        and duration.max_loops is not None
+        and all(o.rollback_on_failure is not None for o in objectives)
+    )
 
 
 def rollback_on_failure(objective: Objective, deployment_pattern: str | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, DecimalException
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import PlainValidator
@@ -60,6 +61,13 @@ def parse_quantity(value: int | float | str) -> float:
         return _finite(number * (_BINARY_SUFFIXES.get(suffix) or _DECIMAL_SUFFIXES[suffix]), value)
     except DecimalException as error:  # pragma: no cover - the bounds above keep to the context
         raise ValueError(f"{value!r} is out of range") from error
+
+
+@lru_cache(maxsize=4096, typed=True)
+def quantity_value(value: int | float | str) -> float:
+    """`parse_quantity` of a validated field, remembered: an analysis reads the same limits and
+    mock levels every iteration."""
+    return parse_quantity(value)
 
 
 def _finite(number: int | float | Decimal, shown: object) -> float:

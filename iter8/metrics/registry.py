@@ -112,19 +112,20 @@ def fetch_all(
     and version names: the same seed, metrics and versions give the same values, whatever
     order they are given in.
     """
-    metrics = list(metrics)
+    keyed = [(metric.key, metric) for metric in metrics]
+    names = sorted(versions, key=lambda v: v.name)
     elapsed = max(1, int(elapsed_seconds))
     found: dict[tuple[str, str], Observation] = {}
-    local: list[tuple[MetricsProvider, Metric, VersionDetail, dict[str, str] | None]] = []
-    remote: list[tuple[MetricsProvider, Metric, VersionDetail, dict[str, str] | None]] = []
-    for metric in sorted(metrics, key=lambda m: m.key):
+    local: list[tuple[MetricsProvider, Metric, str, VersionDetail, dict[str, str] | None]] = []
+    remote: list[tuple[MetricsProvider, Metric, str, VersionDetail, dict[str, str] | None]] = []
+    for key, metric in sorted(keyed, key=lambda pair: pair[0]):
         secret = _secret(metric, secrets, secret_namespace, experiment_namespace)
         provider = provider_for(metric)
-        for version in sorted(versions, key=lambda v: v.name):
+        for version in names:
             if isinstance(secret, Observation):
-                found[metric.key, version.name] = secret
+                found[key, version.name] = secret
             else:
-                (remote if provider.io else local).append((provider, metric, version, secret))
+                (remote if provider.io else local).append((provider, metric, key, version, secret))
 
     def request(
         metric: Metric, version: VersionDetail, secret: dict[str, str] | None, **more: Any
@@ -136,28 +137,26 @@ def fetch_all(
 
     if local:
         rng = _generator(seed)
-        for provider, metric, version, secret in local:
-            found[metric.key, version.name] = _fetch(
-                provider, request(metric, version, secret, rng=rng)
-            )
+        for provider, metric, key, version, secret in local:
+            found[key, version.name] = _fetch(provider, request(metric, version, secret, rng=rng))
     if remote:
         shared = client or transport.shared()
         calls = [
-            (provider, request(metric, version, secret, client=shared))
-            for provider, metric, version, secret in remote
+            (provider, key, request(metric, version, secret, client=shared))
+            for provider, metric, key, version, secret in remote
         ]
         if workers <= 1 or len(calls) == 1:
-            results = [_fetch(provider, r) for provider, r in calls]
+            results = [_fetch(provider, r) for provider, _, r in calls]
         else:
             pool, queued = _pool(), time.monotonic()
             futures = [
                 pool.submit(contextvars.copy_context().run, _fetch_queued, provider, r, queued)
-                for provider, r in calls
+                for provider, _, r in calls
             ]
             results = [future.result() for future in futures]
-        for (_, r), observation in zip(calls, results, strict=True):
-            found[r.metric.key, r.version.name] = observation
-    return {m.key: {v.name: found[m.key, v.name] for v in versions} for m in metrics}
+        for (_, key, r), observation in zip(calls, results, strict=True):
+            found[key, r.version.name] = observation
+    return {key: {v.name: found[key, v.name] for v in versions} for key, _ in keyed}
 
 
 def _secret(

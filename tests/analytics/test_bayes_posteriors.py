@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from iter8.analytics.bayes.beliefs import buckets_of, make_belief, statistic
-from iter8.analytics.bayes.draws import draw, gamma_draws, interval
+from iter8.analytics.bayes.draws import draw, gamma_draws, summaries
 from iter8.analytics.bayes.sequential import confidence_radius, log_e_normal, log_e_rate
 from iter8.analytics.observations import Bucket, Histogram
 
@@ -21,7 +21,7 @@ EDGES = np.array([0, 20, 40, 60, 80, 100, 120, 140, 170, 200, 250, 300, 400, 600
 
 
 def covered(truth: float, draws: np.ndarray) -> bool:
-    low, high = interval(draws, LEVEL)
+    _, (low,), (high,) = summaries([draws], LEVEL)
     return low <= truth <= high
 
 
@@ -175,3 +175,14 @@ def test_numbers_are_read_by_kind(
 ) -> None:
     kind, quantile = statistic(key, None, histogram_given, n, value)
     assert (kind, pytest.approx(quantile)) == expected
+
+
+def test_summaries_are_each_samples_own_mean_and_order_statistics() -> None:
+    """Stacked and sorted together, samples of several sizes keep their own numbers, exactly."""
+    rng = np.random.default_rng(11)
+    samples = [rng.standard_t(2, size) * 10 + 3 for size in (1000, 7, 1000, 1, 250, 7)]
+    means, lows, highs = summaries(samples, 0.9)
+    for sample, mean, low, high in zip(samples, means, lows, highs, strict=True):
+        ordered, last = np.sort(sample), len(sample) - 1
+        assert mean == sample.mean()
+        assert (low, high) == (ordered[round(0.05 * last)], ordered[round(0.95 * last)])

@@ -62,3 +62,20 @@ def test_a_defaulted_view_defaults_a_copy_of_the_spec_and_shares_the_status() ->
     assert view.to_wire()["spec"] == with_defaults(given).to_wire()["spec"]
     assert given.spec.strategy.deployment_pattern is None  # the input's spec is left alone
     assert view.status is given.status  # not copied: a reader's view
+
+
+def test_a_defaulted_view_of_an_experiment_with_every_default_is_the_experiment() -> None:
+    """What the analyze function hands over is defaulted already: nothing is copied."""
+    given = with_defaults(
+        Experiment.from_wire(
+            {
+                "spec": {"target": "t", "strategy": {"testingPattern": "Canary"}},
+                "status": {"stage": "Running", "completedIterations": 3},
+            }
+        )
+    )
+    assert defaulted_view(given) is given
+    given.spec.duration.max_loops = None  # one default missing: a defaulted copy again
+    view = defaulted_view(given)
+    assert view is not given and view.spec.duration.max_loops == 1
+    assert view.status is given.status

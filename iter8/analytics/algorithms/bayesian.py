@@ -31,7 +31,7 @@ from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
 from iter8.analytics.bayes import allocation, decide, evidence, report, srm, traffic
 from iter8.analytics.bayes.beliefs import Belief
-from iter8.analytics.bayes.criteria import Criteria, criteria_of, defaulted, max_iterations
+from iter8.analytics.bayes.criteria import Criteria, criteria_of
 from iter8.analytics.bayes.draws import draw_all
 from iter8.analytics.bayes.inputs import gather
 from iter8.analytics.bayes.objectives import Check, check, stalled
@@ -40,6 +40,7 @@ from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
 from iter8.analytics.bayes.state import ALGORITHM_NAME, Carried, previous
 from iter8.analytics.bayes.traffic import Draws
+from iter8.api.defaults import defaulted_view, max_iterations
 from iter8.api.experiment import Experiment
 
 
@@ -53,7 +54,7 @@ class Bayesian:
 
 
 def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResult:
-    experiment = defaulted(given.experiment)
+    experiment = defaulted_view(given.experiment)
     settings = settings_from_annotations(experiment.metadata.annotations, base or Settings())
     names = [v.name for v in experiment.versions]
     pattern = experiment.spec.strategy.testing_pattern
@@ -301,23 +302,18 @@ def _comparisons(
     n_star: float | None,
 ) -> dict[tuple[str, str], Comparison]:
     """Every candidate against the baseline, and every pair of candidates, on one reward."""
-    per_b, per_d = beliefs.get(key, {}), draws.get(key, {})
     pairs = [(c, names[0]) for c in names[1:]]
     pairs += [(a, b) for i, a in enumerate(names[1:], 1) for b in names[i + 1 :]]
-    return {
-        (a, b): compare(
-            (a, b),
-            (per_b[a], per_b[b]),
-            (per_d[a], per_d[b]),
-            high,
-            settings.tau,
-            settings.alpha,
-            settings.minimum_effect,
-            n_star,
-        )
-        for a, b in pairs
-        if a in per_d and b in per_d
-    }
+    return compare(
+        pairs,
+        beliefs.get(key, {}),
+        draws.get(key, {}),
+        high,
+        settings.tau,
+        settings.alpha,
+        settings.minimum_effect,
+        n_star,
+    )
 
 
 def _traffic(requests: Mapping[str, float | None], iteration: int) -> float | None:

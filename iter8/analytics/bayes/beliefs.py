@@ -31,6 +31,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -50,6 +51,8 @@ _PERCENTILE = re.compile(
 )
 _MEAN = re.compile(r"mean|avg|average")
 _COUNT = re.compile(r"(?:count|total)$")
+NO_BUCKETS = np.zeros(0)  # shared by every belief without a histogram: read-only
+NO_BUCKETS.setflags(write=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,9 +66,9 @@ class Belief:
     unit_sd: float = 0.0  # mean, percentile: per-request standard deviation
     quantile: float = 0.0  # percentile: which one, in (0, 1)
     scale: float = 0.0  # value: standard error of the mean of the per-iteration values
-    lowers: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    uppers: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lowers: np.ndarray = field(default_factory=lambda: NO_BUCKETS)
+    uppers: np.ndarray = field(default_factory=lambda: NO_BUCKETS)
+    counts: np.ndarray = field(default_factory=lambda: NO_BUCKETS)
     series: Series | None = None  # value: the per-iteration values so far
     pairs: Mapping[str, Series] = field(default_factory=dict)  # value: other version → self − it
 
@@ -101,22 +104,30 @@ def statistic(
     key: str, metric: Metric | None, has_histogram: bool, has_n: bool, value: float
 ) -> tuple[Kind, float]:
     """How to read this metric's number (module docstring), and the percentile as a fraction."""
-    name = key.rpartition("/")[2].lower()
+    named_quantile, named_mean, named_count = _named(key)
     annotations = (metric.metadata.annotations if metric else None) or {}
     declared = annotations.get(STATISTIC_ANNOTATION, "").strip().lower()
-    quantile = _quantile(annotations.get(PERCENTILE_ANNOTATION)) or _quantile_in(name)
+    quantile = _quantile(annotations.get(PERCENTILE_ANNOTATION)) or named_quantile
     if declared in KINDS:
         return declared, quantile or 0.5  # type: ignore[return-value]
-    counter = metric.spec.type == "Counter" if metric else bool(_COUNT.search(name))
+    counter = metric.spec.type == "Counter" if metric else named_count
     if counter:
         return "exact", 0.0
     if has_histogram and quantile is not None:
         return "percentile", quantile
-    if has_n and (has_histogram or _MEAN.search(name)):
+    if has_n and (has_histogram or named_mean):
         return "mean", 0.0
     if has_n:
         return ("rate", 0.0) if 0.0 <= value <= 1.0 else ("mean", 0.0)
     return "value", 0.0
+
+
+@lru_cache(maxsize=1024)
+def _named(key: str) -> tuple[float | None, bool, bool]:
+    """What the metric's name says: a percentile (as a fraction), a mean, a count. Read once
+    per key: every step asks it for every metric and version."""
+    name = key.rpartition("/")[2].lower()
+    return _quantile_in(name), bool(_MEAN.search(name)), bool(_COUNT.search(name))
 
 
 def _quantile(text: str | None) -> float | None:
@@ -153,8 +164,7 @@ def make_belief(
     if kind == "rate":
         clipped = min(max(value, 0.0), 1.0)
         return Belief("rate", clipped, n=size, events=clipped * size)
-    empty = np.zeros(0)
-    lowers, uppers, counts = buckets if buckets is not None else (empty, empty, empty)
+    lowers, uppers, counts = buckets if buckets is not None else (NO_BUCKETS,) * 3
     if kind == "percentile" and counts.sum() > 0:
         point = float(percentile_of(lowers, uppers, counts[None, :], quantile)[0])
         return Belief(

@@ -1,5 +1,4 @@
-"""What the bandit reads from an Experiment: its criteria resolved to `ns/name` keys, Iter8's
-defaults (applied without copying a long status), and its length in iterations."""
+"""What the bandit reads from an Experiment: its criteria resolved to `ns/name` keys."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from dataclasses import dataclass
 from iter8.analytics import assessment
 from iter8.analytics.bayes.objectives import Limits
 from iter8.analytics.bayes.relative import relative_limits
-from iter8.api.defaults import rollback_on_failure, with_defaults
+from iter8.api.defaults import rollback_on_failure
 from iter8.api.experiment import Experiment
 
 
@@ -38,30 +37,3 @@ def criteria_of(experiment: Experiment) -> Criteria:
     relative = relative_limits(experiment)
     keys = list(dict.fromkeys([*assessment.criteria_keys(experiment), *(r.key for r in relative)]))
     return Criteria(objectives, relative, rewards, request_key, keys)
-
-
-def defaulted(experiment: Experiment) -> Experiment:
-    """`with_defaults` without deep-copying the status (it can hold long analysis details),
-    and no copy at all when the defaults are in place already (the analyze function's case)."""
-    spec = experiment.spec
-    strategy, duration = spec.strategy, spec.duration
-    objectives = (spec.criteria.objectives if spec.criteria else None) or []
-    if (
-        strategy.deployment_pattern is not None
-        and strategy.weights is not None
-        and strategy.weights.max_candidate_weight is not None
-        and strategy.weights.max_candidate_weight_increment is not None
-        and duration is not None
-        and duration.iterations_per_loop
-        and duration.max_loops
-        and all(o.rollback_on_failure is not None for o in objectives)
-    ):
-        return experiment
-    bare = with_defaults(experiment.model_copy(update={"status": None}))
-    return bare.model_copy(update={"status": experiment.status})
-
-
-def max_iterations(experiment: Experiment) -> int:
-    duration = experiment.spec.duration
-    assert duration is not None and duration.iterations_per_loop and duration.max_loops
-    return duration.iterations_per_loop * duration.max_loops

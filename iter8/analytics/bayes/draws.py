@@ -29,7 +29,10 @@ def draw(belief: Belief, rng: np.random.Generator, size: int) -> np.ndarray:
     if belief.kind == "rate":
         return rng.beta(JEFFREYS + belief.events, JEFFREYS + belief.n - belief.events, size)
     if belief.kind == "mean":
-        return belief.value + belief.unit_sd / np.sqrt(belief.n) * rng.standard_normal(size)
+        result = rng.standard_normal(size)
+        result *= belief.unit_sd / np.sqrt(belief.n)  # in place, as value + sd/√n · z
+        result += belief.value
+        return result
     if belief.kind == "percentile":
         return percentile_draws(belief, [belief.quantile], rng, size)[0]
     if belief.kind == "value" and belief.series is not None:
@@ -109,9 +112,23 @@ def gamma_draws(shapes: np.ndarray, rng: np.random.Generator, size: int) -> np.n
     return result
 
 
-def interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The central credible interval at `level` (order statistics of the draws)."""
-    ordered = np.sort(draws)
+def summaries(
+    samples: Sequence[np.ndarray], level: float = 0.95
+) -> tuple[list[float], list[float], list[float]]:
+    """Each sample's mean and central credible interval at `level` (its order statistics), the
+    samples of one size stacked and sorted in one call."""
+    by_size: dict[int, list[int]] = {}
+    for i, sample in enumerate(samples):
+        by_size.setdefault(len(sample), []).append(i)
+    means, lows, highs = [0.0] * len(samples), [0.0] * len(samples), [0.0] * len(samples)
     tail = (1 - level) / 2
-    last = len(ordered) - 1
-    return float(ordered[round(tail * last)]), float(ordered[round((1 - tail) * last)])
+    for size, rows in by_size.items():
+        stacked = np.stack([samples[i] for i in rows])  # a copy: sorted in place
+        row_means = stacked.mean(axis=1).tolist()
+        stacked.sort(axis=1)
+        low, high = round(tail * (size - 1)), round((1 - tail) * (size - 1))
+        for i, mean, lo, hi in zip(
+            rows, row_means, stacked[:, low].tolist(), stacked[:, high].tolist(), strict=True
+        ):
+            means[i], lows[i], highs[i] = mean, lo, hi
+    return means, lows, highs

@@ -108,10 +108,12 @@ def gather(
         if key in paired:
             _pair(pairs.setdefault(key, {}), fresh.items.get(key, {}), versions)
     beliefs: dict[str, dict[str, Belief]] = {}
+    listed = set(versions)
     for key in keys:
         metric = metric_for(key, metrics)
+        differences = pairs.get(key)
         for version, item in known.get(key, {}).items():
-            if version not in versions:
+            if version not in listed:
                 continue
             histogram = item.histogram
             kind, quantile = statistic(
@@ -125,7 +127,7 @@ def gather(
                 quantile,
                 settings.mean_cv_prior,
                 item.series,
-                _versus(pairs.get(key, {}), version, versions),
+                _versus(differences, version, versions) if differences else {},
             )
     requests = {version: _requests(version, beliefs, known, request_key) for version in versions}
     routed = {

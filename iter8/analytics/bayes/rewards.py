@@ -12,6 +12,7 @@ iterations where both answered) there is no test, and no proof.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,27 +119,69 @@ class Comparison:
 
 
 def compare(
-    names: tuple[str, str],
-    beliefs: tuple[Belief, Belief],
-    draws: tuple[np.ndarray, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+    beliefs: Mapping[str, Belief],
+    draws: Mapping[str, np.ndarray],
     higher_is_better: bool,
     tau: float,
     alpha: float,
     minimum_effect: float,
     n_star: float | None = None,
+) -> dict[tuple[str, str], Comparison]:
+    """Compare version `a` with `b` on one reward, for each pair (a, b) whose versions both have
+    draws (`n_star`: the requests per version expected at the horizon, `sequential`). The
+    posterior probabilities of every pair come from one array of differences."""
+    pairs = [(a, b) for a, b in pairs if a in draws and b in draws]
+    if not pairs:
+        return {}
+    order = list(dict.fromkeys(v for pair in pairs for v in pair))
+    row = {v: i for i, v in enumerate(order)}
+    stacked = np.stack([draws[v] for v in order])
+    first, second = [row[a] for a, _ in pairs], [row[b] for _, b in pairs]
+    # signed so that positive is preferred: b − a is exactly −(a − b)
+    difference = (
+        stacked[first] - stacked[second] if higher_is_better else stacked[second] - stacked[first]
+    )
+    estimates = {v: estimate(beliefs[v], draws[v]) for v in order}
+    effects = np.array([minimum_effect * abs(estimates[b].value) for _, b in pairs])
+    size = stacked.shape[1]
+    better = np.count_nonzero(difference > 0, axis=1) / size
+    gains = np.count_nonzero(difference >= effects[:, None], axis=1) / size
+    return {
+        (a, b): _compared(
+            (a, b),
+            (beliefs[a], beliefs[b]),
+            (estimates[a], estimates[b]),
+            higher_is_better,
+            tau,
+            alpha,
+            n_star,
+            (float(p), float(g)),
+        )
+        for (a, b), p, g in zip(pairs, better, gains, strict=True)
+    }
+
+
+def _compared(
+    names: tuple[str, str],
+    beliefs: tuple[Belief, Belief],
+    estimates: tuple[Estimate, Estimate],
+    higher_is_better: bool,
+    tau: float,
+    alpha: float,
+    n_star: float | None,
+    probabilities: tuple[float, float],
 ) -> Comparison:
-    """Compare version `names[0]` with `names[1]` on one reward (`n_star`: the requests per
-    version expected at the horizon, `sequential`)."""
+    """One pair's comparison, its posterior P(better) and P(gain) given."""
     sign = 1.0 if higher_is_better else -1.0
-    first, second = estimate(beliefs[0], draws[0]), estimate(beliefs[1], draws[1])
+    first, second = estimates
+    probability, gain_probability = probabilities
     delta = sign * (first.value - second.value)
     variance = first.variance + second.variance
     pooled = math.sqrt((first.unit_sd**2 + second.unit_sd**2) / 2)
     rho = horizon_scale(alpha, n_star)
     scale, tuned = tau * pooled, None if rho is None else rho * pooled
     at_horizon = (first.unit_sd**2 + second.unit_sd**2) / n_star if n_star else None
-    difference = sign * (draws[0] - draws[1])
-    effect = minimum_effect * abs(second.value)
     if "value" in (beliefs[0].kind, beliefs[1].kind):
         paired = beliefs[0].pairs.get(names[1]) if beliefs[0].kind == beliefs[1].kind else None
         delta, radius, log_e, log_e_worse = iterations.compared(paired, sign, alpha)
@@ -149,8 +192,8 @@ def compare(
             radius=radius,
             log_e=log_e,
             log_e_worse=log_e_worse,
-            probability=float((difference > 0).mean()),
-            gain_probability=float((difference >= effect).mean()),
+            probability=probability,
+            gain_probability=gain_probability,
             variance=0.0,
             scales=(0.0, None),
             testable=paired is not None and paired.count >= iterations.MINIMUM,
@@ -165,8 +208,8 @@ def compare(
         scales=(scale, tuned),
         log_e=log_e_normal(delta, variance, scale, tuned),
         log_e_worse=log_e_normal(-delta, variance, scale, tuned),
-        probability=float((difference > 0).mean()),
-        gain_probability=float((difference >= effect).mean()),
+        probability=probability,
+        gain_probability=gain_probability,
         testable=first.testable and second.testable,
         fraction=None if at_horizon is None or variance <= 0 else at_horizon / variance,
     )

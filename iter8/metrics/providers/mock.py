@@ -13,7 +13,7 @@ import numpy as np
 
 from iter8.analytics.observations import Observation
 from iter8.api.metric import Metric
-from iter8.api.quantity import parse_quantity
+from iter8.api.quantity import quantity_value
 from iter8.metrics.provider import FetchFailed, FetchRequest
 
 
@@ -26,10 +26,14 @@ class MockProvider:
         return metric.spec.mock is not None
 
     def fetch(self, request: FetchRequest) -> Observation:
-        levels = {m.name: m.level for m in request.metric.spec.mock or []}
-        if request.version.name not in levels:
-            raise FetchFailed("error", f"no mock level for version {request.version.name!r}")
-        x = parse_quantity(levels[request.version.name])
+        name = request.version.name
+        # the last level given for the version counts, as in a mapping built from the list
+        level = next(
+            (m.level for m in reversed(request.metric.spec.mock or []) if m.name == name), None
+        )
+        if level is None:
+            raise FetchFailed("error", f"no mock level for version {name!r}")
+        x = quantity_value(level)
         t = request.elapsed_seconds
         if request.metric.spec.type == "Counter":
             return Observation(value=x * t)
