@@ -2,7 +2,8 @@
 
     python -m bench.stack [--runs 3] [--inprocess-iterations 200] [--http-iterations 60]
                           [--experiments 200] [--iterations 10] [--load-runs 1]
-                          [--broker sync|async|both] [--env NAME=VALUE] [--only overhead|load]
+                          [--broker sync|async|both] [--env NAME=VALUE]
+                          [--only overhead|load|tick] [--tick-runs 10]
                           [--output bench/results/stack.json] [--markdown FILE]
 
 (also `iter8 bench stack …`). Two measurements:
@@ -17,6 +18,9 @@
    `--iterations` iterations, on `EmbeddedStack` with a SqliteStore; then proof from their
    statuses and the event log that no iteration was missed or doubled, and the lag of each
    iteration (start − due).
+3. **Tick** (`bench.stack_tick`, only with `--only tick`): the CPU of analyze's tick handler
+   with `--experiments` experiments in the store, none due (all running; half completed), with
+   nothing written since the last tick and with every experiment written since.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bench import stack_http, stack_inprocess, stack_load
+from bench import stack_http, stack_inprocess, stack_load, stack_tick
 from bench.stack_load import LoadResult, percentile
 from bench.stack_objects import ALGORITHM
 
@@ -57,7 +61,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--load-runs", type=int, default=1, help="repeat the load run")
     parser.add_argument("--broker", choices=("sync", "async", "both"), default="sync")
     parser.add_argument("--algorithm", default=ALGORITHM)
-    parser.add_argument("--only", choices=("overhead", "load"), default=None)
+    parser.add_argument("--only", choices=("overhead", "load", "tick"), default=None)
+    parser.add_argument("--tick-runs", type=int, default=10, help="tick: ticks timed per case")
     parser.add_argument(
         "--env",
         action="append",
@@ -113,6 +118,18 @@ def _run(args: argparse.Namespace) -> int:
             for problem in result.problems[:20]:
                 console.print(f"[red]problem[/]: {problem}")
         ok = all(not r.problems and r.completed == r.experiments for r in results)
+    if args.only == "tick":
+        costs = []
+        for completed in (0, args.experiments // 2):
+            console.print(f"tick: {args.experiments} experiments, {completed} to complete …")
+            costs.append(
+                stack_tick.measure(
+                    args.experiments, 3, args.algorithm, completed=completed, ticks=args.tick_runs
+                )
+            )
+        figures["tick"] = [cost.figures() for cost in costs]
+        tables.append(tick_table(figures["tick"]))
+        console.print(tables[-1])
     if "overhead" in figures or "load" in figures:
         tables.append(target_table(figures))
         console.print(tables[-1])
@@ -240,6 +257,10 @@ def load_figures(result: LoadResult) -> dict[str, Any]:
             "p90": percentile(lags, 0.9),
             "max": max(lags, default=float("nan")),
             "over_one_tick": sum(lag > stack_load.INTERVAL for lag in lags),
+            # iteration 2 follows the first, which runs on `initialized`, off the tick grid
+            "over_one_tick_at_2": sum(
+                c.lags[0] > stack_load.INTERVAL for c in result.checks if c.lags
+            ),
         },
         "initialised_after_create_s": {
             "p50": percentile(starts, 0.5),
@@ -286,6 +307,7 @@ def load_table(results: list[LoadResult]) -> Table:
     row("lag p90, s", lambda f: f"{f['lag_s']['p90']:.3f}")
     row("lag max, s", lambda f: f"{f['lag_s']['max']:.3f}")
     row("lag > 1 tick, of n", lambda f: f"{f['lag_s']['over_one_tick']} of {f['lag_s']['n']}")
+    row("… of them iteration 2", lambda f: str(f["lag_s"].get("over_one_tick_at_2", "")))
     row(
         "init after create p50/max, s",
         lambda f: "{p50:.2f} / {max:.2f}".format(**f["initialised_after_create_s"]),
@@ -317,6 +339,20 @@ def load_table(results: list[LoadResult]) -> Table:
         row(
             f"CPU ms/iteration: {label}",
             lambda f, c=component: f"{f['cpu_ms_per_iteration'][c]:.1f}",
+        )
+    return table
+
+
+def tick_table(figures: list[dict[str, Any]]) -> Table:
+    table = Table(title="The tick's CPU, none due (list, parse, plan): mean (p50) per tick")
+    for column in ("store", "nothing written since, ms", "all written since, ms", "ticks"):
+        table.add_column(column)
+    for cost in figures:
+        table.add_row(
+            cost["store"],
+            "{mean:.1f} (p50 {p50:.1f})".format(**cost["unchanged_cpu_ms"]),
+            "{mean:.1f} (p50 {p50:.1f})".format(**cost["changed_cpu_ms"]),
+            str(cost["unchanged_cpu_ms"]["n"]),
         )
     return table
 

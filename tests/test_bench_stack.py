@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bench import stack, stack_inprocess, stack_load
+from bench import stack, stack_inprocess, stack_load, stack_tick
 from bench.stack_load import Write, check
 from iter8.cli.bench import bench
 
@@ -124,3 +124,10 @@ def test_the_load_run_reports_every_experiment(tmp_path: Path) -> None:
     result = stack_load.run(2, 2, directory=tmp_path)
     assert [c.name for c in result.checks] == ["exp-0", "exp-1"]
     assert result.problems == []
+
+
+def test_the_tick_bench_drives_the_store_it_asks_for() -> None:
+    cost = stack_tick.measure(4, 2, "iter8-v2", completed=2, ticks=2)
+    assert (cost.experiments, cost.completed) == (4, 2)
+    assert len(cost.unchanged_ms) == len(cost.changed_ms) == 2
+    assert all(ms > 0 for ms in cost.changed_ms)

@@ -25,6 +25,7 @@ from cloudevents.http import CloudEvent
 from flask import Request
 
 from functions import state
+from functions.analyze.planning import ParsedExperiments
 from functions.http import Response, serve
 from functions.runtime import Runtime
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult
@@ -41,7 +42,6 @@ from iter8.metrics.registry import fetch_all, providers
 from iter8.metrics.secrets import from_store
 from iter8.store import EXPERIMENTS
 from iter8.tasks import TaskContext, run_action
-from iter8.validation.loading import load_lenient
 
 PHASE = "analyze"
 ACCEPTS = (
@@ -283,8 +283,7 @@ def post_due_events(runtime: Runtime) -> int:
     if not runtime.sink:
         raise BadEvent("a tick needs K_SINK, the broker URL, to post iteration events to")
     items, _ = runtime.store.list(EXPERIMENTS, runtime.namespace)
-    experiments = [e for e in (load_lenient(Experiment, i)[0] for i in items) if e is not None]
-    requests = tick.plan(experiments, runtime.now(), runtime.timeouts)
+    requests = tick.plan(PARSED.experiments(items), runtime.now(), runtime.timeouts)
     if not requests:
         return 0
     sink, client = runtime.sink, _tick_client()
@@ -297,6 +296,7 @@ def post_due_events(runtime: Runtime) -> int:
         return sum(future.result() for future in posted)
 
 
+PARSED = ParsedExperiments()  # the tick's, kept from one tick to the next
 TICK_CONCURRENCY = max(1, int(os.environ.get("ITER8_TICK_CONCURRENCY", "16")))
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from iter8.api.experiment import Experiment, ExperimentStatus
 from iter8.events import EventType
 from iter8.lifecycle import control
-from iter8.lifecycle.schedule import is_due
+from iter8.lifecycle.schedule import is_due, next_due
 from iter8.lifecycle.status import parse_time
 from iter8.lifecycle.target import may_acquire
 
@@ -50,16 +51,54 @@ def busy(status: ExperimentStatus, now: datetime, timeouts: Timeouts) -> bool:
     )
 
 
+# What `plan` reads of a stored experiment's status (the rest, the analysis with its history and
+# the metrics' copies, is most of a running experiment's bytes, and the tick reads every one).
+PLANNED_STATUS = (
+    "conditions",
+    "initTime",
+    "lastUpdateTime",
+    "stage",
+    "completedIterations",
+    "inProgress",
+    "versionInfo",
+)
+PLANNED_ANALYSIS = ("iteration", "decision")
+
+
+def planning_view(stored: dict[str, Any]) -> dict[str, Any] | None:
+    """A stored experiment cut to what `plan` reads, to be parsed; None for a completed one,
+    which needs no event and holds no target (`target.holder` and `may_acquire` pass it over).
+
+    The spec stays whole (the target, the duration, the versions); the status keeps
+    `PLANNED_STATUS` and, of the analysis, `PLANNED_ANALYSIS`. A field of the wrong type stays,
+    so a status that does not parse is treated as before.
+    """
+    status = stored.get("status")
+    if not isinstance(status, dict):
+        return stored
+    if status.get("stage") == "Completed":
+        return None
+    kept = {key: status[key] for key in PLANNED_STATUS if key in status}
+    analysis = status.get("analysis")
+    if isinstance(analysis, dict):
+        kept["analysis"] = {key: analysis[key] for key in PLANNED_ANALYSIS if key in analysis}
+    elif "analysis" in status:
+        kept["analysis"] = analysis
+    return {**stored, "status": kept}
+
+
 def plan(
     experiments: Iterable[Experiment], now: datetime, timeouts: Timeouts = Timeouts()
 ) -> list[Request]:
+    """The events wanted now, the longest waiting first: an iteration due earlier is asked for
+    before one due later, so a tick's burst serves them in the order they fell due."""
     experiments = list(experiments)
     requests: list[Request] = []
     for experiment in experiments:
         wanted = _wanted(experiment, experiments, now, timeouts)
         if wanted is not None:
             requests.append(Request(wanted[0], experiment, wanted[1]))
-    return requests
+    return sorted(requests, key=lambda request: _waiting_since(request.experiment))
 
 
 def _wanted(
@@ -99,6 +138,20 @@ def _wanted(
         due = control.needs_finishing(experiment, now)
         return (EventType.ITERATION_DUE, next_iteration) if due else None
     return None
+
+
+def _waiting_since(experiment: Experiment) -> datetime:
+    """When the next iteration fell due, or (not iterating) when the status last changed; a
+    stamp that does not parse sorts first rather than failing the tick."""
+    status = experiment.status
+    stamp = (status.last_update_time if status else None) or experiment.metadata.creation_timestamp
+    try:
+        return next_due(experiment) or (parse_time(stamp) if stamp else _EPOCH)
+    except ValueError:
+        return _EPOCH
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _older(stamp: str | None, now: datetime, age: timedelta) -> bool:

@@ -144,3 +144,39 @@ def test_busy_means_a_fresh_working_claim() -> None:
     assert tick.busy(working, T0 + timedelta(seconds=1), timeouts)
     assert not tick.busy(working, T0 + timedelta(seconds=121), timeouts)
     assert not tick.busy(handed, T0 + timedelta(seconds=1), timeouts)
+
+
+def test_the_tick_asks_for_the_longest_waiting_first() -> None:
+    """Listed by name, planned by due time: a tick's burst serves iterations as they fell due."""
+    late = experiment("a", stage="Running", completedIterations=1, lastUpdateTime=timestamp(T0))
+    early = experiment(
+        "b", stage="Running", completedIterations=1, lastUpdateTime=timestamp(T0 - timedelta(1))
+    )
+    fresh = experiment("c")  # its `add` event was lost: due since its creation (T0) + grace
+    bad = experiment("d", stage="Waiting", target="default/d", lastUpdateTime="not a time")
+    now = T0 + timedelta(seconds=30)
+    planned = [r.experiment.metadata.name for r in tick.plan([late, early, fresh, bad], now)]
+    assert planned == ["d", "b", "c", "a"]  # a stamp that does not parse goes first, no error
+
+
+def test_the_planning_view_keeps_what_the_plan_reads_and_passes_completed_ones_over() -> None:
+    stored = experiment(
+        "a",
+        stage="Running",
+        completedIterations=2,
+        lastUpdateTime=timestamp(T0),
+        analysis={"iteration": 2, "decision": {"action": "continue"}, "history": {"x": [1]}},
+        metrics=[{"name": "default/latency", "metricObj": {"spec": {}}}],
+        currentWeightDistribution=[{"name": "v1", "value": 80}, {"name": "v2", "value": 20}],
+    ).to_wire()
+    view = tick.planning_view(stored)
+    assert view is not None and view["spec"] == stored["spec"]
+    assert view["metadata"] == stored["metadata"]
+    assert view["status"] == {
+        "stage": "Running",
+        "completedIterations": 2,
+        "lastUpdateTime": timestamp(T0),
+        "analysis": {"iteration": 2, "decision": {"action": "continue"}},
+    }
+    assert tick.planning_view({**stored, "status": {"stage": "Completed"}}) is None
+    assert tick.planning_view({**stored, "status": {"analysis": 7}})["status"] == {"analysis": 7}

@@ -1,0 +1,137 @@
+"""The tick on a real SQLite store and a local HTTP sink: it parses an experiment once per
+version, never a completed one, and still sees every change and every deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.analyze import main as analyze
+from functions.analyze import planning
+from functions.analyze.planning import ParsedExperiments
+from functions.runtime import Runtime
+from iter8.api.experiment import Experiment
+from iter8.demo.experiment import knative_service
+from iter8.events import EventType
+from iter8.lifecycle import tick
+from iter8.store import EXPERIMENTS
+from iter8.store.resources import KNATIVE_SERVICES
+from tests.eventing.test_sources_capture import Capture
+from tests.functions.harness import Clock, add_event, canary, deliver, setup
+from tests.functions.test_phases import due_events, run_to_end
+
+
+@pytest.fixture
+def sink() -> Iterator[Capture]:
+    capture = Capture()
+    yield capture
+    capture.close()
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the experiments the tick parses, in order (a fresh cache per test)."""
+    names: list[str] = []
+    original = planning.load_lenient
+
+    def counting(model: type[Experiment], data: Any) -> Any:
+        names.append(data["metadata"]["name"])
+        return original(model, data)
+
+    monkeypatch.setattr(planning, "load_lenient", counting)
+    monkeypatch.setattr(analyze, "PARSED", ParsedExperiments())
+    return names
+
+
+def tick_now(runtime: Runtime, sink: Capture) -> list[tuple[str, str]]:
+    """One tick through `post_due_events`: the (type, subject) of each event it POSTed."""
+    before = len(sink.requests)
+    posted = analyze.post_due_events(runtime)
+    events = [request.event() for request in sink.wait_for(before + posted)[before:]]
+    return [(event["type"], event["subject"]) for event in events]
+
+
+def with_sink(runtime: Runtime, sink: Capture) -> Runtime:
+    return Runtime(
+        store=runtime.store, sink=sink.url, now=runtime.now, seed=7, timeouts=runtime.timeouts
+    )
+
+
+def test_a_completed_experiment_is_never_parsed(
+    runtime: Runtime, clock: Clock, sink: Capture, parsed: list[str]
+) -> None:
+    setup(runtime, canary())
+    deliver(runtime, add_event(canary()))
+    run_to_end(runtime, clock)
+    runtime.store.create(KNATIVE_SERVICES, knative_service("other", "default"))
+    runtime.store.create(EXPERIMENTS, canary(name="second", target="default/other"))
+    deliver(runtime, add_event(canary(name="second")))  # `initialized` lost: the tick asks
+    ticking = with_sink(runtime, sink)
+    assert tick_now(ticking, sink) == [(EventType.ITERATION_DUE, "default/second")]
+    assert tick_now(ticking, sink) == [(EventType.ITERATION_DUE, "default/second")]
+    assert parsed == ["second"]  # once, though it was asked for twice; `exp` never
+
+
+def test_a_changed_experiment_is_read_again_and_a_deleted_one_forgotten(
+    runtime: Runtime, clock: Clock, sink: Capture, parsed: list[str]
+) -> None:
+    setup(runtime, canary())
+    runtime.store.create(KNATIVE_SERVICES, knative_service("other", "default"))
+    runtime.store.create(EXPERIMENTS, canary(name="second", target="default/other"))
+    for name in ("exp", "second"):
+        deliver(runtime, add_event(canary(name=name)))  # initialized: iteration 1 runs at once
+    ticking = with_sink(runtime, sink)
+    first = sorted(tick_now(ticking, sink))
+    assert first == [
+        (EventType.ITERATION_DUE, "default/exp"),
+        (EventType.ITERATION_DUE, "default/second"),
+    ]
+    assert sorted(parsed) == ["exp", "second"]
+    assert tick_now(ticking, sink) == first and len(parsed) == 2  # nothing changed: no parse
+
+    # Someone else writes: an operator aborts `exp` (an annotation: a new resourceVersion).
+    patch = {"metadata": {"annotations": {"iter8.tools/abort": "stop"}}}
+    runtime.store.patch(EXPERIMENTS, "default", "exp", patch)
+    aborting, _ = analyze.PARSED.experiments(runtime.store.list(EXPERIMENTS)[0])
+    assert aborting.metadata.name == "exp" and parsed[2:] == ["exp"]
+    assert (aborting.metadata.annotations or {}).get("iter8.tools/abort") == "stop"
+
+    runtime.store.delete(EXPERIMENTS, "default", "second")
+    assert tick_now(ticking, sink) == [(EventType.ITERATION_DUE, "default/exp")]
+    listed = analyze.PARSED.experiments(runtime.store.list(EXPERIMENTS)[0])
+    assert [e.metadata.name for e in listed] == ["exp"]
+
+
+def test_the_plan_on_planning_views_is_the_plan_on_whole_experiments(
+    runtime: Runtime, clock: Clock
+) -> None:
+    """At every step of a run to the end (and of a second experiment waiting for the target),
+    the tick asks for the same events on the cut views as on the whole experiments."""
+    setup(runtime, canary())
+    runtime.store.create(EXPERIMENTS, canary(name="second"))
+    deliver(runtime, add_event(canary()))
+    deliver(runtime, add_event(canary(name="second")))
+    compared = 0
+    for _ in range(40):
+        stored = runtime.store.list(EXPERIMENTS)[0]
+        whole = [Experiment.from_wire(item) for item in stored]
+        cut = [Experiment.from_wire(v) for v in map(tick.planning_view, stored) if v is not None]
+        now = clock()
+        assert _requests(tick.plan(cut, now)) == _requests(tick.plan(whole, now))
+        compared += 1
+        for event in due_events(runtime, clock):
+            reply = deliver(runtime, event)
+            while reply is not None and reply["type"] in (
+                EventType.INITIALIZED,
+                EventType.ANALYSIS_COMPLETED,
+                EventType.CONCLUDED,
+            ):
+                reply = deliver(runtime, reply)
+        clock.advance(1)
+    assert {e.status.stage for e in whole} == {"Completed"} and compared == 40
+
+
+def _requests(requests: list[tick.Request]) -> list[tuple[str, str | None, int]]:
+    return [(r.type, r.experiment.metadata.name, r.iteration) for r in requests]
