@@ -89,6 +89,21 @@ def likely_failing(p_feasible: float | None, log_e_harm: float, threshold: float
     return p_feasible is not None and p_feasible < threshold and log_e_harm > 0.0
 
 
+def ridden(
+    votes: np.ndarray, p_feasible: np.ndarray, active: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Canary: every vote to the live candidate most likely feasible when it is at least
+    `threshold` likely (not likely failing), else the votes as they are."""
+    chances = np.where(active, p_feasible, -1.0)
+    chances[0] = -1.0
+    best = int(np.argmax(chances))
+    if best == 0 or chances[best] < threshold:
+        return votes
+    result = np.zeros_like(votes)
+    result[best] = 1.0
+    return result
+
+
 def sharpened(votes: np.ndarray, power: float) -> np.ndarray:
     """Votes raised to `power` and renormalised (tempered Thompson sampling). Under 1 it
     flattens them: in A/B the leader is held back by the increment cap anyway, so Thompson's
