@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from bench.run import Record
-from bench.scenarios import Scenario
+from bench.scenarios import SCENARIOS, Scenario
 
 ALPHA = 0.05
 
@@ -251,3 +251,49 @@ def cell_figures(c: Mapping[str, Any]) -> list[str]:
         f"{c['inferior_requests']:,.0f}",
         f"{c['slo_violating_requests']:,.0f}",
     ]
+
+
+def merged(fresh: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+    """`fresh` (a `to_json` document of some algorithms) completed with the other algorithms'
+    cells from `previous`, the targets recomputed. Only between runs of the same seeds, runs and
+    scenarios: an anchor's rows do not change when only `bayesian` does, so re-simulating them
+    would only cost time."""
+    same = ("runs", "seed")
+    if any(fresh[k] != previous[k] for k in same):
+        raise ValueError(f"not the same {' and '.join(same)}: cannot merge")
+    names = [s["name"] for s in fresh["scenarios"]]
+    if names != [s["name"] for s in previous["scenarios"]]:
+        raise ValueError("not the same scenarios: cannot merge")
+    ran = {c["algorithm"] for c in fresh["cells"]}
+    kept = [c for c in previous["cells"] if c["algorithm"] not in ran]
+    rows = [*fresh["cells"], *kept]
+    fields = set(Cell.__dataclass_fields__)
+    cells = {
+        (c["algorithm"], c["scenario"]): Cell(**{k: v for k, v in c.items() if k in fields})
+        for c in rows
+    }
+    scenarios = [s for s in SCENARIOS if s.name in names]
+    found = targets(cells, scenarios)
+    meta = {k: v for k, v in fresh.items() if k not in ("scenarios", "cells", "targets")}
+    reused = sorted({c["algorithm"] for c in kept})
+    return to_json(cells, scenarios, found, {**meta, "reused": reused})
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m bench.summary FRESH PREVIOUS OUTPUT [MARKDOWN]`: `merged`, written out."""
+    import json
+    import sys
+    from pathlib import Path
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) not in (3, 4):
+        raise SystemExit(main.__doc__)
+    fresh, previous = (json.loads(Path(p).read_text()) for p in args[:2])
+    document = merged(fresh, previous)
+    Path(args[2]).write_text(json.dumps(document, indent=1) + "\n")
+    if len(args) == 4:
+        Path(args[3]).write_text(markdown(document))
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ from bench.decisions import applies, policy_factory, tasks
 from bench.policy import Step
 from bench.run import Record, run
 from bench.scenarios import P95_LIMIT, SCENARIOS, Latency, fixed_horizon_iterations
-from bench.summary import Cell, markdown, summarize, targets, to_json
+from bench.summary import Cell, markdown, merged, summarize, targets, to_json
 from bench.world import (
     ENGAGEMENT,
     ERRORS,
@@ -393,3 +393,16 @@ def test_targets_say_met_and_missed_from_the_results() -> None:
     )
     document = to_json(bad, chosen, list(found.values()), {})
     assert "| **no** |" in markdown(document) and "| n/a |" in markdown(document)
+
+
+def test_a_bayesian_only_run_is_completed_with_the_anchors_of_the_same_seeds() -> None:
+    """`bench.summary.merged`: the anchors' cells come from the earlier document, the targets
+    are recomputed from the merged cells, and documents of other seeds are refused."""
+    earlier = json.loads(Path("bench/results/decisions-issue8-round3.json").read_text())
+    fresh = {**earlier, "cells": [c for c in earlier["cells"] if c["algorithm"] == "bayesian"]}
+    document = merged(fresh, earlier)
+    assert len(document["cells"]) == len(earlier["cells"])
+    assert document["targets"] == earlier["targets"]
+    assert document["reused"] == ["fixed-horizon", "flagger", "iter8-v2"]
+    with pytest.raises(ValueError, match="seed"):
+        merged({**fresh, "seed": 2}, earlier)

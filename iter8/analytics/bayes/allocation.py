@@ -1,5 +1,7 @@
 """Traffic by Thompson sampling: each version's share is its posterior probability of being the
-version to back (probability matching), from the same joint draws that give P(best).
+version to back (probability matching), from the same joint draws that give P(best). Canary: a
+candidate not likely failing gets every vote (`ridden`); A/B(/N): the votes tempered
+(`sharpened`), by default to an equal split.
 
 Then, in order: an exploration floor for every version still in the race (eliminated ones get
 0), each candidate capped by `maxCandidateWeight` and by `maxCandidateWeightIncrement` over the
@@ -89,11 +91,27 @@ def likely_failing(p_feasible: float | None, log_e_harm: float, threshold: float
     return p_feasible is not None and p_feasible < threshold and log_e_harm > 0.0
 
 
+def ridden(
+    votes: np.ndarray, p_feasible: np.ndarray, active: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Canary: every vote to the live candidate most likely feasible when it is at least
+    `threshold` likely (not likely failing), else the votes as they are."""
+    chances = np.where(active, p_feasible, -1.0)
+    chances[0] = -1.0
+    best = int(np.argmax(chances))
+    if best == 0 or chances[best] < threshold:
+        return votes
+    result = np.zeros_like(votes)
+    result[best] = 1.0
+    return result
+
+
 def sharpened(votes: np.ndarray, power: float) -> np.ndarray:
-    """Votes raised to `power` and renormalised (tempered Thompson sampling). Under 1 it
-    flattens them: in A/B the leader is held back by the increment cap anyway, so Thompson's
-    share only matters for a trailing candidate, and starving one that trails by chance early
-    costs the reward test its power (the fixed design splits equally)."""
+    """Votes raised to `power` and renormalised (tempered Thompson sampling; at 0 an equal
+    split among the live versions, the fixed design's). Under 1 it flattens them: in A/B the
+    leader is held back by the increment cap anyway, so Thompson's share only matters for a
+    trailing candidate, and starving one that trails by chance early costs the reward test its
+    power (the fixed design splits equally)."""
     if power == 1.0:
         return votes
     raised = np.power(votes, power)

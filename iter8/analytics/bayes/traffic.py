@@ -78,6 +78,8 @@ def weights(
     pattern = experiment.spec.strategy.testing_pattern
     if pattern in ("Canary", "Conformance") or rewards is None:
         votes = allocation.canary_votes(feasible, active, rng)
+        if pattern == "Canary":
+            votes = allocation.ridden(votes, masks.mean(axis=1), active, settings.canary_ride)
     else:
         votes = allocation.reward_votes(rewards, feasible, active, rng)
     if pattern == "Conformance":
