@@ -7,7 +7,9 @@ In five lines:
    without a sample size; `bayes.beliefs`);
 2. joint posterior draws give P(objective holds), P(feasible) and P(best) per version;
 3. traffic follows P(best feasible) (Thompson sampling), with a floor in requests (enough for a
-   version at its limit to show bad events) and Iter8's caps;
+   version at its limit to show bad events) and Iter8's caps; a Canary candidate not likely
+   failing rides the increment cap, and an A/B(/N) splits equally until a decision (the
+   reward test's power; `bayes.allocation`);
 4. a promotion needs e-values ≥ 1/α (mixture likelihood ratios, one mixture tuned to the
    requests expected by the last iteration; `bayes.sequential`), so false promotions stay ≤ α
    under continuous monitoring;
