@@ -18,7 +18,8 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 
 from bench.stack_load import percentile
-from bench.stack_objects import NAMESPACE, service
+from bench.stack_objects import NAMESPACE
+from iter8.demo.experiment import knative_service
 from iter8.store.resources import KNATIVE_SERVICES
 from iter8.store.sqlite import SqliteStore
 
@@ -52,7 +53,7 @@ def measure(processes: int, threads: int, writes: int) -> dict[str, float]:
     store = SqliteStore(path)
     for p in range(processes):
         for t in range(threads):
-            store.create(KNATIVE_SERVICES, service(f"app-{p}-{t}"))
+            store.create(KNATIVE_SERVICES, knative_service(f"app-{p}-{t}", NAMESPACE))
     store.close()
     out: Queue[list[float]] = multiprocessing.Queue()
     started = time.perf_counter()
