@@ -97,12 +97,13 @@ def null_promotions(p_candidate: float, paths: int, seed: int) -> float:
             served = np.array([TRAFFIC * (1 - share), TRAFFIC * share])
             counts += served
             events += rng.binomial(served.astype(int), [0.10, p_candidate])
-            beliefs = tuple(
-                Belief("rate", events[i] / counts[i], n=counts[i], events=events[i]) for i in (1, 0)
-            )
-            comparison = compare(
-                ("v2", "v1"), beliefs, (np.zeros(1), np.zeros(1)), True, 0.05, ALPHA, 0.05, n_star
-            )
+            beliefs = {
+                name: Belief("rate", events[i] / counts[i], n=counts[i], events=events[i])
+                for name, i in (("v2", 1), ("v1", 0))
+            }
+            draws = {"v2": np.zeros(1), "v1": np.zeros(1)}
+            pair = ("v2", "v1")
+            comparison = compare([pair], beliefs, draws, True, 0.05, ALPHA, 0.05, n_star)[pair]
             if comparison.proven(ALPHA):
                 proven += 1
                 break
