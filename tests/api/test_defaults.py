@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 from iter8.api.defaults import defaulted_view, max_iterations, with_defaults
 from iter8.api.experiment import Experiment
 
@@ -79,3 +81,31 @@ def test_a_defaulted_view_of_an_experiment_with_every_default_is_the_experiment(
     view = defaulted_view(given)
     assert view is not given and view.spec.duration.max_loops == 1
     assert view.status is given.status
+
+
+def _leaves(tree: object, path: tuple = ()) -> dict[tuple, object]:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _leaves(sub, (*path, key)).items()}
+    if isinstance(tree, list):
+        return {k: v for i, sub in enumerate(tree) for k, v in _leaves(sub, (*path, i)).items()}
+    return {path: tree}
+
+
+def test_the_no_copy_check_knows_every_default_with_defaults_fills() -> None:
+    """`defaulted_view` skips the copy only when nothing is missing; the check lists the fields
+    again, so each one `with_defaults` fills (found by diffing, not listed here: a default added
+    there is covered) is removed in turn, and the view must still be the defaulted experiment."""
+    bare = experiment(criteria={"objectives": [{"metric": "m", "upperLimit": 1}]})
+    full = with_defaults(bare).to_wire()
+    filled = _leaves(full["spec"]).keys() - _leaves(bare.to_wire()["spec"]).keys()
+    assert len(filled) >= 7, filled  # what with_defaults fills today, at the least
+    for path in sorted(filled, key=str):
+        wire = copy.deepcopy(full)
+        parent = wire["spec"]
+        for key in path[:-1]:
+            parent = parent[key]
+        del parent[path[-1]]
+        given = Experiment.from_wire(wire)
+        assert defaulted_view(given).to_wire()["spec"] == with_defaults(given).to_wire()["spec"], (
+            path
+        )
