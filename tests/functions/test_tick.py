@@ -46,11 +46,12 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def tick_now(runtime: Runtime, sink: Capture) -> list[tuple[str, str]]:
-    """One tick through `post_due_events`: the (type, subject) of each event it POSTed."""
+    """One tick through `post_due_events`: the (type, subject) of each event it POSTed, sorted
+    (the tick POSTs side by side, so they reach the sink in any order)."""
     before = len(sink.requests)
     posted = analyze.post_due_events(runtime)
     events = [request.event() for request in sink.wait_for(before + posted)[before:]]
-    return [(event["type"], event["subject"]) for event in events]
+    return sorted((event["type"], event["subject"]) for event in events)
 
 
 def with_sink(runtime: Runtime, sink: Capture) -> Runtime:
@@ -83,7 +84,7 @@ def test_a_changed_experiment_is_read_again_and_a_deleted_one_forgotten(
     for name in ("exp", "second"):
         deliver(runtime, add_event(canary(name=name)))  # initialized: iteration 1 runs at once
     ticking = with_sink(runtime, sink)
-    first = sorted(tick_now(ticking, sink))
+    first = tick_now(ticking, sink)
     assert first == [
         (EventType.ITERATION_DUE, "default/exp"),
         (EventType.ITERATION_DUE, "default/second"),
