@@ -109,6 +109,36 @@ def created_experiment(event: CloudEvent) -> ExperimentRef | None:
         raise BadEvent(f"data names no experiment: {error.errors()[0]['msg']}") from error
 
 
+MAX_TICK_AHEAD_SECONDS = 60.0  # a tick holds its request at most this long (Trigger timeout: 2 min)
+
+
+class TickData(BaseModel):
+    """`data` of a PingSource tick (eventing/config/sources.yaml). `aheadSeconds`: the tick
+    also asks for the iterations falling due within that many seconds, each at its due time,
+    holding its request until the last; set a little under the tick's period, an iteration runs
+    when it is due rather than at the first tick after."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    ahead_seconds: float = Field(
+        default=0, ge=0, le=MAX_TICK_AHEAD_SECONDS, allow_inf_nan=False, alias="aheadSeconds"
+    )
+
+
+def tick_data(event: CloudEvent) -> TickData:
+    """A tick's options; a tick whose data is not a JSON object (PingSource's data is free
+    text) has none, one whose options are wrong is a BadEvent naming the field."""
+    data = event.data
+    if not isinstance(data, dict):
+        return TickData()
+    try:
+        return TickData.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "data"
+        raise BadEvent(f"data.{field}: {first['msg']}") from error
+
+
 def event_data(event: CloudEvent) -> EventData:
     """The experiment an Iter8 event is about, or BadEvent naming what is missing."""
     data = event.data

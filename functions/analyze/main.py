@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -33,7 +34,14 @@ from iter8.analytics.assessment import status_analysis
 from iter8.analytics.registry import DEFAULT_ALGORITHM, algorithms, get_algorithm
 from iter8.api.experiment import Analysis, AnalysisBlock, Experiment, InProgress
 from iter8.api.metric import Metric
-from iter8.events import BadEvent, EventType, ExperimentRef, event_data, experiment_event
+from iter8.events import (
+    BadEvent,
+    EventType,
+    ExperimentRef,
+    event_data,
+    experiment_event,
+    tick_data,
+)
 from iter8.lifecycle import control, history, tick
 from iter8.lifecycle.schedule import is_due
 from iter8.lifecycle.status import parse_time, set_condition, timestamp
@@ -77,7 +85,7 @@ def rehearse() -> None:
 
 def handle(event: CloudEvent, runtime: Runtime) -> CloudEvent | None:
     if event["type"] == EventType.PING:
-        post_due_events(runtime)
+        post_due_events(runtime, timedelta(seconds=tick_data(event).ahead_seconds))
         return None
     data = event_data(event)
     iteration = 1 if event["type"] == EventType.INITIALIZED else data.iteration
@@ -273,8 +281,10 @@ def _concluded(ref: ExperimentRef, analysis: Analysis) -> CloudEvent:
     )
 
 
-def post_due_events(runtime: Runtime) -> int:
-    """The tick: one event per experiment that needs one, POSTed to the broker.
+def post_due_events(runtime: Runtime, ahead: timedelta = timedelta(0)) -> int:
+    """The tick: one event per experiment that needs one, POSTed to the broker; with `ahead`,
+    also one per iteration falling due within it, POSTed at its due time (the tick returns
+    after the last).
 
     The POSTs go out side by side (at most `ITER8_TICK_CONCURRENCY`, default 16): a synchronous
     broker answers each one only when its whole chain (analyze, route, sinks) is done, so one
@@ -283,17 +293,27 @@ def post_due_events(runtime: Runtime) -> int:
     if not runtime.sink:
         raise BadEvent("a tick needs K_SINK, the broker URL, to post iteration events to")
     items, _ = runtime.store.list(EXPERIMENTS, runtime.namespace)
-    requests = tick.plan(PARSED.experiments(items), runtime.now(), runtime.timeouts)
+    now, started = runtime.now(), time.monotonic()
+    requests = tick.plan(PARSED.experiments(items), now, runtime.timeouts, ahead)
     if not requests:
         return 0
     sink, client = runtime.sink, _tick_client()
     workers = min(len(requests), TICK_CONCURRENCY)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tick") as pool:
-        posted = [
-            pool.submit(contextvars.copy_context().run, _post_due, client, sink, request)
-            for request in requests
-        ]
+        posted = []
+        for request in requests:  # those for now first, then by due time
+            if request.at is not None:
+                _wait_for(request.at, now, started)
+            posted.append(
+                pool.submit(contextvars.copy_context().run, _post_due, client, sink, request)
+            )
         return sum(future.result() for future in posted)
+
+
+def _wait_for(at: datetime, planned: datetime, planned_at: float) -> None:
+    """Sleep until `at`, counted from when the plan was made: `planned` on the runtime's clock,
+    `planned_at` on this process' monotonic one (a test's clock does not move by itself)."""
+    time.sleep(max(0.0, (at - planned).total_seconds() - (time.monotonic() - planned_at)))
 
 
 PARSED = ParsedExperiments()  # the tick's, kept from one tick to the next

@@ -6,6 +6,7 @@ as a cluster wires them — the broker reads the same Broker and Trigger manifes
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import tempfile
@@ -127,7 +128,12 @@ class EmbeddedStack:
         self.supervisor.start()
         apiserver = ApiServerSource(self.store, sink, namespace=options.namespace)
         apiserver.start()
-        ticks = PingSource(sink, schedule=f"@every {int(options.tick.total_seconds() * 1000)}ms")
+        ticks = PingSource(
+            sink,
+            schedule=f"@every {int(options.tick.total_seconds() * 1000)}ms",
+            data=json.dumps({"tick": True, "aheadSeconds": tick_ahead(options.tick)}),
+            content_type="application/json",
+        )
         ticks.start()
         self.sources = [apiserver, ticks]
 
@@ -181,6 +187,14 @@ class EmbeddedStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def tick_ahead(tick: timedelta) -> float:
+    """The tick's look-ahead (`iter8.events.TickData`): half its period. The broker is
+    synchronous, so the PingSource waits for the tick's last POST before the next tick; half a
+    period leaves the other half for those chains, and an iteration that falls due in it waits
+    at most until the next tick."""
+    return tick.total_seconds() / 2
 
 
 def _replica(name: str, replica: int) -> str:

@@ -39,6 +39,7 @@ class Request:
     type: EventType
     experiment: Experiment
     iteration: int
+    at: datetime | None = None  # when to ask: now (None), or when the iteration falls due
 
 
 def busy(status: ExperimentStatus, now: datetime, timeouts: Timeouts) -> bool:
@@ -88,17 +89,49 @@ def planning_view(stored: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def plan(
-    experiments: Iterable[Experiment], now: datetime, timeouts: Timeouts = Timeouts()
+    experiments: Iterable[Experiment],
+    now: datetime,
+    timeouts: Timeouts = Timeouts(),
+    ahead: timedelta = timedelta(0),
 ) -> list[Request]:
     """The events wanted now, the longest waiting first: an iteration due earlier is asked for
-    before one due later, so a tick's burst serves them in the order they fell due."""
+    before one due later, so a tick's burst serves them in the order they fell due.
+
+    With `ahead`, also the iterations that fall due within it, each to be asked for `at` its due
+    time (they come last, in that order): without them an iteration due just after a tick waits
+    for the next one, and one-second iterations on a one-second tick run every two seconds.
+    """
     experiments = list(experiments)
     requests: list[Request] = []
     for experiment in experiments:
         wanted = _wanted(experiment, experiments, now, timeouts)
         if wanted is not None:
             requests.append(Request(wanted[0], experiment, wanted[1]))
+        elif ahead > timedelta(0) and (later := _due_ahead(experiment, now, timeouts, ahead)):
+            requests.append(later)
     return sorted(requests, key=lambda request: _waiting_since(request.experiment))
+
+
+def _due_ahead(
+    experiment: Experiment, now: datetime, timeouts: Timeouts, ahead: timedelta
+) -> Request | None:
+    """A Running experiment's next iteration, `at` its due time, if that is within `ahead` of
+    now and nothing but time holds it back (no claim, no reply awaited, not paused)."""
+    status = experiment.status
+    if status is None or status.stage != "Running":
+        return None
+    claim = status.in_progress
+    if claim is not None and not _older(claim.since, now, timeouts.of(claim.phase)):
+        return None
+    iteration = (status.completed_iterations or 0) + 1
+    if status.analysis is not None and status.analysis.iteration == iteration:
+        return None
+    if control.control_of(experiment).paused:
+        return None
+    due = next_due(experiment)
+    if due is None or not now < due <= now + ahead:
+        return None
+    return Request(EventType.ITERATION_DUE, experiment, iteration, at=due)
 
 
 def _wanted(

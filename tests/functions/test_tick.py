@@ -3,10 +3,13 @@ version, never a completed one, and still sees every change and every deletion."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from cloudevents.http import CloudEvent
 
 from functions.analyze import main as analyze
 from functions.analyze import planning
@@ -14,7 +17,7 @@ from functions.analyze.planning import ParsedExperiments
 from functions.runtime import Runtime
 from iter8.api.experiment import Experiment
 from iter8.demo.experiment import knative_service
-from iter8.events import EventType
+from iter8.events import BadEvent, EventType
 from iter8.lifecycle import tick
 from iter8.store import EXPERIMENTS
 from iter8.store.resources import KNATIVE_SERVICES
@@ -136,3 +139,63 @@ def test_the_plan_on_planning_views_is_the_plan_on_whole_experiments(
 
 def _requests(requests: list[tick.Request]) -> list[tuple[str, str | None, int]]:
     return [(r.type, r.experiment.metadata.name, r.iteration) for r in requests]
+
+
+def test_a_tick_with_a_look_ahead_posts_an_iteration_at_its_due_time(
+    runtime: Runtime, clock: Clock, sink: Capture, parsed: list[str]
+) -> None:
+    """Iteration 2 falls due 0.3 s after the tick (interval 1 s): without a look-ahead the tick
+    posts nothing; with 0.5 s it posts iteration 2 once 0.3 s have passed, and returns after."""
+    setup(runtime, canary())
+    reply = deliver(runtime, add_event(canary()))
+    while reply is not None and reply["type"] != EventType.WEIGHTS_APPLIED:
+        reply = deliver(runtime, reply)  # initialized → iteration 1 → route
+    clock.advance(0.7)
+    ticking = with_sink(runtime, sink)
+    assert analyze.post_due_events(ticking) == 0
+    assert analyze.post_due_events(ticking, timedelta(seconds=0.2)) == 0  # due beyond it
+
+    started = time.monotonic()
+    assert analyze.post_due_events(ticking, timedelta(seconds=0.5)) == 1
+    waited = time.monotonic() - started
+    (request,) = sink.requests
+    event = request.event()
+    assert (event["type"], event["subject"], event["iteration"]) == (
+        EventType.ITERATION_DUE,
+        "default/exp",
+        "2",
+    )
+    assert waited >= 0.3 - 1e-3  # posted at its due time, not at the tick
+    clock.advance(0.3)  # the due time: analyze takes the event (an early one it would drop)
+    assert deliver(runtime, event)["type"] == EventType.ANALYSIS_COMPLETED  # type: ignore[index]
+
+
+def ping(data: object) -> CloudEvent:
+    attributes = {"type": str(EventType.PING), "source": "/test/ping"}
+    if isinstance(data, dict):
+        attributes["datacontenttype"] = "application/json"
+    return CloudEvent(attributes, data)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"tick": True, "aheadSeconds": -1}, "greater than or equal to 0"),
+        ({"aheadSeconds": 61}, "less than or equal to 60"),
+        ({"aheadSeconds": "soon"}, "a valid number"),
+        ({"aheadSeconds": float("nan")}, "finite number"),
+    ],
+)
+def test_a_tick_with_a_wrong_look_ahead_is_refused_naming_the_field(
+    runtime: Runtime, sink: Capture, data: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(BadEvent, match=rf"data\.aheadSeconds: .*{problem}"):
+        analyze.handle(ping(data), with_sink(runtime, sink))
+
+
+@pytest.mark.parametrize("data", [None, "hello", {"tick": True}])
+def test_a_tick_without_options_has_no_look_ahead(
+    runtime: Runtime, sink: Capture, data: object
+) -> None:
+    """PingSource's data is free text: what is not an object with options means none."""
+    assert analyze.handle(ping(data), with_sink(runtime, sink)) is None

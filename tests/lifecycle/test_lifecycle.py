@@ -180,3 +180,51 @@ def test_the_planning_view_keeps_what_the_plan_reads_and_passes_completed_ones_o
     }
     assert tick.planning_view({**stored, "status": {"stage": "Completed"}}) is None
     assert tick.planning_view({**stored, "status": {"analysis": 7}})["status"] == {"analysis": 7}
+
+
+def test_the_look_ahead_asks_for_what_falls_due_within_it_at_its_due_time() -> None:
+    """Interval 10 s, the last iteration ended at T0: due at T0 + 10 s."""
+
+    def planned(
+        exp: Experiment, now: datetime, ahead: float = 5
+    ) -> list[tuple[int, datetime | None]]:
+        return [(r.iteration, r.at) for r in tick.plan([exp], now, ahead=timedelta(seconds=ahead))]
+
+    due, soon = T0 + timedelta(seconds=10), T0 + timedelta(seconds=6)
+    assert planned(running(1, T0), T0 + timedelta(seconds=4)) == []  # due beyond the look-ahead
+    assert planned(running(1, T0), soon) == [(2, due)]
+    assert planned(running(1, T0), T0 + timedelta(seconds=9.95)) == [(2, None)]  # due now
+    assert planned(running(3, T0), soon) == []  # no iteration left
+    # nothing but time may hold it back: a fresh claim, a recorded analysis, a pause
+    claim = InProgress(phase="analyze", by="analyze", iteration=2, since=timestamp(T0))
+    assert planned(running(1, T0, inProgress=claim.to_wire()), soon) == []
+    recorded = running(1, T0 + timedelta(seconds=3), analysis={"iteration": 2})
+    assert planned(recorded, soon, ahead=9) == []
+    assert planned(running(1, T0 + timedelta(seconds=3)), soon, ahead=9) == [
+        (2, due + timedelta(seconds=3))
+    ]
+    paused = running(1, T0, conditions=[{"type": "Paused", "status": "True"}])
+    paused.metadata.annotations = {"iter8.tools/paused": "true"}  # and analyze has marked it
+    assert planned(paused, soon) == []
+    # without a look-ahead (the default), only what is due now
+    assert plan_for(running(1, T0), soon) == []
+
+
+def test_what_is_due_now_comes_before_what_is_asked_for_ahead() -> None:
+    due_later = experiment(
+        "a", stage="Running", completedIterations=1, lastUpdateTime=timestamp(T0)
+    )
+    due_sooner = experiment(
+        "b",
+        stage="Running",
+        completedIterations=1,
+        lastUpdateTime=timestamp(T0 - timedelta(seconds=2)),
+    )
+    due_now = experiment("c", stage="Running", completedIterations=0, lastUpdateTime=timestamp(T0))
+    now = T0 + timedelta(seconds=7)
+    requests = tick.plan([due_later, due_sooner, due_now], now, ahead=timedelta(seconds=5))
+    assert [(r.experiment.metadata.name, r.at) for r in requests] == [
+        ("c", None),
+        ("b", T0 + timedelta(seconds=8)),
+        ("a", T0 + timedelta(seconds=10)),
+    ]
