@@ -131,7 +131,9 @@ class EmbeddedStack:
         ticks = PingSource(
             sink,
             schedule=f"@every {int(options.tick.total_seconds() * 1000)}ms",
-            data=json.dumps({"tick": True, "aheadSeconds": tick_ahead(options.tick)}),
+            data=json.dumps(
+                {"tick": True, "aheadSeconds": tick_ahead(options.tick, options.async_broker)}
+            ),
             content_type="application/json",
         )
         ticks.start()
@@ -189,12 +191,13 @@ class EmbeddedStack:
         self.stop()
 
 
-def tick_ahead(tick: timedelta) -> float:
-    """The tick's look-ahead (`iter8.events.TickData`): half its period. The broker is
-    synchronous, so the PingSource waits for the tick's last POST before the next tick; half a
-    period leaves the other half for those chains, and an iteration that falls due in it waits
-    at most until the next tick."""
-    return tick.total_seconds() / 2
+def tick_ahead(tick: timedelta, async_broker: bool) -> float:
+    """The tick's look-ahead (`iter8.events.TickData`): nine tenths of its period with a broker
+    that accepts an event at once, as Knative's does. The synchronous broker answers the
+    PingSource only when every chain the tick started is done, so a look-ahead would lengthen
+    every tick past the next (100 experiments at 1 s: 8 of 21 ticks skipped, 280 iterations a
+    tick late instead of 180): none there."""
+    return 0.9 * tick.total_seconds() if async_broker else 0.0
 
 
 def _replica(name: str, replica: int) -> str:
