@@ -9,7 +9,7 @@ iteration.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,6 +43,9 @@ TERMINAL = (
     EventType.FAILED,
     EventType.ABORTED,
 )
+
+
+DataModel = TypeVar("DataModel", bound=BaseModel)
 
 
 class BadEvent(ValueError):
@@ -109,7 +112,9 @@ def created_experiment(event: CloudEvent) -> ExperimentRef | None:
         raise BadEvent(f"data names no experiment: {error.errors()[0]['msg']}") from error
 
 
-MAX_TICK_AHEAD_SECONDS = 60.0  # a tick holds its request at most this long (Trigger timeout: 2 min)
+MAX_TICK_AHEAD_SECONDS = (
+    60.0  # a tick holds its request at most this long (analyze's Trigger timeout: 5 min)
+)
 
 
 class TickData(BaseModel):
@@ -129,14 +134,7 @@ def tick_data(event: CloudEvent) -> TickData:
     """A tick's options; a tick whose data is not a JSON object (PingSource's data is free
     text) has none, one whose options are wrong is a BadEvent naming the field."""
     data = event.data
-    if not isinstance(data, dict):
-        return TickData()
-    try:
-        return TickData.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "data"
-        raise BadEvent(f"data.{field}: {first['msg']}") from error
+    return _validated(TickData, data) if isinstance(data, dict) else TickData()
 
 
 def event_data(event: CloudEvent) -> EventData:
@@ -144,8 +142,13 @@ def event_data(event: CloudEvent) -> EventData:
     data = event.data
     if isinstance(data, bytes | str):
         raise BadEvent("data must be a JSON object (datacontenttype application/json)")
+    return _validated(EventData, data)
+
+
+def _validated(model: type[DataModel], data: Any) -> DataModel:
+    """`data` as `model`, or a BadEvent naming its first wrong field."""
     try:
-        return EventData.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "data"
