@@ -36,7 +36,7 @@ def read(headers: Mapping[str, str], body: bytes) -> CloudEvent:
         or lowered.get("content-type", "").startswith(STRUCTURED)
     ):
         return from_http(dict(headers), body)
-    attributes = {}
+    attributes: dict[str, str] = {}
     for name in ORDER:
         value = lowered.get("content-type" if name == "datacontenttype" else f"ce-{name}")
         if value is not None:
