@@ -13,13 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 
-from cloudevents.conversion import to_binary
 from cloudevents.exceptions import GenericException
-from cloudevents.http import CloudEvent, from_http
+from cloudevents.http import CloudEvent
 from flask import Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from functions import observability
+from functions import observability, wire
 from functions.runtime import Runtime, runtime
 from iter8.events import BadEvent, EventType
 
@@ -43,7 +42,7 @@ def serve(
     if request.method != "POST":
         return "", 405, {"Allow": "GET, POST"}
     try:
-        event = from_http(dict(request.headers), request.get_data())
+        event = wire.read(request.headers, request.get_data())
     except (GenericException, ValueError, TypeError, UnicodeDecodeError, RecursionError) as error:
         # RecursionError: JSON nested deeper than the parser's stack (a structured-mode event)
         observability.EVENTS.labels(phase, "", "malformed").inc()
@@ -85,7 +84,7 @@ def _handle(event: CloudEvent, handler: Handler, phase: str) -> Response:
     log.info("handled, replying %s", reply["type"])
     outcome(phase, event["type"], "replied").inc()
     _count(reply)
-    headers, body = to_binary(reply)
+    headers, body = wire.write(reply)
     return body, 200, {key: str(value) for key, value in headers.items()}
 
 

@@ -13,10 +13,13 @@ clients that send a header line now and then held all eight threads of a 2-core 
   (Flask answers 413 above it);
 * the worker ends with its arbiter (a parent-death signal), so a killed function leaves no
   orphaned worker serving on its socket.
+
+And each reply leaves as one TCP segment where it fits (`DeadlineThreadWorker.handle_request`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -123,6 +126,28 @@ class DeadlineThreadWorker(ThreadWorker):
             conn.sock = DeadlineSocket(conn.sock, request_deadline())
         conn.sock.next_request()
         return super().handle(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        """The reply corked (TCP_CORK, Linux) until it is written whole: gunicorn sends its head
+        and its body apart, two segments on a TCP_NODELAY socket, and the client woke for each
+        (~0.3 ms of wall time per event, measured). Not when the client waits for `100 Continue`,
+        which gunicorn sends before the app runs: corked, it would be held (up to 200 ms)."""
+        cork = _TCP_CORK is not None and not any(name == "EXPECT" for name, _ in req.headers)
+        if cork:
+            _set_cork(conn.sock, 1)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            if cork:
+                _set_cork(conn.sock, 0)  # sends what is held
+
+
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
+
+
+def _set_cork(sock: Any, value: int) -> None:
+    with contextlib.suppress(OSError):  # the client has gone; gunicorn closes the connection
+        sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, value)
 
 
 def request_deadline() -> float:

@@ -7,6 +7,7 @@ import http.client
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -166,6 +167,56 @@ def test_requests_past_the_limits_are_refused(
             sock.sendall(request_head)
             answer = sock.recv(200)
         assert answer.startswith(b"HTTP/1.1 %d" % status), answer
+    finally:
+        function.stop()
+        function.listener.close()
+
+
+TCPI_DATA_SEGS_IN = 152  # the offset of tcpi_data_segs_in in Linux's struct tcp_info (4.6+)
+
+
+def _data_segments_in(sock: socket.socket) -> int:
+    """Segments carrying data that this socket's kernel has received so far."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int(struct.unpack_from("I", info, TCPI_DATA_SEGS_IN)[0])
+
+
+def _read_reply(sock: socket.socket) -> bytes:
+    """One whole HTTP reply (with a Content-Length) from `sock`."""
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        reply += sock.recv(65536)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_CORK, tcp_info: Linux")
+def test_a_reply_reaches_the_client_as_one_segment(tmp_path: Path) -> None:
+    """gunicorn sends a reply's head and body apart: on its TCP_NODELAY sockets they were two
+    segments, and the client woke for each. Counted by the client's kernel. A client that
+    asks for `100 Continue` still gets it before it sends its body."""
+    function = _function(tmp_path)
+    try:
+        with socket.create_connection(("127.0.0.1", function.port), timeout=10) as sock:
+            for _ in range(3):  # on one kept-alive connection
+                before = _data_segments_in(sock)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert _read_reply(sock).endswith(b"\r\n\r\nok")
+                assert _data_segments_in(sock) - before == 1
+            sock.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+            )
+            assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(b"{}")
+            assert _read_reply(sock).startswith(b"HTTP/1.1 400 ")
     finally:
         function.stop()
         function.listener.close()
