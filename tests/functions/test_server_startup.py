@@ -1,8 +1,10 @@
-"""How a served function loads (`functions.server.create_app`): the collector stays out of it."""
+"""How a served function loads (`functions.server.create_app`): the collector stays out of it,
+and so does what no event uses (`functions.startup`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +31,56 @@ def test_the_collector_stays_out_of_the_load_and_is_left_as_found() -> None:
     assert found["during"] == 0  # was ~200 collections, ~12% of the startup's CPU
     assert found["enabled"]
     assert found["frozen"] > 50_000  # what was loaded, out of later collections' sight
+
+
+def _fresh(code: str, env: dict[str, str] | None = None) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_the_server_starts_no_blas_threads_unless_the_environment_asks() -> None:
+    """numpy's and scipy's OpenBLAS start no thread pool (one each per core, before): no event
+    calls BLAS. A value set in the environment is kept."""
+    code = (
+        "import json, os\n"
+        "from functions.startup import leave_out_what_no_event_uses\n"
+        "leave_out_what_no_event_uses()\n"
+        "import numpy, scipy.special\n"
+        "print(json.dumps({'threads': len(os.listdir('/proc/self/task')),"
+        " 'blas': os.environ.get('OPENBLAS_NUM_THREADS')}))"
+    )
+    unset = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    assert _fresh(code, unset) == {"threads": 1, "blas": "1"}
+    assert _fresh(code, {**unset, "OPENBLAS_NUM_THREADS": "2"})["blas"] == "2"
+
+
+def test_httpx_works_without_its_command_line(tmp_path: Path) -> None:
+    """httpx without `httpx._main` (rich, pygments): a real request still goes through, and
+    `httpx.main` says the CLI is missing."""
+    (tmp_path / "hello.txt").write_text("hello")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline().split(" port ")[1].split()[0])
+        found = _fresh(
+            "import json, sys\n"
+            "from functions.startup import leave_out_what_no_event_uses\n"
+            "leave_out_what_no_event_uses()\n"
+            "import httpx\n"
+            f"reply = httpx.Client(timeout=10).get('http://127.0.0.1:{port}/hello.txt')\n"
+            "print(json.dumps({'status': reply.status_code, 'text': reply.text,"
+            " 'cli': [m for m in ('httpx._main', 'rich', 'pygments') if sys.modules.get(m)],"
+            " 'stub': httpx.main.__module__}))"
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert found == {"status": 200, "text": "hello", "cli": [], "stub": "httpx"}
