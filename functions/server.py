@@ -165,6 +165,9 @@ class FunctionServer(gunicorn.app.base.BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 5,
             "keepalive": 5,
             "sendfile": False,
+            # gunicorn's control socket (25.1+) is for `gunicornc`: a thread with an asyncio
+            # loop in the arbiter, on one path per user that every function's arbiter would take
+            "control_socket_disable": True,
             "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "error"),
             "post_fork": _worker_dies_with_arbiter,
             "post_worker_init": _worker_opens_its_store,

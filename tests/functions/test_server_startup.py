@@ -3,10 +3,13 @@ and so does what no event uses (`functions.startup`)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -84,3 +87,45 @@ def test_httpx_works_without_its_command_line(tmp_path: Path) -> None:
         server.terminate()
         server.wait(10)
     assert found == {"status": 200, "text": "hello", "cli": [], "stub": "httpx"}
+
+
+def test_the_arbiter_opens_no_control_socket(tmp_path: Path) -> None:
+    """gunicorn's control socket (for `gunicornc`) stays closed: no thread in the arbiter, no
+    socket on the per-user path every function's arbiter would share."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "ITER8_STORE": f"sqlite:{tmp_path / 'store.db'}",
+        "XDG_RUNTIME_DIR": str(tmp_path),
+    }
+    iter8 = Path(sys.executable).parent / "iter8"
+    process = subprocess.Popen(
+        [str(iter8), "serve", "route", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _alive(port):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # gunicorn opened its control socket once the worker was spawned
+        assert not (tmp_path / "gunicorn.ctl").exists()
+        assert len(list(Path(f"/proc/{process.pid}/task").iterdir())) == 1
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _alive(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
