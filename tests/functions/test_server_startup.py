@@ -3,13 +3,16 @@ and so does what no event uses (`functions.startup`)."""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -64,15 +67,11 @@ def test_httpx_works_without_its_command_line(tmp_path: Path) -> None:
     """httpx without `httpx._main` (rich, pygments): a real request still goes through, and
     `httpx.main` says the CLI is missing."""
     (tmp_path / "hello.txt").write_text("hello")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline().split(" port ")[1].split()[0])
+        port = server.server_address[1]
         found = _fresh(
             "import json, sys\n"
             "from functions.startup import leave_out_what_no_event_uses\n"
@@ -84,8 +83,8 @@ def test_httpx_works_without_its_command_line(tmp_path: Path) -> None:
             " 'stub': httpx.main.__module__}))"
         )
     finally:
-        server.terminate()
-        server.wait(10)
+        server.shutdown()
+        server.server_close()
     assert found == {"status": 200, "text": "hello", "cli": [], "stub": "httpx"}
 
 
