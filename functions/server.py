@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import gunicorn.app.base
 from gunicorn.workers.gthread import ThreadWorker
 
-from functions.startup import leave_out_what_no_event_uses
+from functions.startup import without_what_no_event_uses
 from iter8.embedded.lifeline import die_with_parent
 
 if TYPE_CHECKING:
@@ -55,12 +55,12 @@ def create_app(target: str, source: str) -> Flask:
     process, and collecting as they grow was ~12% of the startup's CPU (~200 collections) for
     ~1,200 unreachable ones (kept: a full collection to find them costs more than they weigh).
     What is loaded is then frozen, out of later collections' sight. What no event uses is left
-    out first (`functions.startup`)."""
-    leave_out_what_no_event_uses()
+    out of the load (`functions.startup`)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        app = _load(target, source)
+        with without_what_no_event_uses():
+            app = _load(target, source)
     finally:
         gc.freeze()
         if enabled:
