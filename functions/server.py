@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import gunicorn.app.base
 from gunicorn.workers.gthread import ThreadWorker
 
+from functions.startup import without_what_no_event_uses
 from iter8.embedded.lifeline import die_with_parent
 
 if TYPE_CHECKING:
@@ -56,11 +57,13 @@ def create_app(target: str, source: str) -> Flask:
     The collector is off while it loads: imports make ~150,000 objects that live as long as the
     process, and collecting as they grow was ~12% of the startup's CPU (~200 collections) for
     ~1,200 unreachable ones (kept: a full collection to find them costs more than they weigh).
-    What is loaded is then frozen, out of later collections' sight."""
+    What is loaded is then frozen, out of later collections' sight. What no event uses is left
+    out of the load (`functions.startup`)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        app = _load(target, source)
+        with without_what_no_event_uses():
+            app = _load(target, source)
     finally:
         gc.freeze()
         if enabled:
@@ -187,6 +190,9 @@ class FunctionServer(gunicorn.app.base.BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 5,
             "keepalive": 5,
             "sendfile": False,
+            # gunicorn's control socket (25.1+) is for `gunicornc`: a thread with an asyncio
+            # loop in the arbiter, on one path per user that every function's arbiter would take
+            "control_socket_disable": True,
             "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "error"),
             "post_fork": _worker_dies_with_arbiter,
             "post_worker_init": _worker_opens_its_store,

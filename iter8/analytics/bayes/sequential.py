@@ -62,7 +62,8 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy.special import betaincc, betaln, log_ndtr, ndtri
+
+from iter8.analytics.bayes.special import betaincc, betaln, log_ndtr, ndtri
 
 Side = Literal["below", "above"]
 LOG2 = math.log(2.0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from scipy.special import chdtrc
+from iter8.analytics.bayes.special import chdtrc
 
 MIN_REQUESTS = 100  # too few requests make any split look odd
 
