@@ -126,7 +126,7 @@ def wait_until_serving(processes: list[FunctionProcess], timeout: float = 30) ->
         for item in list(waiting):
             if item.process.poll() is not None:
                 raise RuntimeError(f"function {item.phase} exited with {item.process.returncode}")
-            if _alive(item.port):
+            if serving(item.port):
                 waiting.remove(item)
         if waiting and time.monotonic() > deadline:
             raise TimeoutError(
@@ -136,7 +136,8 @@ def wait_until_serving(processes: list[FunctionProcess], timeout: float = 30) ->
             time.sleep(0.05)
 
 
-def _alive(port: int) -> bool:
+def serving(port: int) -> bool:
+    """Whether a function on 127.0.0.1:`port` answers its liveness probe."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
     try:
         connection.request("GET", "/healthz")

@@ -4,7 +4,6 @@ and so does what no event uses (`functions.startup`)."""
 from __future__ import annotations
 
 import functools
-import http.client
 import json
 import os
 import socket
@@ -14,6 +13,8 @@ import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from iter8.embedded.processes import serving
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -110,7 +111,7 @@ def test_the_arbiter_opens_no_control_socket(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        while not _alive(port):
+        while not serving(port):
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         time.sleep(0.5)  # gunicorn opened its control socket once the worker was spawned
@@ -120,13 +121,3 @@ def test_the_arbiter_opens_no_control_socket(tmp_path: Path) -> None:
         process.terminate()
         process.wait(30)
 
-
-def _alive(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
