@@ -120,4 +120,3 @@ def test_the_arbiter_opens_no_control_socket(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(30)
-
