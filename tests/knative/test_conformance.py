@@ -192,12 +192,19 @@ def test_knatives_ping_has_the_embedded_sources_shape(captured: Captured) -> Non
     ping = captured.wait(lambda r: r["headers"].get("ce-type") == "dev.knative.sources.ping")
     real = attributes(ping)
     embedded = make_ping(
-        ping_source(NAMESPACE, "iter8-tick"), time.time(), '{"tick": true}', "application/json"
+        ping_source(NAMESPACE, "iter8-tick"), time.time(), tick_data(), "application/json"
     )
     for name in ("type", "source", "datacontenttype"):
         assert real[name] == embedded[name], name
     assert "time" in real and "subject" not in real
     assert body_of(ping) == embedded.data
+
+
+def tick_data() -> str:
+    """The data the PingSource of eventing/config/sources.yaml sends, as applied."""
+    documents = yaml.safe_load_all((REPO / "eventing" / "config" / "sources.yaml").read_text())
+    (tick,) = [d for d in documents if d and d["kind"] == "PingSource"]
+    return str(tick["spec"]["data"])
 
 
 # Headers of the transport alone (HTTP client, tracing), not of the delivery contract.
