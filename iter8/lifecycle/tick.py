@@ -13,7 +13,7 @@ phase was lost, and the tick asks again.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -104,72 +104,52 @@ def plan(
     experiments = list(experiments)
     requests: list[Request] = []
     for experiment in experiments:
-        wanted = _wanted(experiment, experiments, now, timeouts)
+        wanted = _wanted(experiment, experiments, now, timeouts, ahead)
         if wanted is not None:
-            requests.append(Request(wanted[0], experiment, wanted[1]))
-        elif ahead > timedelta(0) and (later := _due_ahead(experiment, now, timeouts, ahead)):
-            requests.append(later)
+            requests.append(wanted)
     return sorted(requests, key=lambda request: _waiting_since(request.experiment))
 
 
-def _due_ahead(
-    experiment: Experiment, now: datetime, timeouts: Timeouts, ahead: timedelta
-) -> Request | None:
-    """A Running experiment's next iteration, `at` its due time, if that is within `ahead` of
-    now and nothing but time holds it back (no claim, no reply awaited, not paused)."""
-    status = experiment.status
-    if status is None or status.stage != "Running":
-        return None
-    claim = status.in_progress
-    if claim is not None and not _older(claim.since, now, timeouts.of(claim.phase)):
-        return None
-    iteration = (status.completed_iterations or 0) + 1
-    if status.analysis is not None and status.analysis.iteration == iteration:
-        return None
-    if control.control_of(experiment).paused:
-        return None
-    due = next_due(experiment)
-    if due is None or not now < due <= now + ahead:
-        return None
-    return Request(EventType.ITERATION_DUE, experiment, iteration, at=due)
-
-
 def _wanted(
-    experiment: Experiment, everyone: list[Experiment], now: datetime, timeouts: Timeouts
-) -> tuple[EventType, int] | None:
+    experiment: Experiment,
+    everyone: list[Experiment],
+    now: datetime,
+    timeouts: Timeouts,
+    ahead: timedelta,
+) -> Request | None:
     status = experiment.status or ExperimentStatus()
     claim = status.in_progress
     if claim is not None and not _older(claim.since, now, timeouts.of(claim.phase)):
         return None  # a phase is on it
     stage = status.stage
     next_iteration = (status.completed_iterations or 0) + 1
+    initialization = Request(EventType.INITIALIZATION_DUE, experiment, 0)
+    iteration = Request(EventType.ITERATION_DUE, experiment, next_iteration)
     if stage is None:  # never initialized: the `add` event was lost
         if _older(experiment.metadata.creation_timestamp, now, timeouts.grace):
-            return EventType.INITIALIZATION_DUE, 0
+            return initialization
         return None
     if stage == "Waiting":  # init also ends one aborted before it started
         wanted = control.control_of(experiment).abort is not None or may_acquire(
             experiment, everyone
         )
-        return (EventType.INITIALIZATION_DUE, 0) if wanted else None
+        return initialization if wanted else None
     if stage == "Initializing":
-        return EventType.INITIALIZATION_DUE, 0
+        return initialization
     if stage == "Running":
         if control.needs_running(experiment):  # abort, forced promotion, pause, resume
-            return EventType.ITERATION_DUE, next_iteration
+            return iteration
         recorded = status.analysis is not None and status.analysis.iteration == next_iteration
         if recorded:  # analysed, but the iteration never completed: a reply was lost
-            return (
-                (EventType.ITERATION_DUE, next_iteration)
-                if _older(status.last_update_time, now, timeouts.grace)
-                else None
-            )
+            return iteration if _older(status.last_update_time, now, timeouts.grace) else None
         if control.control_of(experiment).paused:
             return None
-        return (EventType.ITERATION_DUE, next_iteration) if is_due(experiment, now) else None
+        if is_due(experiment, now):
+            return iteration
+        due = next_due(experiment)  # not yet: ask at its due time if that is within `ahead`
+        return replace(iteration, at=due) if due is not None and due <= now + ahead else None
     if stage == "Finishing":  # unless it waits at the approval gate with nothing changed
-        due = control.needs_finishing(experiment, now)
-        return (EventType.ITERATION_DUE, next_iteration) if due else None
+        return iteration if control.needs_finishing(experiment, now) else None
     return None
 
 
