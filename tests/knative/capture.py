@@ -26,9 +26,12 @@ REPLY_HEADERS = {"knative-custom": "k", "x-request-id": "req-2", "x-b3-traceid":
 
 
 def record_lines(path: Path) -> list[dict[str, Any]]:
+    """The complete records: a last line without its newline is still being written (the
+    server may write a long line in more than one piece) and is read on the next poll."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    complete, _, _being_written = path.read_text().rpartition("\n")
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def body_of(record: dict[str, Any]) -> bytes:
