@@ -235,6 +235,18 @@ def test_functions_killed_between_status_write_and_reply(
 # --- `iter8 run` as a real process: signals, killed children, nothing left behind -----------
 
 
+# The command after it runs with Ctrl-C's signal at its default, as from a terminal: a runner
+# started in the background (`cmd &` in a script) ignores SIGINT, its children inherit that, and
+# Python then leaves it ignored, so the SIGINT case would wait for a run that cannot hear it.
+# Same pid: the command replaces this trampoline.
+AS_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 @dataclass
 class RunProcess:
     """`iter8 run FILE` started as a subprocess; its stderr read line by line."""
@@ -253,7 +265,17 @@ class RunProcess:
         temporary = directory / "tmp"  # where the run makes its temporary store and logs
         temporary.mkdir()
         process = subprocess.Popen(
-            [str(iter8), "run", str(file), "--tick", "0.3", "--seed", "7", *args],
+            [
+                *AS_FROM_A_TERMINAL,
+                str(iter8),
+                "run",
+                str(file),
+                "--tick",
+                "0.3",
+                "--seed",
+                "7",
+                *args,
+            ],
             env={**os.environ, "TMPDIR": str(temporary)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
