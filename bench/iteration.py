@@ -25,6 +25,11 @@ over HTTP.
    and the CloudEvents codec add; in wall time, and in CPU time (the worker's threads, all of
    them, against this thread's), which other sessions' load inflates far less.
 
+With parts 3 and 4, start by start, the floor: functions-framework alone serving a function
+that only reads the event and answers one (`bench/bare_function.py`), started as its own command
+starts a function, on the same events. Our figures beside it, as ratios and differences,
+are what this machine's speed and load do not decide.
+
 The machine is shared: quote medians over several runs, and compare builds in interleaved runs.
 """
 
@@ -56,6 +61,7 @@ MS = 1000.0
 PARTS = ("iteration", "fetch", "cold", "http")
 PROMETHEUS_DELAY = 0.020  # seconds the mock Prometheus waits before each answer
 COLD_ALGORITHMS = ("bayesian", "iter8-v2")  # bayesian: the default, what most experiments use
+BARE = "functions-framework alone"  # bench/bare_function.py: the floor, in the same run
 
 
 # ---- 1. one iteration in-process ----------------------------------------------------------
@@ -327,9 +333,11 @@ def cold_and_http(
     latencies. The algorithms take turns, run by run, so that the machine's load falls on each
     alike."""
     results: dict[str, list[dict[str, Any]]] = {algorithm: [] for algorithm in algorithms}
+    results[BARE] = []
     for _ in range(runs):
         for algorithm in algorithms:
             results[algorithm].append(one_start(per_run, algorithm))
+        results[BARE].append(bare_start(per_run))
     return results
 
 
@@ -403,6 +411,77 @@ def one_start(per_run: int, algorithm: str) -> dict[str, Any]:
         "in_process_ms": statistics.median(local[2:] or local) * MS,
         "in_process_cpu_ms": statistics.median(local_cpu[2:] or local_cpu) * MS,
     }
+
+
+def bare_start(per_run: int) -> dict[str, Any]:
+    """`bench/bare_function.py` started as functions-framework's own command starts a function,
+    the same figures as `one_start` (alive = its first 200), on the same `iteration.due` events:
+    the floor of any function served this way on this machine, in the same run."""
+    from bench import bare_function
+
+    refs = [_fake_ref(i) for i in range(per_run + 1)]
+    port = _free_port()
+    command = [sys.executable, "-m", "functions_framework", "--target", "reply",
+               "--source", bare_function.__file__, "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    spawned = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first = _first_answer(port, process, refs[0])
+        first_200 = time.perf_counter() - spawned
+        (worker,) = _children(process.pid)
+        startup_cpu = _process_cpu_seconds(process.pid) + _process_cpu_seconds(worker)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        warm, warm_cpu, local, local_cpu = [], [], [], []
+        for ref in refs[1:]:
+            before = _cpu_seconds(worker)
+            warm.append(_post(connection, ref))
+            warm_cpu.append(_cpu_seconds(worker) - before)
+            headers, body = due_event(ref)
+            began, began_cpu = time.perf_counter(), time.thread_time()
+            bare_function.answer(headers, body)
+            local_cpu.append(time.thread_time() - began_cpu)
+            local.append(time.perf_counter() - began)
+        connection.close()
+    finally:
+        process.terminate()
+        process.wait(10)
+    return {
+        "ready_s": first_200,
+        "first_200_s": first_200,
+        "first_ms": first * MS,
+        "warm_ms": statistics.median(warm) * MS,
+        "startup_cpu_s": startup_cpu,  # to the first 200, first event included
+        "warm_cpu_ms": statistics.median(warm_cpu) * MS,
+        "in_process_ms": statistics.median(local[2:] or local) * MS,
+        "in_process_cpu_ms": statistics.median(local_cpu[2:] or local_cpu) * MS,
+    }
+
+
+def _fake_ref(index: int) -> Any:
+    from iter8.events import ExperimentRef
+
+    return ExperimentRef(
+        namespace=NS, name=f"bare-{index}", uid=f"00000000-0000-0000-0000-{index:012d}"
+    )
+
+
+def _first_answer(
+    port: int, process: subprocess.Popen[bytes], ref: Any, timeout: float = 60
+) -> float:
+    """The latency of the first POST of `ref`'s event that the server answers, posted again and
+    again from the spawn on (a refused connection: not listening yet)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"functions-framework exited with {process.returncode}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            return _post(connection, ref)
+        except OSError:
+            time.sleep(0.005)
+        finally:
+            connection.close()
+    raise TimeoutError("functions-framework did not answer")
 
 
 def _process_cpu_seconds(pid: int) -> float:
@@ -506,7 +585,7 @@ def cold_table(algorithm: str, runs: list[dict[str, Any]]) -> Table:
                    "warm ms", "first ÷ warm", "first ÷ warm, CPU", "in-process ms",
                    "HTTP − in-process ms", "HTTP − in-process, CPU ms"):  # fmt: skip
         table.add_column(column)
-    for r in [*runs, {k: statistics.median(x[k] for x in runs) for k in runs[0]}]:
+    for r in [*runs, _medians(runs)]:
         table.add_row(
             f"{r['ready_s']:.3f}",
             f"{r['first_200_s']:.3f}",
@@ -520,6 +599,54 @@ def cold_table(algorithm: str, runs: list[dict[str, Any]]) -> Table:
             f"{r['warm_cpu_ms'] - r['in_process_cpu_ms']:.1f}",
         )
     return table
+
+
+def bare_table(runs: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{BARE} (bench/bare_function.py), one row per start")
+    for column in ("spawn → first 200 s", "CPU to the first 200 s", "first ms", "warm ms",
+                   "in-process ms", "HTTP − in-process ms", "HTTP − in-process, CPU ms"):  # fmt: skip
+        table.add_column(column)
+    for r in [*runs, _medians(runs)]:
+        table.add_row(
+            f"{r['first_200_s']:.3f}",
+            f"{r['startup_cpu_s']:.3f}",
+            f"{r['first_ms']:.1f}",
+            f"{r['warm_ms']:.2f}",
+            f"{r['in_process_ms']:.2f}",
+            f"{r['warm_ms'] - r['in_process_ms']:.2f}",
+            f"{r['warm_cpu_ms'] - r['in_process_cpu_ms']:.2f}",
+        )
+    return table
+
+
+def floor_table(cold: dict[str, list[dict[str, Any]]], algorithms: list[str]) -> Table:
+    """Each algorithm's medians beside the floor's, measured start by start in the same run:
+    what a machine's speed and load do to both cancels in the ratio."""
+    bare = _medians(cold[BARE])
+    table = Table(title=f"iter8 serve analyze against {BARE}, medians over the starts")
+    for column in ("algorithm", "spawn → first 200 s", "÷ floor", "HTTP − in-process ms",
+                   "− floor's, ms"):  # fmt: skip
+        table.add_column(column)
+    table.add_row(BARE, f"{bare['first_200_s']:.3f}", "1.00",
+                  f"{bare['warm_ms'] - bare['in_process_ms']:.2f}", "0.00")  # fmt: skip
+    for algorithm in algorithms:
+        ours = _medians(cold[algorithm])
+        ours_http, bare_http = (
+            ours["warm_ms"] - ours["in_process_ms"],
+            bare["warm_ms"] - bare["in_process_ms"],
+        )
+        table.add_row(
+            algorithm,
+            f"{ours['first_200_s']:.3f}",
+            f"{ours['first_200_s'] / bare['first_200_s']:.2f}",
+            f"{ours_http:.2f}",
+            f"{ours_http - bare_http:+.2f}",
+        )
+    return table
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -577,9 +704,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.from_source:
             compile_like_the_image()
         figures["cold"] = cold_and_http(args.cold_runs, args.per_run, algorithms)
-        for algorithm, runs in figures["cold"].items():
-            console.print(cold_table(algorithm, runs))
+        for algorithm in algorithms:
+            console.print(cold_table(algorithm, figures["cold"][algorithm]))
+        console.print(bare_table(figures["cold"][BARE]))
         console.print("last row: the median of each column over the runs")
+        console.print(floor_table(figures["cold"], algorithms))
     console.print(f"{figures['machine']}")
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
