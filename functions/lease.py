@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from iter8.events import ExperimentRef
 from iter8.store import AlreadyExists, Conflict, NotFound, Store
 from iter8.store.resources import LEASES
@@ -38,7 +40,10 @@ def _holder_of(identity: str) -> ExperimentRef | None:
     parts = identity.split("/")
     if len(parts) != 3:
         return None
-    return ExperimentRef(namespace=parts[0], name=parts[1], uid=parts[2])
+    try:
+        return ExperimentRef(namespace=parts[0], name=parts[1], uid=parts[2])
+    except ValidationError:  # not written by us: nobody we know holds it
+        return None
 
 
 def acquire(store: Store, target: str, holder: ExperimentRef, alive: HolderAlive) -> bool:

@@ -12,7 +12,10 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from cloudevents.http import CloudEvent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+from iter8.api.names import is_label, is_subdomain, not_a_label, not_a_subdomain
 
 
 class EventType(StrEnum):
@@ -52,14 +55,35 @@ class BadEvent(ValueError):
     """The event is wrong and will stay wrong: answer 4xx, do not retry."""
 
 
+MAX_UID_LENGTH = 128  # the API server's are 36-character UUIDs
+MAX_ITERATION = 2**31 - 1  # an int32, as the CRDs' iteration counts are
+
+
 class ExperimentRef(BaseModel):
-    """Which experiment an event is about. `uid` tells a re-created experiment from the old one."""
+    """Which experiment an event is about. `uid` tells a re-created experiment from the old one.
+
+    Names as the API server allows them: an event naming anything else is refused (400, the
+    field named) before any store is asked for it."""
 
     model_config = ConfigDict(frozen=True)
 
     namespace: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    uid: str = ""
+    uid: str = Field(default="", max_length=MAX_UID_LENGTH)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_a_label(cls, namespace: str) -> str:
+        if not is_label(namespace):
+            raise PydanticCustomError("namespace", not_a_label(namespace))
+        return namespace
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_subdomain(cls, name: str) -> str:
+        if not is_subdomain(name):
+            raise PydanticCustomError("name", not_a_subdomain(name))
+        return name
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -70,7 +94,7 @@ class EventData(ExperimentRef):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    iteration: int = Field(default=0, ge=0)
+    iteration: int = Field(default=0, ge=0, le=MAX_ITERATION)
 
 
 def experiment_event(

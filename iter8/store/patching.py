@@ -8,17 +8,14 @@ works locally keeps working on a cluster. No I/O, no clock: uids and times come 
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any
 
 import jsonpatch
 import jsonpointer
 
+from iter8.api.names import is_label, is_subdomain
 from iter8.store.base import Invalid, Object, PatchType
 from iter8.store.resources import Resource
-
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 # What the server owns in `metadata`: a client may send these but never changes them by a write.
 _SYSTEM_METADATA = (
@@ -39,7 +36,7 @@ def validate_name(name: object, field: str = "metadata.name") -> str:
     """Object names are DNS-1123 subdomains, as the API server checks them."""
     if not isinstance(name, str) or not name:
         raise Invalid(f"{field}: Required value: name or generateName is required")
-    if len(name) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(name):
+    if not is_subdomain(name):
         raise Invalid(
             f"{field}: Invalid value: {name!r}: a lowercase RFC 1123 subdomain must consist of "
             "lower case alphanumeric characters, '-' or '.', and must start and end with an "
@@ -52,7 +49,7 @@ def validate_namespace(namespace: object) -> str:
     """Namespaces are DNS-1123 labels (63 characters at most)."""
     if not isinstance(namespace, str) or not namespace:
         raise Invalid("metadata.namespace: Required value")
-    if len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace):
+    if not is_label(namespace):
         raise Invalid(f"metadata.namespace: Invalid value: {namespace!r}: not a DNS-1123 label")
     return namespace
 

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterator
 
 from iter8.api.experiment import Experiment, VersionDetail
+from iter8.api.names import is_label, not_a_label
 from iter8.security.namespaces import REFERENCE_NAMESPACES_ENV, reference_namespace_allowed
-from iter8.validation.metadata import is_label, not_a_label
 from iter8.validation.metrics import outside
 from iter8.validation.problems import Problem
 from iter8.validation.routes import check_routes

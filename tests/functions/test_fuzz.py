@@ -211,3 +211,41 @@ NASTY = {
 def test_nasty_bodies_are_4xx(clients: dict[str, Any], phase: str, case: str) -> None:
     response = clients[phase].post("/", headers=NASTY[case][0], data=NASTY[case][1])
     assert 400 <= response.status_code < 500, response.get_data()[:300]
+
+
+# each phase's own Iter8 event, so that its refusal is the data's, not the type's
+OWN_EVENT = {
+    "init": EventType.INITIALIZATION_DUE,
+    "analyze": EventType.ITERATION_DUE,
+    "route": EventType.ANALYSIS_COMPLETED,
+    "promote": EventType.CONCLUDED,
+}
+NOT_KUBERNETES = [
+    ("namespace", "../../kube-system"),
+    ("namespace", "Default"),
+    ("namespace", "n" * 64),
+    ("name", "exp/../other"),
+    ("name", "e" * 254),
+    ("uid", "u" * 129),
+    ("iteration", 2**31),
+]
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize(("field", "value"), NOT_KUBERNETES)
+def test_an_event_naming_what_kubernetes_cannot_hold_is_400_naming_the_field(
+    clients: dict[str, Any], phase: str, field: str, value: object
+) -> None:
+    """Refused before any store is asked: a namespace like a path, a name over 253 characters,
+    an iteration past int32 (before, each was looked up, found absent and answered 202)."""
+    data = {"namespace": "default", "name": "exp", "uid": "u-1", "iteration": 1, field: value}
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": str(OWN_EVENT[phase]),
+        "ce-source": "/s",
+        "ce-id": "1",
+        "Content-Type": "application/json",
+    }
+    response = clients[phase].post("/", headers=headers, data=json.dumps(data).encode())
+    assert response.status_code == 400, response.get_data()[:300]
+    assert f"data.{field}:".encode() in response.get_data()
