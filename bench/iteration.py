@@ -49,6 +49,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -377,22 +378,19 @@ def one_start(per_run: int, algorithm: str) -> dict[str, Any]:
         first = _post(connection, refs[0])
         first_200 = time.perf_counter() - spawned
         first_cpu = _cpu_seconds(worker) - before
-        warm_cpu = []
         store = SqliteStore(directory / "store.db")
         runtime = Runtime(store=store, seed=7)
-        warm, local, local_cpu = [], [], []
-        for remote_ref, local_ref in zip(over_http, in_process, strict=True):
-            before = _cpu_seconds(worker)
-            warm.append(_post(connection, remote_ref))
-            warm_cpu.append(_cpu_seconds(worker) - before)
-            headers, body = due_event(local_ref)
-            event = from_http(headers, body)
-            began, began_cpu = time.perf_counter(), time.thread_time()
-            reply = analyze.handle(event, runtime)
-            local_cpu.append(time.thread_time() - began_cpu)
-            local.append(time.perf_counter() - began)
-            if reply is None:
-                raise RuntimeError(f"in-process analyze did not reply for {local_ref}")
+
+        def handled_here(ref: Any) -> Callable[[], object]:
+            event = from_http(*due_event(ref))
+
+            def call() -> None:
+                if analyze.handle(event, runtime) is None:
+                    raise RuntimeError(f"in-process analyze did not reply for {ref}")
+
+            return call
+
+        warm = _warm_and_local(connection, worker, over_http, [handled_here(r) for r in in_process])
         store.close()
         connection.close()
     finally:
@@ -402,14 +400,10 @@ def one_start(per_run: int, algorithm: str) -> dict[str, Any]:
         "ready_s": ready,
         "first_200_s": first_200,
         "first_ms": first * MS,
-        "warm_ms": statistics.median(warm) * MS,
         # CPU, which other sessions' load does not inflate as it does wall time
         "startup_cpu_s": startup_cpu,
         "first_cpu_ms": first_cpu * MS,
-        "warm_cpu_ms": statistics.median(warm_cpu) * MS,
-        # the first in-process calls pay this process's own imports
-        "in_process_ms": statistics.median(local[2:] or local) * MS,
-        "in_process_cpu_ms": statistics.median(local_cpu[2:] or local_cpu) * MS,
+        **warm,
     }
 
 
@@ -431,16 +425,8 @@ def bare_start(per_run: int) -> dict[str, Any]:
         (worker,) = _children(process.pid)
         startup_cpu = _process_cpu_seconds(process.pid) + _process_cpu_seconds(worker)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        warm, warm_cpu, local, local_cpu = [], [], [], []
-        for ref in refs[1:]:
-            before = _cpu_seconds(worker)
-            warm.append(_post(connection, ref))
-            warm_cpu.append(_cpu_seconds(worker) - before)
-            headers, body = due_event(ref)
-            began, began_cpu = time.perf_counter(), time.thread_time()
-            bare_function.answer(headers, body)
-            local_cpu.append(time.thread_time() - began_cpu)
-            local.append(time.perf_counter() - began)
+        calls = [partial(bare_function.answer, *due_event(ref)) for ref in refs[1:]]
+        warm = _warm_and_local(connection, worker, refs[1:], calls)
         connection.close()
     finally:
         process.terminate()
@@ -449,11 +435,34 @@ def bare_start(per_run: int) -> dict[str, Any]:
         "ready_s": first_200,
         "first_200_s": first_200,
         "first_ms": first * MS,
-        "warm_ms": statistics.median(warm) * MS,
         "startup_cpu_s": startup_cpu,  # to the first 200, first event included
+        **warm,
+    }
+
+
+def _warm_and_local(
+    connection: http.client.HTTPConnection,
+    worker: int,
+    remote: list[Any],
+    local: list[Callable[[], object]],
+) -> dict[str, float]:
+    """Each ref's event over HTTP, then one call in this process, by turns: the medians of
+    each, in wall time and in CPU time (the worker's threads; this thread's)."""
+    warm, warm_cpu, here, here_cpu = [], [], [], []
+    for ref, call in zip(remote, local, strict=True):
+        before = _cpu_seconds(worker)
+        warm.append(_post(connection, ref))
+        warm_cpu.append(_cpu_seconds(worker) - before)
+        began, began_cpu = time.perf_counter(), time.thread_time()
+        call()
+        here_cpu.append(time.thread_time() - began_cpu)
+        here.append(time.perf_counter() - began)
+    return {
+        "warm_ms": statistics.median(warm) * MS,
         "warm_cpu_ms": statistics.median(warm_cpu) * MS,
-        "in_process_ms": statistics.median(local[2:] or local) * MS,
-        "in_process_cpu_ms": statistics.median(local_cpu[2:] or local_cpu) * MS,
+        # the first in-process calls pay this process's own imports
+        "in_process_ms": statistics.median(here[2:] or here) * MS,
+        "in_process_cpu_ms": statistics.median(here_cpu[2:] or here_cpu) * MS,
     }
 
 
@@ -465,23 +474,17 @@ def _fake_ref(index: int) -> Any:
     )
 
 
-def _first_answer(
-    port: int, process: subprocess.Popen[bytes], ref: Any, timeout: float = 60
-) -> float:
-    """The latency of the first POST of `ref`'s event that the server answers, posted again and
-    again from the spawn on (a refused connection: not listening yet)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"functions-framework exited with {process.returncode}")
+def _first_answer(port: int, process: subprocess.Popen[bytes], ref: Any) -> float:
+    """The latency of the first POST of `ref`'s event that the server answers."""
+
+    def posted() -> float:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         try:
             return _post(connection, ref)
-        except OSError:
-            time.sleep(0.005)
         finally:
             connection.close()
-    raise TimeoutError("functions-framework did not answer")
+
+    return _poll(process, "functions-framework", posted)
 
 
 def _process_cpu_seconds(pid: int) -> float:
@@ -508,22 +511,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_alive(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"iter8 serve analyze exited with {process.returncode}")
+def _wait_alive(port: int, process: subprocess.Popen[bytes]) -> float:
+    def healthy() -> float | None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
             connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return time.perf_counter()
-        except OSError:
-            pass
+            return time.perf_counter() if connection.getresponse().status == 200 else None
         finally:
             connection.close()
+
+    return _poll(process, "iter8 serve analyze", healthy)
+
+
+def _poll(
+    process: subprocess.Popen[bytes], what: str, attempt: Callable[[], float | None]
+) -> float:
+    """`attempt()` again and again from the spawn on until it answers (a refused connection:
+    not listening yet), for a minute at most."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            answer = attempt()
+        except OSError:
+            answer = None
+        if answer is not None:
+            return answer
         time.sleep(0.005)
-    raise TimeoutError("iter8 serve analyze did not answer its liveness probe")
+    raise TimeoutError(f"{what} did not answer")
 
 
 def _post(connection: http.client.HTTPConnection, ref: Any) -> float:
