@@ -152,6 +152,11 @@ class TickData(BaseModel):
     ahead_seconds: float = Field(
         default=0, ge=0, le=MAX_TICK_AHEAD_SECONDS, allow_inf_nan=False, alias="aheadSeconds"
     )
+    # the tick is answered once planned, and its POSTs leave from a thread of their own: for a
+    # broker that answers the PingSource only after every chain the tick started (the embedded
+    # stack's synchronous one); never on Knative, which may take a function's CPU away once it
+    # has answered
+    detach: bool = Field(default=False, strict=True)
 
 
 def tick_data(event: CloudEvent) -> TickData:

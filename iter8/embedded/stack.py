@@ -131,9 +131,7 @@ class EmbeddedStack:
         ticks = PingSource(
             sink,
             schedule=f"@every {int(options.tick.total_seconds() * 1000)}ms",
-            data=json.dumps(
-                {"tick": True, "aheadSeconds": tick_ahead(options.tick, options.async_broker)}
-            ),
+            data=json.dumps(tick_options(options)),
             content_type="application/json",
         )
         ticks.start()
@@ -191,13 +189,17 @@ class EmbeddedStack:
         self.stop()
 
 
-def tick_ahead(tick: timedelta, async_broker: bool) -> float:
-    """The tick's look-ahead (`iter8.events.TickData`): nine tenths of its period with a broker
-    that accepts an event at once, as Knative's does. The synchronous broker answers the
-    PingSource only when every chain the tick started is done, so a look-ahead would lengthen
-    every tick past the next (100 experiments at 1 s: 8 of 21 ticks skipped, 280 iterations a
-    tick late instead of 180): none there."""
-    return 0.9 * tick.total_seconds() if async_broker else 0.0
+def tick_options(options: StackOptions) -> dict[str, object]:
+    """The PingSource's data (`iter8.events.TickData`): a look-ahead of nine tenths of the
+    tick, so that an iteration runs when it falls due rather than at the first tick after; and
+    with the synchronous broker, which answers the tick only once every chain it started is
+    done, a tick answered at once (held by its chains and its look-ahead, it outlasted its
+    period and the next one was skipped)."""
+    return {
+        "tick": True,
+        "aheadSeconds": 0.9 * options.tick.total_seconds(),
+        "detach": not options.async_broker,
+    }
 
 
 def _replica(name: str, replica: int) -> str:

@@ -3,9 +3,11 @@ version, never a completed one, and still sees every change and every deletion."
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,8 @@ from functions.analyze.planning import ParsedExperiments
 from functions.runtime import Runtime
 from iter8.api.experiment import Experiment
 from iter8.demo.experiment import knative_service
-from iter8.events import BadEvent, EventType
+from iter8.embedded.stack import StackOptions, tick_options
+from iter8.events import BadEvent, EventType, TickData
 from iter8.lifecycle import tick
 from iter8.store import EXPERIMENTS
 from iter8.store.resources import KNATIVE_SERVICES
@@ -170,6 +173,65 @@ def test_a_tick_with_a_look_ahead_posts_an_iteration_at_its_due_time(
     assert deliver(runtime, event)["type"] == EventType.ANALYSIS_COMPLETED  # type: ignore[index]
 
 
+def test_a_detached_tick_is_answered_while_the_broker_holds_its_post(
+    runtime: Runtime, clock: Clock, sink: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A synchronous broker holds each POST until its chain is done (here: until the gate
+    opens). A detached tick is answered before that, and the next tick leaves the iteration
+    being posted alone; a held tick would have waited for the gate."""
+    monkeypatch.setattr(analyze, "_DETACHED", analyze.DetachedTicks(limit=2))
+    setup(runtime, canary())
+    reply = deliver(runtime, add_event(canary()))
+    while reply is not None and reply["type"] != EventType.WEIGHTS_APPLIED:
+        reply = deliver(runtime, reply)  # initialized → iteration 1 → route
+    clock.advance(1.0)  # iteration 2 is due
+    held, gate, order = threading.Event(), threading.Event(), []
+
+    def chain(_: object) -> None:
+        held.set()
+        gate.wait(10)
+        order.append("answered by the broker")
+
+    sink.on_request = chain
+    ticking = with_sink(runtime, sink)
+    try:
+        assert analyze.post_due_events(ticking, detach=True) == 1
+        order.append("tick answered")
+        assert held.wait(10)
+        assert analyze.post_due_events(ticking, detach=True) == 0  # being posted already
+    finally:
+        gate.set()
+    (request,) = sink.wait_for(1)
+    assert order == ["tick answered", "answered by the broker"]
+    assert (request.event()["type"], request.event()["iteration"]) == (EventType.ITERATION_DUE, "2")
+
+
+def test_detached_ticks_are_bounded_and_forget_what_they_posted() -> None:
+    """At most `limit` under way: another is refused (its tick plans again), and once one ends
+    its iterations may be planned again."""
+    detached = analyze.DetachedTicks(limit=1)
+    experiment = Experiment.from_wire(canary())
+    due = tick.Request(EventType.ITERATION_DUE, experiment, 2)
+    other = tick.Request(EventType.ITERATION_DUE, experiment, 3)
+    gate, done = threading.Event(), threading.Event()
+
+    def post() -> None:
+        gate.wait(10)
+        done.set()
+
+    assert detached.start([due], post)
+    assert detached.not_pending([due, other]) == [other]
+    assert not detached.start([other], lambda: None)  # the one slot is taken
+    gate.set()
+    assert done.wait(10)
+    for _ in range(1000):  # the thread lets go of its slot and its keys right after `post`
+        if detached.not_pending([due]) == [due] and detached.start([other], lambda: None):
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the slot or the pending iteration was never given back")
+
+
 def ping(data: object) -> CloudEvent:
     attributes = {"type": str(EventType.PING), "source": "/test/ping"}
     if isinstance(data, dict):
@@ -193,9 +255,28 @@ def test_a_tick_with_a_wrong_look_ahead_is_refused_naming_the_field(
         analyze.handle(ping(data), with_sink(runtime, sink))
 
 
+@pytest.mark.parametrize("value", ["yes", 1, "true"])
+def test_a_tick_whose_detach_is_not_a_json_boolean_is_refused(
+    runtime: Runtime, sink: Capture, value: object
+) -> None:
+    with pytest.raises(BadEvent, match=r"data\.detach: Input should be a valid boolean"):
+        analyze.handle(ping({"tick": True, "detach": value}), with_sink(runtime, sink))
+
+
 @pytest.mark.parametrize("data", [None, "hello", {"tick": True}])
 def test_a_tick_without_options_has_no_look_ahead(
     runtime: Runtime, sink: Capture, data: object
 ) -> None:
     """PingSource's data is free text: what is not an object with options means none."""
     assert analyze.handle(ping(data), with_sink(runtime, sink)) is None
+
+
+@pytest.mark.parametrize(("async_broker", "detached"), [(False, True), (True, False)])
+def test_the_embedded_stack_detaches_its_ticks_only_for_the_synchronous_broker(
+    tmp_path: Path, async_broker: bool, detached: bool
+) -> None:
+    options = StackOptions(
+        store="sqlite:x", tick=timedelta(seconds=2), log_dir=tmp_path, async_broker=async_broker
+    )
+    data = TickData.model_validate(tick_options(options))
+    assert (data.ahead_seconds, data.detach) == (1.8, detached)
