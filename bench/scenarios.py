@@ -96,6 +96,9 @@ class Scenario:
     # otherwise a rate is lost together with its count, as the first bench did
     independent_loss: bool = False
     lag: int = 0  # every query answers with the cumulative value of `lag` iterations ago
+    # the queries do not select the version (no `${revision}` in them): every version is
+    # answered with the totals over all versions
+    pooled: bool = False
     rewards: tuple[Reward, ...] = ("conversion",)  # A/B, A/B/N, Pareto; the first is the main one
     interval_seconds: int | None = None  # the experiment's; None: Iter8's default
     no_difference: bool = False  # a null scenario: no candidate is truly better
@@ -310,5 +313,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         (Arm(conversion=0.10, signup=0.05), Arm(conversion=0.13, signup=0.05)),
         "two rewards: candidate 13% vs 10% conversion, signups equal (5%)",
         rewards=("conversion", "signup"),
+    ),
+    Scenario(
+        "canary-unfiltered-query",
+        "Canary",
+        (Arm(), Arm(error=0.015)),
+        "queries that do not select the version: each is answered the totals over both "
+        "(candidate 1.5% errors)",
+        pooled=True,
     ),
 )

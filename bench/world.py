@@ -9,6 +9,8 @@ users really have, each a switch of the scenario:
   (then the rate, a query of its own, answers even when the count's query failed);
 * `lag`: every query answers with the cumulative value of `lag` iterations ago (the first
   iterations have no data at all), as a scrape or export delay would;
+* `pooled`: the queries do not select the version (a query written without `${revision}` or
+  the version's labels), so every version is answered with the totals over all of them;
 * the `engagement` reward is a gauge without a sample size, drawn by Iter8 v2's mock provider
   itself (`2x·Beta(t, t)`, t the elapsed seconds).
 """
@@ -88,6 +90,21 @@ class _State:
     signups: np.ndarray
     histograms: np.ndarray
 
+    def pooled(self) -> _State:
+        """Every version's counts replaced by the totals over all versions."""
+
+        def total(counts: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(counts.sum(axis=0), counts.shape).copy()
+
+        return _State(
+            self.intervals,
+            total(self.requests),
+            total(self.errors),
+            total(self.conversions),
+            total(self.signups),
+            total(self.histograms),
+        )
+
 
 class World:
     def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
@@ -130,6 +147,8 @@ class World:
     def snapshot(self) -> Snapshot:
         scenario = self.scenario
         state = self.history[0] if scenario.lag else self._state()
+        if scenario.pooled:
+            state = state.pooled()
         drop, size = scenario.drop, len(self.requests)
         lost = self.rng.random((4, size)) < drop if drop > 0 else np.zeros((4, size), dtype=bool)
         measured = self._signup_used or self._engagement is not None

@@ -86,7 +86,11 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     ramp = carried.ramp if carried.history else _ramp_start(experiment, names, iteration)
     n_max = _most_requests(experiment, names, ramp, per_iteration, horizon, n_star)
     needs = _needs(names, criteria)
-    covered = evidence.coverage(needs, gathered.beliefs)
+    srm_state = srm.update(
+        carried.srm, names, gathered.fresh_requests, traffic.split_in_force(experiment, names)
+    )
+    srm_result = srm.test(srm_state, names, settings.srm_p_value)
+    covered = evidence.attributed(evidence.coverage(needs, gathered.beliefs), srm_result)
     gaps = evidence.missing(needs, gathered.beliefs)
     without_data = carried.without_data + 1 if "none" in covered.values() else 0
     rng = np.random.default_rng(given.seed)
@@ -146,10 +150,6 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         _comparisons(names, key, high, gathered.beliefs, draws, settings, n_star)
         for key, high in criteria.rewards
     ]
-    srm_state = srm.update(
-        carried.srm, names, gathered.fresh_requests, traffic.split_in_force(experiment, names)
-    )
-    srm_result = srm.test(srm_state, names, settings.srm_p_value)
     facts = decide.Evidence(
         names=names,
         pattern=pattern,

@@ -38,8 +38,9 @@ testing pattern:
   2.1% of the bench's runs (a two-sided look at a null reward, at α). The Pareto front is
   reported (`bayesian`).
 Also: nothing stops before a version has `min_samples` requests; no promotion while the traffic
-shows a sample-ratio mismatch; an objective with `rollback_on_failure` proven failing rolls back
-at once; the last iteration without a decision ends as `no-winner` (keep the baseline).
+shows a sample-ratio mismatch (nor any gain of traffic: `evidence` rule 7); an objective with
+`rollback_on_failure` proven failing rolls back at once; the last iteration without a decision
+ends as `no-winner` (keep the baseline).
 """
 
 from __future__ import annotations
@@ -404,18 +405,28 @@ def _waiting(
         if comparisons is not None and v != baseline and (v, baseline) in comparisons:
             text = ", ".join(filter(None, [text, f"reward {_cmp(comparisons, v, baseline)}"]))
         parts.append(f"{v}: {text or 'waiting for the minimum sample'}{count}")
+    if evidence.srm.mismatch:
+        parts.append(f"{_mismatch(evidence.srm)}: no version gains traffic until it does")
     return "; ".join(parts)
 
 
 def _srm(evidence: Evidence, version: str) -> str:
-    srm = evidence.srm
+    return f"{version} would win, but {_mismatch(evidence.srm)}: holding until it does"
+
+
+def _mismatch(srm: SrmResult) -> str:
     observed = ", ".join(f"{v} {srm.observed[v]:,.0f}" for v in srm.observed)
     expected = ", ".join(f"{v} {srm.expected[v]:,.0f}" for v in srm.expected)
-    return (
-        f"{version} would win, but the traffic does not follow the intended split "
-        f"(sample-ratio mismatch, p = {srm.p_value:.2g}; requests {observed}; expected {expected}): "
-        f"holding until it does"
+    text = (
+        f"the traffic does not follow the intended split (sample-ratio mismatch, "
+        f"p = {srm.p_value:.2g}; requests {observed}; expected {expected})"
     )
+    if srm.pooled:
+        text += (
+            "; every version was measured the same requests: does each query select its "
+            "version (for example with ${revision} or the version's labels)?"
+        )
+    return text
 
 
 def _cmp(comparisons: Mapping[tuple[str, str], Comparison], a: str, b: str) -> str:

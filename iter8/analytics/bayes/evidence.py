@@ -18,6 +18,14 @@
 6. A rate and its sample size come from the same iteration (`bayes.inputs`); a value without
    one is judged by its variation across iterations, never from a single value
    (`bayes.iterations`).
+7. Evidence counts for a version only if it is that version's. When the requests measured per
+   version do not follow the split in force (a sample-ratio mismatch, `bayes.srm`), the
+   measurements cannot be told apart by version: a router that does not apply the split, or
+   queries that do not select the version. Then no version gains traffic, as with partial
+   evidence (`attributed`): what is measured may take traffic from a candidate, never give it
+   one, and the baseline keeps its share; promotion waits too (`bayes.decide`). When every
+   version was measured the very same requests, the queries answer each one the totals: no
+   version has evidence of its own, which is no data (rules 2 and 3).
 """
 
 from __future__ import annotations
@@ -29,9 +37,12 @@ from typing import Literal
 from iter8.analytics.algorithm import Decision
 from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.settings import Settings
+from iter8.analytics.bayes.srm import SrmResult
 
-Coverage = Literal["complete", "partial", "none"]
+Coverage = Literal["complete", "partial", "none", "unattributed"]
 RULE = "a version gains traffic, is promoted or is rolled back only on evidence"
+# a version measured, yet without evidence of its own (rule 7)
+SAME_TOTALS = "measured the same requests as every other version (do its queries select it?)"
 
 
 def enough(n: float | None, minimum: float) -> bool:
@@ -56,6 +67,16 @@ def coverage(
         return "none" if len(lacking[version]) == len(keys) else "partial"
 
     return {version: of(version, keys) for version, keys in needs.items()}
+
+
+def attributed(covered: Mapping[str, Coverage], srm: SrmResult) -> dict[str, Coverage]:
+    """Rule 7: under a sample-ratio mismatch no evidence is complete (no data stays no data);
+    measured as the totals, none is any version's."""
+    if srm.pooled:
+        return dict.fromkeys(covered, "none")
+    if not srm.mismatch:
+        return dict(covered)
+    return {v: "none" if c == "none" else "unattributed" for v, c in covered.items()}
 
 
 def missing(
@@ -115,7 +136,7 @@ def _bounds(
         allowance = allow and i > 0 and now < floor
         top = min(max(now, math.ceil(floor)), caps[i]) if allowance else now
         if i == 0:
-            low[i], why[v] = now, "no evidence on every metric: the baseline keeps its share"
+            low[i], why[v] = now, f"{_HELD[state]}: the baseline keeps its share"
         given += top - now
         if state == "none":
             low[i] = high[i] = top
@@ -126,9 +147,16 @@ def _bounds(
             )
         elif i > 0:
             high[i] = top
-            why[v] = "no evidence on some metrics: may not gain traffic"
+            why[v] = f"{_HELD[state]}: may not gain traffic"
     low[0] = max(0, low[0] - given)
     return low, high, why
+
+
+_HELD = {
+    "none": "no evidence on every metric",
+    "partial": "no evidence on some metrics",
+    "unattributed": "the requests measured do not follow the split (sample-ratio mismatch)",
+}
 
 
 def _within(weights: Sequence[int], low: Sequence[int], high: Sequence[int]) -> list[int]:
@@ -162,7 +190,7 @@ def no_data(
     if not blank or not (without_data >= settings.no_data_iterations or last):
         return None
     baseline = names[0]
-    detail = "; ".join(f"{v}: {', '.join(gaps.get(v, []))}" for v in blank)
+    detail = "; ".join(f"{v}: {', '.join(gaps.get(v, [])) or SAME_TOTALS}" for v in blank)
     reason = (
         f"no-data: {len(blank)} version(s) without any evidence for {without_data} iteration(s) "
         f"in a row ({detail}), so nothing can be decided ({RULE}); back to baseline {baseline}"

@@ -67,6 +67,13 @@ class SrmResult:
     observed: dict[str, float]
     expected: dict[str, float]
 
+    @property
+    def pooled(self) -> bool:
+        """A mismatch where every version was measured the same requests: the signature of
+        queries that do not select the version and answer each one the totals."""
+        counts = set(self.observed.values())
+        return self.mismatch and len(self.observed) > 1 and len(counts) == 1 and min(counts) > 0
+
 
 def update(
     state: SrmState,
