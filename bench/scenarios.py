@@ -96,7 +96,7 @@ class Scenario:
     # otherwise a rate is lost together with its count, as the first bench did
     independent_loss: bool = False
     lag: int = 0  # every query answers with the cumulative value of `lag` iterations ago
-    # the queries do not select the version (no `${revision}` in them): every version is
+    # the queries do not select the version (no label matcher on `$name`): every version is
     # answered with the totals over all versions
     pooled: bool = False
     rewards: tuple[Reward, ...] = ("conversion",)  # A/B, A/B/N, Pareto; the first is the main one

@@ -9,8 +9,8 @@ users really have, each a switch of the scenario:
   (then the rate, a query of its own, answers even when the count's query failed);
 * `lag`: every query answers with the cumulative value of `lag` iterations ago (the first
   iterations have no data at all), as a scrape or export delay would;
-* `pooled`: the queries do not select the version (a query written without `${revision}` or
-  the version's labels), so every version is answered with the totals over all of them;
+* `pooled`: the queries do not select the version (a query written without a label matcher on
+  `$name`, the version's name), so every version is answered the totals over all of them;
 * the `engagement` reward is a gauge without a sample size, drawn by Iter8 v2's mock provider
   itself (`2x·Beta(t, t)`, t the elapsed seconds).
 """

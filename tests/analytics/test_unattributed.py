@@ -1,8 +1,8 @@
 """Evidence rule 7: measurements that do not follow the split in force are not any version's.
 
-The commonest cause is a query written without the version's selector (`${revision}`, the
-version's labels): every version is answered the totals over all of them, the baseline's
-requests included. Before the rule, a candidate with 1.5% errors (limit 1%) looked compliant on
+The commonest cause is a query written without the version's selector (a label matcher on
+`$name`, the version's name): every version is answered the totals over all of them, the
+baseline's requests included. Before the rule, a candidate with 1.5% errors (limit 1%) looked compliant on
 those totals and rode the increment cap to 98% (some 15,000 of its requests per run) while the
 sample-ratio check held only its promotion. Now nothing gains traffic while the counts do not
 follow the split, and totals answered for every version are no data (rule 3 ends them)."""
@@ -67,7 +67,7 @@ def test_the_reasons_name_the_mismatch_and_the_missing_selector() -> None:
     policy.step(1, world.snapshot())
     assert policy.last is not None
     waiting = policy.last.decision.reason
-    assert "sample-ratio mismatch" in waiting and "${revision}" in waiting
+    assert "sample-ratio mismatch" in waiting and "label matcher on $name" in waiting
 
 
 def test_a_router_that_does_not_apply_the_split_holds_it_without_ending() -> None:

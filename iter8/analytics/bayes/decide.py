@@ -424,7 +424,7 @@ def _mismatch(srm: SrmResult) -> str:
     if srm.pooled:
         text += (
             "; every version was measured the same requests: does each query select its "
-            "version (for example with ${revision} or the version's labels)?"
+            "version (for example with a label matcher on $name, the version's name)?"
         )
     return text
 
