@@ -68,6 +68,8 @@ def test_the_reasons_name_the_mismatch_and_the_missing_selector() -> None:
     assert policy.last is not None
     waiting = policy.last.decision.reason
     assert "sample-ratio mismatch" in waiting and "label matcher on $name" in waiting
+    held = policy.last.details["weights"]["held"]
+    assert held["v2"] == f"{evidence.SAME_TOTALS}: split held"
 
 
 def test_a_router_that_does_not_apply_the_split_holds_it_without_ending() -> None:
@@ -113,10 +115,14 @@ def test_unattributed_evidence_may_take_traffic_from_a_candidate_never_give_it()
 
 def test_the_same_totals_for_every_version_are_no_version_s_evidence() -> None:
     complete = {"v1": "complete", "v2": "complete"}
-    assert evidence.attributed(complete, _srm({"v1": 800.0, "v2": 800.0})) == {
-        "v1": "none",
-        "v2": "none",
-    }
+    pooled = evidence.attributed(complete, _srm({"v1": 800.0, "v2": 800.0}))
+    assert pooled == {"v1": "pooled", "v2": "pooled"}
+    assert all(map(evidence.blank, pooled.values()))
+    split, why = evidence.hold(
+        ["v1", "v2"], [50, 50], {"v1": 98, "v2": 2}, [100, 100], pooled, True, 2
+    )
+    assert split == [98, 2]
+    assert all(text.startswith(evidence.SAME_TOTALS) for text in why.values())
     # equal counts that follow the split (a round-robin 50/50) are each version's own
     assert evidence.attributed(complete, _srm({"v1": 800.0, "v2": 800.0}, mismatch=False)) == (
         complete

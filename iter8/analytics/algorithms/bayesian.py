@@ -92,7 +92,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     srm_result = srm.test(srm_state, names, settings.srm_p_value)
     covered = evidence.attributed(evidence.coverage(needs, gathered.beliefs), srm_result)
     gaps = evidence.missing(needs, gathered.beliefs)
-    without_data = carried.without_data + 1 if "none" in covered.values() else 0
+    without_data = carried.without_data + 1 if any(map(evidence.blank, covered.values())) else 0
     rng = np.random.default_rng(given.seed)
     draws: Draws = draw_all(
         [
@@ -202,7 +202,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         AnalysisInput(experiment, given.metrics, given.observations, given.seed)
     )
     # P(best) of a version without any evidence is the prior's, not a finding: not reported
-    votes = np.where([covered[v] == "none" for v in names], np.nan, votes)
+    votes = np.where([evidence.blank(covered[v]) for v in names], np.nan, votes)
     history = [
         *carried.history,
         {

@@ -39,7 +39,7 @@ from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.settings import Settings
 from iter8.analytics.bayes.srm import SrmResult
 
-Coverage = Literal["complete", "partial", "none", "unattributed"]
+Coverage = Literal["complete", "partial", "none", "pooled", "unattributed"]
 RULE = "a version gains traffic, is promoted or is rolled back only on evidence"
 # a version measured, yet without evidence of its own (rule 7)
 SAME_TOTALS = "measured the same requests as every other version (do its queries select it?)"
@@ -71,12 +71,16 @@ def coverage(
 
 def attributed(covered: Mapping[str, Coverage], srm: SrmResult) -> dict[str, Coverage]:
     """Rule 7: under a sample-ratio mismatch no evidence is complete (no data stays no data);
-    measured as the totals, none is any version's."""
-    if srm.pooled:
-        return dict.fromkeys(covered, "none")
+    measured as the totals (`pooled`), none is any version's."""
     if not srm.mismatch:
         return dict(covered)
-    return {v: "none" if c == "none" else "unattributed" for v, c in covered.items()}
+    other = "pooled" if srm.pooled else "unattributed"
+    return {v: "none" if c == "none" else other for v, c in covered.items()}
+
+
+def blank(state: Coverage) -> bool:
+    """No evidence of the version's own: nothing measured, or only the totals (rules 2, 3, 7)."""
+    return state in ("none", "pooled")
 
 
 def missing(
@@ -138,10 +142,12 @@ def _bounds(
         if i == 0:
             low[i], why[v] = now, f"{_HELD[state]}: the baseline keeps its share"
         given += top - now
-        if state == "none":
+        if blank(state):
             low[i] = high[i] = top
             why[v] = (
-                f"no data yet: given the exploration floor ({top}%) to be measured"
+                f"{SAME_TOTALS}: split held"
+                if state == "pooled"
+                else f"no data yet: given the exploration floor ({top}%) to be measured"
                 if top > now
                 else "no data: split held"
             )
@@ -154,6 +160,7 @@ def _bounds(
 
 _HELD = {
     "none": "no evidence on every metric",
+    "pooled": SAME_TOTALS,
     "partial": "no evidence on some metrics",
     "unattributed": "the requests measured do not follow the split (sample-ratio mismatch)",
 }
@@ -186,13 +193,16 @@ def no_data(
     """Rule 3: the `no-data` outcome, or None when it does not apply."""
     if decision.action not in ("continue", "no-winner"):
         return None
-    blank = [v for v in names if covered.get(v) == "none"]
-    if not blank or not (without_data >= settings.no_data_iterations or last):
+    without = [v for v in names if blank(covered.get(v, "complete"))]
+    if not without or not (without_data >= settings.no_data_iterations or last):
         return None
     baseline = names[0]
-    detail = "; ".join(f"{v}: {', '.join(gaps.get(v, [])) or SAME_TOTALS}" for v in blank)
+    detail = "; ".join(
+        f"{v}: {SAME_TOTALS if covered[v] == 'pooled' else ', '.join(gaps.get(v, []))}"
+        for v in without
+    )
     reason = (
-        f"no-data: {len(blank)} version(s) without any evidence for {without_data} iteration(s) "
+        f"no-data: {len(without)} version(s) without any evidence for {without_data} iteration(s) "
         f"in a row ({detail}), so nothing can be decided ({RULE}); back to baseline {baseline}"
     )
     action = "rollback" if settings.no_data_rollback else "no-winner"
