@@ -144,18 +144,20 @@ def _bounds(
         given += top - now
         if blank(state):
             low[i] = high[i] = top
-            why[v] = (
-                f"{SAME_TOTALS}: split held"
-                if state == "pooled"
-                else f"no data yet: given the exploration floor ({top}%) to be measured"
-                if top > now
-                else "no data: split held"
-            )
+            why[v] = _blank_held(state, top, now)
         elif i > 0:
             high[i] = top
             why[v] = f"{_HELD[state]}: may not gain traffic"
     low[0] = max(0, low[0] - given)
     return low, high, why
+
+
+def _blank_held(state: Coverage, top: int, now: int) -> str:
+    if state == "pooled":
+        return f"{SAME_TOTALS}: split held"
+    if top > now:
+        return f"no data yet: given the exploration floor ({top}%) to be measured"
+    return "no data: split held"
 
 
 _HELD = {
