@@ -31,13 +31,11 @@ from iter8.api.experiment import (
 def experiment_for(scenario: Scenario) -> Experiment:
     """The Experiment a user would write for the scenario; Iter8's default weights apply."""
     names = scenario.versions
-    criteria: dict[str, Any] = {
-        "requestCount": REQUESTS,
-        "objectives": [
-            {"metric": ERRORS, "upperLimit": str(ERROR_LIMIT)},
-            {"metric": P95, "upperLimit": P95_LIMIT},
-        ],
-    }
+    criteria: dict[str, Any] = {} if scenario.bare else {"requestCount": REQUESTS}
+    criteria["objectives"] = [  # (a backend of bare values has no request count)
+        {"metric": ERRORS, "upperLimit": str(ERROR_LIMIT)},
+        {"metric": P95, "upperLimit": P95_LIMIT},
+    ]
     if scenario.pattern != "Canary":
         criteria["rewards"] = [
             {"metric": REWARD_METRICS[r], "preferredDirection": "High"} for r in scenario.rewards

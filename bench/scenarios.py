@@ -99,6 +99,9 @@ class Scenario:
     # the queries do not select the version (no label matcher on `$name`): every version is
     # answered with the totals over all versions
     pooled: bool = False
+    # the metrics backend answers bare values (a REST API, an APM's summary): no request count,
+    # no sample size, no histogram; each value is judged by its variation across iterations
+    bare: bool = False
     rewards: tuple[Reward, ...] = ("conversion",)  # A/B, A/B/N, Pareto; the first is the main one
     interval_seconds: int | None = None  # the experiment's; None: Iter8's default
     no_difference: bool = False  # a null scenario: no candidate is truly better
@@ -321,5 +324,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         "queries that do not select the version: each is answered the totals over both "
         "(candidate 1.5% errors)",
         pooled=True,
+    ),
+    Scenario(
+        "canary-bare-values",
+        "Canary",
+        (Arm(), Arm()),
+        "a backend of bare values (no request count, no sample size, no histogram), good candidate",
+        bare=True,
+    ),
+    Scenario(
+        "canary-unfiltered-values",
+        "Canary",
+        (Arm(), Arm(error=0.015)),
+        "bare values from queries that do not select the version: each is answered the totals "
+        "(candidate 1.5% errors)",
+        bare=True,
+        pooled=True,
+    ),
+    Scenario(
+        "canary-bare-errors-slight",
+        "Canary",
+        (Arm(), Arm(error=0.012)),
+        "a backend of bare values, candidate 1.2% errors (limit 1%)",
+        bare=True,
     ),
 )

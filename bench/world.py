@@ -11,6 +11,8 @@ users really have, each a switch of the scenario:
   iterations have no data at all), as a scrape or export delay would;
 * `pooled`: the queries do not select the version (a query written without a label matcher on
   `$name`, the version's name), so every version is answered the totals over all of them;
+* `bare`: the backend answers bare values (no request count, no sample size, no histogram),
+  as a REST API or an APM's summary does;
 * the `engagement` reward is a gauge without a sample size, drawn by Iter8 v2's mock provider
   itself (`2x·Beta(t, t)`, t the elapsed seconds).
 """
@@ -55,6 +57,7 @@ class Snapshot:
     signups: list[float | None] = field(default_factory=list)  # counts, when measured
     engagement: list[float | None] = field(default_factory=list)  # gauge values, when measured
     independent: bool = False  # a rate answers even when its count's query failed
+    bare: bool = False  # values only: no sample size, no histogram
     empty: bool = False  # nothing recorded yet: every query answers "no data"
 
     def rate(self, counts: Sequence[float | None], i: int) -> float | None:
@@ -171,6 +174,7 @@ class World:
             signups=keep(extra[0], state.signups) if self._signup_used else [],
             engagement=self._gauge(state, extra[1]),
             independent=scenario.independent_loss,
+            bare=scenario.bare,
             empty=state.intervals == 0,
         )
 
@@ -249,6 +253,8 @@ def observations(snapshot: Snapshot, names: Sequence[str]) -> Observations:
             result[P95][name] = failed
         elif histogram.sum() == 0:
             result[P95][name] = _nodata()
+        elif snapshot.bare:
+            result[P95][name] = _value(p95_of(histogram), None)
         else:
             result[P95][name] = Observation.model_construct(
                 outcome="ok",
@@ -266,11 +272,12 @@ def observations(snapshot: Snapshot, names: Sequence[str]) -> Observations:
 def metric_definitions(scenario: Scenario | None = None) -> dict[str, Metric]:
     """The Metric documents of the bench: rates name their sample size, as Iter8 v2's did; the
     engagement gauge has none, and mock levels per version as in the Istio quick start."""
+    sized = {} if scenario is not None and scenario.bare else {"sampleSize": REQUESTS}
     documents: dict[str, dict[str, object]] = {
         REQUESTS: {"type": "Counter"},
-        ERRORS: {"type": "Gauge", "sampleSize": REQUESTS},
-        P95: {"type": "Gauge", "sampleSize": REQUESTS, "units": "msec"},
-        CONVERSION: {"type": "Gauge", "sampleSize": REQUESTS},
+        ERRORS: {"type": "Gauge", **sized},
+        P95: {"type": "Gauge", **sized, "units": "msec"},
+        CONVERSION: {"type": "Gauge", **sized},
     }
     rewards = scenario.rewards if scenario is not None and scenario.pattern != "Canary" else ()
     if "signup" in rewards:
