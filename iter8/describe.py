@@ -324,7 +324,14 @@ def _evidence(experiment: Experiment, details: dict[str, Any]) -> list[str]:
             + "; ".join(f"{v} {text}" for v, text in more.items())
         )
     missing = details.get("missingData") or {}
-    for note in (missing.get("invalid") or []) if isinstance(missing, dict) else []:
+    missing = missing if isinstance(missing, dict) else {}
+    for key in missing.get("shared") or []:
+        lines.append(
+            f"Shared values: {key}: every version answered the very same values, so they are no "
+            "version's own evidence; does its query select the version (for example with a "
+            "label matcher on $name, the version's name)?"
+        )
+    for note in missing.get("invalid") or []:
         lines.append(f"Invalid observation: {note}")
     return lines
 

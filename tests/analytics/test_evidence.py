@@ -22,6 +22,7 @@ from iter8.analytics.algorithm import AnalysisInput, AnalysisResult
 from iter8.analytics.algorithms.bayesian import ALGORITHM
 from iter8.analytics.bayes import evidence
 from iter8.analytics.bayes.iterations import Series, log_bayes_factor, radius
+from iter8.analytics.bayes.settings import Settings
 from iter8.analytics.observations import Observation
 from iter8.api.experiment import Experiment, VersionDetail
 from iter8.api.metric import Metric
@@ -121,27 +122,57 @@ def test_the_shipped_example_without_data_never_moves_traffic_nor_promotes() -> 
 
 def test_no_proof_without_a_sample() -> None:
     """A mean latency without a sample size, well under its limit, and no request count: one
-    iteration used to end "proven (e-value 1, n 0)"; now nothing is proven from one value, and
-    an unknown n is 0 for the minimum sample, so nothing is promoted."""
+    iteration used to end "proven (e-value 1, n 0)". Now nothing is proven from one value, and
+    with nothing in the experiment counting requests the minimum sample is in values
+    (`Settings.min_values`): no promotion before that many, then one on their variation."""
     manifest = experiment("Canary").to_wire()
     manifest["spec"]["criteria"] = {
         "objectives": [{"metric": f"{NS}/mean-latency", "upperLimit": 50}]
     }
     exp = Experiment.from_wire(manifest)
     rng = np.random.default_rng(0)
-    for i in range(10):
+    needed = Settings().min_values
+    actions = []
+    for i in range(needed + 2):
         observed = {
             f"{NS}/mean-latency": {
                 v: Observation(value=float(rng.normal(20, 2))) for v in ("v1", "v2")
             }
         }
         result = analyze(exp, observed, seed=i)
-        assert result.decision.action != "promote", result.decision.reason
+        actions.append(result.decision.action)
+        if result.decision.action != "continue":
+            break
+        check = result.details["objectives"]["v2"][0]
+        assert check["verdict"] in ("unknown", "undecided"), (i, check)  # `needed` values first
         exp = following(exp, result)
-    check = result.details["objectives"]["v2"][0]
-    assert check["verdict"] == "holds"  # proven from ten values' spread...
+    assert actions == ["continue"] * (needed - 1) + ["promote"], actions
     assert "per-iteration variation" in result.details["evidence"]["v2"][f"{NS}/mean-latency"]
-    assert evidence.enough(None, 100) is False  # ...but no request is known behind them
+    assert evidence.enough(None, 100) is False  # a count that is named but unknown is 0
+
+
+def test_a_request_count_named_but_unknown_still_blocks_promotion() -> None:
+    """The same values, in an experiment that names a `requestCount` whose query fails: its
+    n is unknown, so 0 for the minimum sample (rule 4), however long the values run."""
+    manifest = experiment("Canary").to_wire()
+    manifest["spec"]["criteria"] = {
+        "requestCount": f"{NS}/request-count",
+        "objectives": [{"metric": f"{NS}/mean-latency", "upperLimit": 50}],
+    }
+    exp = Experiment.from_wire(manifest)
+    rng = np.random.default_rng(0)
+    failed = Observation(outcome="error", value=None, message="connection refused")
+    for i in range(2 * Settings().min_values):  # (within the horizon of 20)
+        observed = {
+            f"{NS}/mean-latency": {
+                v: Observation(value=float(rng.normal(20, 2))) for v in ("v1", "v2")
+            },
+            f"{NS}/request-count": {"v1": failed, "v2": failed},
+        }
+        result = analyze(exp, observed, seed=i)
+        assert result.decision.action == "continue", (i, result.decision.reason)
+        exp = following(exp, result)
+    assert result.details["objectives"]["v2"][0]["verdict"] == "holds"  # proven, yet unsized
     assert evidence.proof(10.0, 0.0, 0.05) is False
 
 

@@ -60,7 +60,7 @@ def test_totals_answered_for_every_version_move_nothing_and_end_as_no_data(
 
 def test_the_reasons_name_the_mismatch_and_the_missing_selector() -> None:
     _, _, reason = drive(NEAR_LIMIT, 0)
-    assert "measured the same requests as every other version (do its queries select it?)" in reason
+    assert "measured the very same as every other version (do its queries select it?)" in reason
     rng = np.random.default_rng(0)
     world, policy = World(NEAR_LIMIT, rng), AlgorithmPolicy(ALGORITHM, NEAR_LIMIT, 0)
     world.serve(policy.start())

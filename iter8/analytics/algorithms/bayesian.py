@@ -31,7 +31,15 @@ import numpy as np
 
 from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
-from iter8.analytics.bayes import allocation, decide, evidence, report, srm, traffic
+from iter8.analytics.bayes import (
+    allocation,
+    decide,
+    evidence,
+    report,
+    shared_values,
+    srm,
+    traffic,
+)
 from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.criteria import Criteria, criteria_of
 from iter8.analytics.bayes.draws import draw_all
@@ -78,6 +86,11 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         carried.pairs,
         reward_keys,
     )
+    alike = shared_values.update(carried.shared, gathered.fresh_values, names, criteria.keys)
+    shared = shared_values.shared(alike)
+    if shared:  # no version's evidence (rule 7): set aside
+        beliefs = {k: per for k, per in gathered.beliefs.items() if k not in shared}
+        gathered = replace(gathered, beliefs=beliefs)
     horizon = max_iterations(experiment)
     per_iteration = carried.traffic or _traffic(gathered.requests, iteration)
     n_star = (
@@ -90,7 +103,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         carried.srm, names, gathered.fresh_requests, traffic.split_in_force(experiment, names)
     )
     srm_result = srm.test(srm_state, names, settings.srm_p_value)
-    covered = evidence.attributed(evidence.coverage(needs, gathered.beliefs), srm_result)
+    covered = evidence.attributed(evidence.coverage(needs, gathered.beliefs, shared), srm_result)
     gaps = evidence.missing(needs, gathered.beliefs)
     without_data = carried.without_data + 1 if any(map(evidence.blank, covered.values())) else 0
     rng = np.random.default_rng(given.seed)
@@ -115,6 +128,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.min_samples,
                 n_star,
                 n_max[v],
+                settings.min_values,
             )
             for o in criteria.objectives
         ]
@@ -167,6 +181,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             else 0.0
             for key, _ in criteria.rewards
         ],
+        uncounted=evidence.uncounted(names, gathered.beliefs, criteria.request_key is not None),
     )
     outcome = decide.decide(facts, settings)
     decision = outcome.decision
@@ -195,8 +210,10 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             names, split, current, caps, covered, gathered.answered, settings.exploration_floor
         ),
         _at_floor(live[1:], feasible, checks, settings) if settings.hold_likely_failing else {},
+        # riding buys a proof in requests; values are proven in iterations, whatever the share
+        ride=not facts.uncounted.issuperset(names[1:]),
     )
-    basis = evidence.summary(names, needs, gathered.beliefs)
+    basis = evidence.summary(names, needs, gathered.beliefs, shared)
     decision = decision.model_copy(update={"reason": evidence.stated(decision, basis)})
     aggregated = assessment.aggregate(
         AnalysisInput(experiment, given.metrics, given.observations, given.seed)
@@ -247,6 +264,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             "stale": gathered.stale,
             "unknown": gathered.unknown,
             "invalid": gathered.invalid,
+            "shared": sorted(shared),
         },
         "evidence": basis,
         "withoutData": without_data,
@@ -259,6 +277,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             pairs=gathered.pairs,
             without_data=without_data,
             ramp=ramp,
+            shared=alike,
         ).to_wire(),
     }
     if stopped is not None:

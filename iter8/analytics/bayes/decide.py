@@ -37,7 +37,8 @@ testing pattern:
   rule would still accept, and wrongly rolled back an equal-signups dominating candidate in
   2.1% of the bench's runs (a two-sided look at a null reward, at α). The Pareto front is
   reported (`bayesian`).
-Also: nothing stops before a version has `min_samples` requests; no promotion while the traffic
+Also: nothing stops before a version has `min_samples` requests (where nothing counts requests,
+its values' own minimum applies instead: `evidence` rule 4); no promotion while the traffic
 shows a sample-ratio mismatch (nor any gain of traffic: `evidence` rule 7); an objective with
 `rollback_on_failure` proven failing rolls back at once; the last iteration without a decision
 ends as `no-winner` (keep the baseline).
@@ -76,6 +77,8 @@ class Evidence:
     iteration: int
     max_iterations: int
     reward_scales: Sequence[float] = ()  # per reward: |the baseline's value| (Pareto tolerance)
+    # versions measured by nothing that counts requests (`evidence.uncounted`)
+    uncounted: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ def _rollback_failures(evidence: Evidence) -> list[str]:
 
 
 def _enough(evidence: Evidence, version: str, settings: Settings) -> bool:
+    if version in evidence.uncounted:
+        return True  # nothing to count: its values' own minimum applies (`objectives.check`)
     return rules.enough(evidence.requests.get(version), settings.min_samples)
 
 

@@ -13,7 +13,11 @@
    or at the last iteration with one, the experiment ends with the stated outcome `no-data`:
    back to the baseline (`rollback` in Iter8 v2's status; with `no_data_rollback` false it ends
    as `no-winner`, which keeps the baseline too).
-4. An unknown sample size counts as 0 for every minimum-sample rule (`enough`).
+4. An unknown sample size counts as 0 for every minimum-sample rule (`enough`). Where nothing
+   counts requests at all (no `requestCount`, and a version's metrics are values without a
+   sample size), the minimum is in values instead (`uncounted`; `Settings.min_values`, which
+   every such value's objective verdict needs): else such an experiment could never end
+   before its horizon, while its candidate rode the cap.
 5. An e-value is proof only with a sample behind it: never with n = 0 (`proof`).
 6. A rate and its sample size come from the same iteration (`bayes.inputs`); a value without
    one is judged by its variation across iterations, never from a single value
@@ -25,13 +29,15 @@
    evidence (`attributed`): what is measured may take traffic from a candidate, never give it
    one, and the baseline keeps its share; promotion waits too (`bayes.decide`). When every
    version was measured the very same requests, the queries answer each one the totals: no
-   version has evidence of its own, which is no data (rules 2 and 3).
+   version has evidence of its own, which is no data (rules 2 and 3). Without request counts,
+   a metric whose values every version shares is set aside the same way
+   (`bayes.shared_values`; a version judged by such metrics alone is `pooled`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal
 
 from iter8.analytics.algorithm import Decision
@@ -42,12 +48,26 @@ from iter8.analytics.bayes.srm import SrmResult
 Coverage = Literal["complete", "partial", "none", "pooled", "unattributed"]
 RULE = "a version gains traffic, is promoted or is rolled back only on evidence"
 # a version measured, yet without evidence of its own (rule 7)
-SAME_TOTALS = "measured the same requests as every other version (do its queries select it?)"
+SAME_TOTALS = "measured the very same as every other version (do its queries select it?)"
+SHARED = "no data (the same values for every version)"  # the basis of a shared metric
 
 
 def enough(n: float | None, minimum: float) -> bool:
     """The minimum-sample rule: an unknown n is 0."""
     return (n or 0.0) >= minimum
+
+
+def uncounted(
+    names: Sequence[str],
+    beliefs: Mapping[str, Mapping[str, Belief]],
+    counts_requests: bool,
+) -> frozenset[str]:
+    """Rule 4's exception: the versions whose every belief is a value without a sample size,
+    in an experiment that counts no requests (`counts_requests`: it names a `requestCount`)."""
+    if counts_requests:
+        return frozenset()
+    mine = {v: [per[v] for per in beliefs.values() if v in per] for v in names}
+    return frozenset(v for v, held in mine.items() if held and all(b.kind == "value" for b in held))
 
 
 def proof(log_e: float, n: float, alpha: float) -> bool:
@@ -56,15 +76,20 @@ def proof(log_e: float, n: float, alpha: float) -> bool:
 
 
 def coverage(
-    needs: Mapping[str, Sequence[str]], beliefs: Mapping[str, Mapping[str, Belief]]
+    needs: Mapping[str, Sequence[str]],
+    beliefs: Mapping[str, Mapping[str, Belief]],
+    shared: Collection[str] = (),
 ) -> dict[str, Coverage]:
-    """Per version: evidence on every metric it is judged by, on some, or on none."""
+    """Per version: evidence on every metric it is judged by, on some, or on none; none, with
+    a metric whose values every version shares (`bayes.shared_values`), is `pooled`."""
     lacking = missing(needs, beliefs)
 
     def of(version: str, keys: Sequence[str]) -> Coverage:
         if version not in lacking:
             return "complete"
-        return "none" if len(lacking[version]) == len(keys) else "partial"
+        if len(lacking[version]) < len(keys):
+            return "partial"
+        return "pooled" if any(k in shared for k in keys) else "none"
 
     return {version: of(version, keys) for version, keys in needs.items()}
 
@@ -215,15 +240,17 @@ def summary(
     names: Sequence[str],
     needs: Mapping[str, Sequence[str]],
     beliefs: Mapping[str, Mapping[str, Belief]],
+    shared: Collection[str] = (),
 ) -> dict[str, dict[str, str]]:
     """version → metric → the kind of evidence behind it ("no data" when none)."""
-    return {
-        v: {
-            k: (b.basis if (b := beliefs.get(k, {}).get(v)) and b.evidence else "no data")
-            for k in needs.get(v, [])
-        }
-        for v in names
-    }
+
+    def basis(key: str, version: str) -> str:
+        if key in shared:
+            return SHARED
+        belief = beliefs.get(key, {}).get(version)
+        return belief.basis if belief and belief.evidence else "no data"
+
+    return {v: {k: basis(k, v) for k in needs.get(v, [])} for v in names}
 
 
 def stated(decision: Decision, evidence: Mapping[str, Mapping[str, str]]) -> str:
@@ -231,7 +258,9 @@ def stated(decision: Decision, evidence: Mapping[str, Mapping[str, str]]) -> str
     if RULE in decision.reason:
         return decision.reason  # the no-data outcome states it already
     versions = [decision.version] if decision.action == "promote" and decision.version else []
-    versions += [v for v, per in evidence.items() if "no data" in per.values()]
+    versions += [
+        v for v, per in evidence.items() if any(b.startswith("no data") for b in per.values())
+    ]
     parts = [
         f"{v}: " + ", ".join(f"{k.rpartition('/')[2]} {basis}" for k, basis in evidence[v].items())
         for v in dict.fromkeys(versions)

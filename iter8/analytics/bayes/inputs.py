@@ -38,6 +38,9 @@ class Gathered:
     pairs: dict[str, dict[str, Series]]  # value rewards: key → "a|b" → differences a − b
     requests: dict[str, float | None]  # per version, for the minimum sample
     fresh_requests: dict[str, float | None]  # per version, this iteration only (the SRM check)
+    # this iteration's measured values, metric → version, routed metrics only
+    # (`bayes.shared_values`)
+    fresh_values: dict[str, dict[str, float]]
     stale: list[str] = field(default_factory=list)  # "key for version: from iteration k"
     unknown: list[str] = field(default_factory=list)  # "key for version: never observed"
     invalid: list[str] = field(default_factory=list)  # "key for version: why it is no number"
@@ -135,12 +138,18 @@ def gather(
     }
     routed_key = request_key if request_key in routed else None
     fresh_requests = {version: _fresh_requests(version, routed, routed_key) for version in versions}
+    fresh_values = {
+        key: {v: item.value for v, item in per_version.items()}
+        for key, per_version in routed.items()
+        if key not in counters
+    }
     return Gathered(
         beliefs,
         known,
         pairs,
         requests,
         fresh_requests,
+        fresh_values,
         stale,
         unknown,
         fresh.invalid,

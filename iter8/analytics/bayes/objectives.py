@@ -103,10 +103,12 @@ def check(
     min_samples: float,
     n_star: float | None = None,
     n_max: float | None = None,
+    min_values: int = 1,
 ) -> Check:
     """The objective's probability and verdict for one version (`n_star`: the requests per
     version expected at the horizon, which tunes one of the mixtures; `n_max`: the most a
-    version can have by then, all the traffic, the horizon boundary's I_max; `sequential`)."""
+    version can have by then, all the traffic, the horizon boundary's I_max; `sequential`;
+    `min_values`: the values a value without a sample size needs before it is proven to hold)."""
     rho = horizon_scale(alpha, n_star)
     if belief is None or draws is None:
         return Check(limits, None, 0.0, 0.0, "unknown", 0.0)
@@ -121,7 +123,7 @@ def check(
         verdict: Verdict = "undecided"
         if evidence.proof(log_e_fails, k, alpha):
             verdict = "fails"
-        elif evidence.proof(log_e_holds, k, alpha):
+        elif k >= min_values and evidence.proof(log_e_holds, k, alpha):
             verdict = "holds"
         return Check(limits, probability, log_e_holds, log_e_fails, verdict, k)
     enough = belief.kind == "exact" or (belief.n > 0 and belief.n >= min_samples)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from iter8.analytics.bayes import validity
+from iter8.analytics.bayes import shared_values, validity
 from iter8.analytics.bayes.beliefs import Buckets
 from iter8.analytics.bayes.iterations import Series
 from iter8.analytics.bayes.srm import SrmState
@@ -69,6 +69,7 @@ class Carried:
     # the first bayesian step's iteration and the split in force then, set before any data
     # were seen: with Iter8's caps they bound every candidate's requests (`allocation.most_requests`)
     ramp: tuple[int, dict[str, int]] | None = None
+    shared: shared_values.State = field(default_factory=dict)  # metric → its values shared or own?
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -84,6 +85,8 @@ class Carried:
             data["traffic"] = self.traffic
         if self.ramp is not None:
             data["ramp"] = {"iteration": self.ramp[0], "weights": self.ramp[1]}
+        if self.shared:
+            data["shared"] = self.shared
         return data
 
 
@@ -115,6 +118,7 @@ def previous(experiment: Experiment) -> Carried:
         pairs=pairs,
         without_data=int(without) if isinstance(without, int) and 0 <= without < 10**6 else 0,
         ramp=_ramp(state.get("ramp")),
+        shared=shared_values.from_wire(state.get("shared")),
     )
 
 

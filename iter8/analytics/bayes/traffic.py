@@ -59,11 +59,13 @@ def weights(
     floor: float,
     hold: Hold | None = None,
     at_floor: Mapping[str, str] | None = None,
+    ride: bool = True,
 ) -> tuple[np.ndarray, list[VersionWeight], dict[str, Any]]:
     """Thompson votes (= P(best)), and the split to apply (none for Conformance); `floor`: the
     percent every live version keeps (`allocation.floor`); `at_floor`: the versions that keep
     only it, and why (`allocation.likely_failing`); `hold` (`bayes.evidence.hold`)
-    last, so a version without evidence keeps its share."""
+    last, so a version without evidence keeps its share; `ride`: whether a Canary candidate
+    may ride the increment cap (`allocation.ridden`)."""
     active = np.array([i == 0 or v not in eliminated for i, v in enumerate(names)])
     if settings.soft_constraints:
         soft = np.ones_like(masks)
@@ -78,7 +80,7 @@ def weights(
     pattern = experiment.spec.strategy.testing_pattern
     if pattern in ("Canary", "Conformance") or rewards is None:
         votes = allocation.canary_votes(feasible, active, rng)
-        if pattern == "Canary":
+        if pattern == "Canary" and ride:
             votes = allocation.ridden(votes, masks.mean(axis=1), active, settings.canary_ride)
     else:
         votes = allocation.reward_votes(rewards, feasible, active, rng)
