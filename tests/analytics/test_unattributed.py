@@ -72,6 +72,21 @@ def test_the_reasons_name_the_mismatch_and_the_missing_selector() -> None:
     assert held["v2"] == f"{evidence.SAME_TOTALS}: split held"
 
 
+def test_no_estimate_of_what_would_settle_it_while_nothing_is_any_version_s() -> None:
+    """ "To settle" guesses the requests a version still needs; on the totals, more requests
+    settle nothing, so no guess is offered (one said "≈ 6,750 more requests")."""
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        world, policy = World(NEAR_LIMIT, rng), AlgorithmPolicy(ALGORITHM, NEAR_LIMIT, seed)
+        split = policy.start()
+        for iteration in range(1, 4):
+            world.serve(split)
+            split = policy.step(iteration, world.snapshot()).weights
+            assert policy.last is not None
+            if policy.last.details["srm"].get("mismatch"):
+                assert not policy.last.details.get("moreNeeded"), (seed, iteration)
+
+
 def test_a_router_that_does_not_apply_the_split_holds_it_without_ending() -> None:
     """Counts per version that follow another split than the one in force: a mismatch, but
     each version's own evidence. Nothing gains; the experiment is not ended for it."""

@@ -283,7 +283,9 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     if stopped is not None:
         details["outcome"] = "no-data"
     if decision.action == "continue":
-        details["moreNeeded"] = report.more_needed(gathered.beliefs, checks, settings.alpha)
+        # only for a version with evidence of its own: more of the totals settles nothing
+        own = {v: c for v, c in checks.items() if covered[v] in ("complete", "partial")}
+        details["moreNeeded"] = report.more_needed(gathered.beliefs, own, settings.alpha)
     return AnalysisResult(
         aggregated_metrics=assessment.aggregated_metrics_data(aggregated),
         version_assessments=_assessments(names, checks),
