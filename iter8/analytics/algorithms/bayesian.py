@@ -117,6 +117,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         rng,
         settings.draws,
     )
+    uncounted = evidence.uncounted(names, gathered.beliefs, criteria.request_key is not None)
     checks = {
         v: [
             check(
@@ -128,7 +129,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
                 settings.min_samples,
                 n_star,
                 n_max[v],
-                settings.min_values,
+                settings.min_values if v in uncounted else 1,
             )
             for o in criteria.objectives
         ]
@@ -181,7 +182,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             else 0.0
             for key, _ in criteria.rewards
         ],
-        uncounted=evidence.uncounted(names, gathered.beliefs, criteria.request_key is not None),
+        uncounted=uncounted,
     )
     outcome = decide.decide(facts, settings)
     decision = outcome.decision
