@@ -15,9 +15,9 @@
    as `no-winner`, which keeps the baseline too).
 4. An unknown sample size counts as 0 for every minimum-sample rule (`enough`). Where nothing
    counts requests at all (no `requestCount`, and a version's metrics are values without a
-   sample size), the minimum is in values instead (`uncounted`; `Settings.min_values`, which
-   every such value's objective verdict needs): else such an experiment could never end
-   before its horizon, while its candidate rode the cap.
+   sample size), the minimum is in values instead (`uncounted`; an objective on such values is
+   proven to hold only after `Settings.min_values` of them): else such an experiment could
+   never end before its horizon, while its candidate rode the cap.
 5. An e-value is proof only with a sample behind it: never with n = 0 (`proof`).
 6. A rate and its sample size come from the same iteration (`bayes.inputs`); a value without
    one is judged by its variation across iterations, never from a single value

@@ -19,8 +19,9 @@ class Settings:
     draws: int = 1000  # posterior draws per belief (P(holds), P(best), Thompson); MC sd ≤ 1.6 pts
     min_samples: float = 100  # requests a version needs before any test may stop the experiment
     # values (without a sample size) an objective needs before it is proven to hold, where
-    # nothing counts requests (`evidence.uncounted`, `objectives.check`): cumulative values (a rate since the start, read without its count)
-    # are not independent draws, so their confidence sequence is optimistic on few of them;
+    # nothing counts requests (`evidence.uncounted`, `objectives.check`): cumulative values (a
+    # rate since the start, read without its count) are not independent draws, so their
+    # confidence sequence is optimistic on few of them;
     # bench canary-bare-errors-slight (1.2% errors, limit 1%), 1,000 runs: promoted in 1.6%
     # of runs at 4, 1.0% at 6, 0.6% at 7, 0.4% at 8, 0.1% at 10; canary-bare-values 86.5%
     # correct at each (its median iterations 7, 7, 7, 8, 10)
