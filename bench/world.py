@@ -274,10 +274,10 @@ def metric_definitions(scenario: Scenario | None = None) -> dict[str, Metric]:
     engagement gauge has none, and mock levels per version as in the Istio quick start."""
     sized = {} if scenario is not None and scenario.bare else {"sampleSize": REQUESTS}
     documents: dict[str, dict[str, object]] = {
-        REQUESTS: {"type": "Counter"},
-        ERRORS: {"type": "Gauge", **sized},
-        P95: {"type": "Gauge", **sized, "units": "msec"},
-        CONVERSION: {"type": "Gauge", **sized},
+        REQUESTS: {"type": "Counter", **_since_start("requests_total")},
+        ERRORS: {"type": "Gauge", **sized, **_since_start("errors_total")},
+        P95: {"type": "Gauge", **sized, "units": "msec", **_since_start("latency_bucket")},
+        CONVERSION: {"type": "Gauge", **sized, **_since_start("conversions_total")},
     }
     rewards = scenario.rewards if scenario is not None and scenario.pattern != "Canary" else ()
     if "signup" in rewards:
@@ -295,6 +295,12 @@ def metric_definitions(scenario: Scenario | None = None) -> dict[str, Metric]:
         )
         for key, spec in documents.items()
     }
+
+
+def _since_start(series: str) -> dict[str, object]:
+    """A query over the experiment so far, as Iter8 v2's were: the values are cumulative."""
+    query = f'sum(increase({series}{{revision="$name"}}[${{elapsedTime}}s]))'
+    return {"params": [{"name": "query", "value": query}]}
 
 
 def _value(value: float, n: float | None) -> Observation:

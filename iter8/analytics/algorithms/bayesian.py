@@ -33,6 +33,7 @@ from iter8.analytics import assessment
 from iter8.analytics.algorithm import AnalysisInput, AnalysisResult, WinnerAssessment
 from iter8.analytics.bayes import (
     allocation,
+    cumulative,
     decide,
     evidence,
     report,
@@ -73,6 +74,8 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     status = experiment.status
     iteration = ((status.completed_iterations if status else None) or 0) + 1
     reward_keys = [k for k, _ in criteria.rewards]
+    split = traffic.split_in_force(experiment, names)
+    exposure = cumulative.exposures(carried.exposure, split, names)
     gathered = gather(
         criteria.keys,
         names,
@@ -85,6 +88,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         settings,
         carried.pairs,
         reward_keys,
+        exposure,
     )
     alike = shared_values.update(carried.shared, gathered.fresh_values, names, criteria.keys)
     shared = shared_values.shared(alike)
@@ -99,9 +103,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     ramp = carried.ramp if carried.history else _ramp_start(experiment, names, iteration)
     n_max = _most_requests(experiment, names, ramp, per_iteration, horizon, n_star)
     needs = _needs(names, criteria)
-    srm_state = srm.update(
-        carried.srm, names, gathered.fresh_requests, traffic.split_in_force(experiment, names)
-    )
+    srm_state = srm.update(carried.srm, names, gathered.fresh_requests, split)
     srm_result = srm.test(srm_state, names, settings.srm_p_value)
     covered = evidence.attributed(evidence.coverage(needs, gathered.beliefs, shared), srm_result)
     gaps = evidence.missing(needs, gathered.beliefs)
@@ -279,6 +281,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             without_data=without_data,
             ramp=ramp,
             shared=alike,
+            exposure=exposure,
         ).to_wire(),
     }
     if stopped is not None:

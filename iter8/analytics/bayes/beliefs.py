@@ -9,7 +9,8 @@ How a number is read (the first rule that applies):
 4. a histogram, or `mean`/`avg` in the name, with a sample size → `mean`;
 5. a sample size and a value in [0, 1] → `rate` (errors/requests, conversions/users);
 6. a sample size otherwise → `mean`;
-7. no sample size → `value`, judged by its variation across iterations.
+7. no sample size → `value`, judged by its variation across iterations (a value since the
+   start, by what each iteration added: `bayes.cumulative`).
 
 Posteriors (priors stated plainly):
 * rate: Beta(0.5 + events, 0.5 + n − events), the Jeffreys prior;
@@ -70,6 +71,7 @@ class Belief:
     uppers: np.ndarray = field(default_factory=lambda: NO_BUCKETS)
     counts: np.ndarray = field(default_factory=lambda: NO_BUCKETS)
     series: Series | None = None  # value: the per-iteration values so far
+    since_start: bool = False  # value: the series holds what each iteration added (`cumulative`)
     pairs: Mapping[str, Series] = field(default_factory=dict)  # value: other version → self − it
 
     @property
@@ -93,7 +95,12 @@ class Belief:
         """What kind of evidence it is, for the explanation."""
         if self.kind == "value":
             k = self.series.count if self.series else 0
-            return f"per-iteration variation, {k} iteration{'s' if k != 1 else ''} (no sample size)"
+            what = (
+                "what each iteration added to a value since the start"
+                if self.since_start
+                else "per-iteration variation"
+            )
+            return f"{what}, {k} iteration{'s' if k != 1 else ''} (no sample size)"
         if self.kind == "exact":
             return "exact count"
         what = {"rate": "rate with its count", "mean": "mean with its count"}.get(self.kind)
@@ -152,13 +159,15 @@ def make_belief(
     mean_cv_prior: float,
     series: Series | None = None,
     pairs: Mapping[str, Series] | None = None,
+    since_start: bool = False,
 ) -> Belief:
-    """The posterior for one observation; `series` holds a value's per-iteration values."""
+    """The posterior for one observation; `series` holds a value's per-iteration values (with
+    `since_start`, what each iteration added to a value since the start)."""
     size = float(n) if n is not None and n > 0 else 0.0
     if kind == "exact":
         return Belief("exact", value, n=size)
     if kind == "value" or (n is None and buckets is None):
-        return _value_belief(value, series, pairs)
+        return _value_belief(value, series, pairs, since_start)
     if kind != "percentile" and size == 0:
         return Belief(kind, value)  # nothing measured yet: no evidence
     if kind == "rate":
@@ -186,12 +195,13 @@ def make_belief(
 
 
 def _value_belief(
-    value: float, series: Series | None, pairs: Mapping[str, Series] | None
+    value: float, series: Series | None, pairs: Mapping[str, Series] | None, since_start: bool
 ) -> Belief:
-    if series is None or series.count < MINIMUM:
-        return Belief("value", value, series=series, pairs=pairs or {})
-    scale = series.sd / math.sqrt(series.count)
-    return Belief("value", series.mean, scale=scale, series=series, pairs=pairs or {})
+    level = value if series is None or series.count < MINIMUM else series.mean
+    scale = series.scale if series is not None and series.count >= MINIMUM else 0.0
+    return Belief(
+        "value", level, scale=scale, series=series, pairs=pairs or {}, since_start=since_start
+    )
 
 
 def buckets_of(histogram: Histogram | None) -> Buckets | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from iter8.analytics.bayes import validity
+from iter8.analytics.bayes import cumulative, validity
 from iter8.analytics.bayes.beliefs import Belief, buckets_of, make_belief, statistic
 from iter8.analytics.bayes.iterations import Series
 from iter8.analytics.bayes.settings import Settings
@@ -74,10 +74,13 @@ def gather(
     settings: Settings,
     carried_pairs: Mapping[str, Mapping[str, Series]] | None = None,
     paired: Collection[str] = (),
+    exposure: Mapping[str, float] | None = None,
 ) -> Gathered:
     """Beliefs for every key and version; `paired` keys (rewards) also keep, for values without
-    a sample size, the per-iteration differences between every two versions."""
+    a sample size, the per-iteration differences between every two versions; `exposure`: each
+    version's shares of the traffic so far, to read values since the start (`bayes.cumulative`)."""
     counters = {key for key in keys if _counter(key, metrics)}
+    since_start = {key for key in keys if cumulative.is_cumulative(metric_for(key, metrics))}
     fresh = _fresh(keys, versions, observations, metrics, counters, namespace, iteration)
     known: dict[str, dict[str, Known]] = {k: dict(v) for k, v in carried.items() if k in keys}
     pairs = {k: dict(v) for k, v in (carried_pairs or {}).items() if k in paired}
@@ -85,14 +88,15 @@ def gather(
     unknown: list[str] = []
     for key in keys:
         counter = key in counters
+        added: dict[str, tuple[float, float]] = {}  # version → what this iteration added
         for version in versions:
             item, before = fresh.items.get(key, {}).get(version), known.get(key, {}).get(version)
             if item is not None:
                 if item.n is None and item.histogram is None and not counter:
-                    previous = before.series if before is not None else None
-                    item = Known(
-                        item.value, None, None, iteration, (previous or Series()).add(item.value)
-                    )
+                    exposed = (exposure or {}).get(version) if key in since_start else None
+                    item, step = _valued(item, before, exposed)
+                    if step is not None:
+                        added[version] = step
                 known.setdefault(key, {})[version] = item
             elif before is not None:
                 why = (
@@ -109,7 +113,7 @@ def gather(
                 )
                 unknown.append(f"{key} for {version}: {why}")
         if key in paired:
-            _pair(pairs.setdefault(key, {}), fresh.items.get(key, {}), versions)
+            _pair(pairs.setdefault(key, {}), added, versions)
     beliefs: dict[str, dict[str, Belief]] = {}
     listed = set(versions)
     for key in keys:
@@ -131,6 +135,7 @@ def gather(
                 settings.mean_cv_prior,
                 item.series,
                 _versus(differences, version, versions) if differences else {},
+                since_start=item.exposure is not None,
             )
     requests = {version: _requests(version, beliefs, known, request_key) for version in versions}
     routed = {
@@ -216,16 +221,34 @@ def _sample_size(
     return None
 
 
-def _pair(pairs: dict[str, Series], fresh: Mapping[str, Known], versions: Sequence[str]) -> None:
-    """Add this iteration's differences between every two versions that both answered."""
-    values = {
-        v: item.value for v, item in fresh.items() if item.n is None and item.histogram is None
-    }
+def _valued(
+    item: Known, before: Known | None, exposure: float | None
+) -> tuple[Known, tuple[float, float] | None]:
+    """A value without a sample size, added to its series: as it is, or (with the version's
+    `exposure`, for a value since the start) what this iteration added; and that step, the
+    value and its weight (None: nothing was added)."""
+    previous = before.series if before is not None else None
+    if exposure is None:
+        step: tuple[float, float] | None = (item.value, 1.0)
+    else:
+        last, exposed = (before.value, before.exposure) if before is not None else (None, None)
+        step = cumulative.increment(item.value, exposure, last, exposed)
+    series = (previous or Series()).add(*step) if step is not None else previous
+    return Known(item.value, None, None, item.iteration, series, exposure), step
+
+
+def _pair(
+    pairs: dict[str, Series], added: Mapping[str, tuple[float, float]], versions: Sequence[str]
+) -> None:
+    """Add this iteration's differences between every two versions that both answered; the
+    difference of values of weights w_a and w_b weighs 2 / (1/w_a + 1/w_b): its variance is
+    σ²/w_a + σ²/w_b, in units of the difference of two values of weight 1."""
     for i, a in enumerate(versions):
         for b in versions[i + 1 :]:
-            if a in values and b in values:
+            if a in added and b in added:
+                (x, w_a), (y, w_b) = added[a], added[b]
                 name = f"{a}|{b}"
-                pairs[name] = pairs.get(name, Series()).add(values[a] - values[b])
+                pairs[name] = pairs.get(name, Series()).add(x - y, 2 * w_a * w_b / (w_a + w_b))
 
 
 def _versus(
@@ -237,8 +260,7 @@ def _versus(
         if f"{version}|{other}" in pairs:
             result[other] = pairs[f"{version}|{other}"]
         elif f"{other}|{version}" in pairs:
-            s = pairs[f"{other}|{version}"]
-            result[other] = Series(s.count, -s.mean, s.squares)
+            result[other] = pairs[f"{other}|{version}"].negated()
     return result
 
 

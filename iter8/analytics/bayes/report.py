@@ -145,9 +145,10 @@ def _needed(belief: Belief, check: Check, alpha: float) -> tuple[float, str] | N
     if belief.kind == "value":
         if belief.series is None:
             return None
+        # a value since the start: its weights are shares of an iteration's traffic
         have, unit, sd, value = (
-            float(belief.series.count),
-            "iterations",
+            belief.series.weight,
+            "iterations of all the traffic" if belief.since_start else "iterations",
             belief.series.sd,
             belief.value,
         )

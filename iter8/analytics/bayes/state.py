@@ -30,6 +30,7 @@ class Known:
     histogram: Buckets | None  # lowers, uppers, counts
     iteration: int
     series: Series | None = None
+    exposure: float | None = None  # a value since the start: the version's exposure then
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {"value": self.value, "iteration": self.iteration}
@@ -39,6 +40,8 @@ class Known:
             data["histogram"] = np.stack(self.histogram, axis=1).tolist()
         if self.series is not None:
             data["series"] = self.series.to_wire()
+        if self.exposure is not None:
+            data["exposure"] = self.exposure
         return data
 
     @classmethod
@@ -51,7 +54,8 @@ class Known:
             n = data.get("n")
             value, size = float(data["value"]), None if n is None else float(n)
             series = Series.from_wire(data["series"]) if "series" in data else None
-            known = cls(value, size, histogram, int(data.get("iteration", 0)), series)
+            exposure = _exposure(data.get("exposure"))
+            known = cls(value, size, histogram, int(data.get("iteration", 0)), series, exposure)
         except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
             return None
         problem = validity.problem(known.value, known.n, known.histogram, counter=False)
@@ -70,6 +74,9 @@ class Carried:
     # were seen: with Iter8's caps they bound every candidate's requests (`allocation.most_requests`)
     ramp: tuple[int, dict[str, int]] | None = None
     shared: shared_values.State = field(default_factory=dict)  # metric → its values shared or own?
+    exposure: dict[str, float] = field(
+        default_factory=dict
+    )  # version → shares so far (`cumulative`)
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -87,6 +94,8 @@ class Carried:
             data["ramp"] = {"iteration": self.ramp[0], "weights": self.ramp[1]}
         if self.shared:
             data["shared"] = self.shared
+        if self.exposure:
+            data["exposure"] = self.exposure
         return data
 
 
@@ -119,7 +128,19 @@ def previous(experiment: Experiment) -> Carried:
         without_data=int(without) if isinstance(without, int) and 0 <= without < 10**6 else 0,
         ramp=_ramp(state.get("ramp")),
         shared=shared_values.from_wire(state.get("shared")),
+        exposure={
+            str(v): e
+            for v, raw in _mapping(state.get("exposure")).items()
+            if (e := _exposure(raw)) is not None
+        },
     )
+
+
+def _exposure(value: Any) -> float | None:
+    """An exposure read back: a finite, non-negative number of iterations, else none."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < 1e9 else None
 
 
 def _ramp(value: Any) -> tuple[int, dict[str, int]] | None:
