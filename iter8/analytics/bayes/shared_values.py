@@ -43,12 +43,13 @@ def update(
         if key not in keys or status in (SHARED, OWN) or any(v not in per for v in names):
             continue
         values = {per[v] for v in names}
-        (common,) = values if len(values) == 1 else (None,)
-        if common is None:
+        if len(values) > 1:
             result[key] = OWN
-        elif common in SATURATED:
             continue
-        elif status is None:
+        common = values.pop()
+        if common in SATURATED:
+            continue
+        if status is None:
             result[key] = common
         elif common != status:
             result[key] = SHARED
