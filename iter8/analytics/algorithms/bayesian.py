@@ -163,6 +163,16 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             per_iteration * max(0, horizon - iteration),
             settings,
         )
+    if uncounted:
+        checks = _stalled_values(
+            checks,
+            [v for v in names[1:] if v in uncounted],
+            feasible,
+            gathered.beliefs,
+            traffic.split_now(experiment, names),
+            max(0, horizon - iteration),
+            settings,
+        )
     comparisons = [
         _comparisons(names, key, high, gathered.beliefs, draws, settings, n_star)
         for key, high in criteria.rewards
@@ -444,10 +454,44 @@ def _stalled(
         planned = current.get(v, 0) / 100.0 * remaining
         result[v] = [
             replace(c, stalled=stalled(c, c.n + planned, settings.alpha))
-            if c.expected_events >= settings.likely_failing_events
+            if c.expected_events >= settings.likely_failing_events and not c.by_values
             else c
             for c in checks[v]
         ]
+    return result
+
+
+def _stalled_values(
+    checks: dict[str, list[Check]],
+    candidates: Sequence[str],
+    feasible: Mapping[str, float | None],
+    beliefs: Mapping[str, Mapping[str, Belief]],
+    current: Mapping[str, int],
+    remaining: int,
+    settings: Settings,
+) -> dict[str, list[Check]]:
+    """`_stalled` for candidates judged by values alone (`evidence.uncounted`): a likely-failing
+    one (less than `likely_failing` likely feasible, an objective's harm e-value above 1) whose
+    objective cannot be proven by the horizon at the weight its share adds per iteration. Its
+    harm is rarely provable from values (a 1.2%-error canary against 1% ran all 20 iterations
+    on its Thompson share)."""
+    result = dict(checks)
+    for v in candidates:
+        harm = max((c.log_e_fails for c in checks[v]), default=0.0)
+        if not allocation.likely_failing(feasible.get(v), harm, settings.likely_failing):
+            continue
+        share = current.get(v, 0) / 100.0
+        marked = []
+        for c in checks[v]:
+            belief = beliefs.get(c.limits.key, {}).get(v)
+            if not c.by_values or belief is None or belief.series is None:
+                marked.append(c)
+                continue
+            weight = belief.series.weight
+            # a value since the start gains its share per iteration; any other value, one value
+            planned = weight + (share if belief.since_start else 1.0) * remaining
+            marked.append(replace(c, stalled=stalled(c, planned, settings.alpha, weight)))
+        result[v] = marked
     return result
 
 

@@ -164,9 +164,10 @@ def _futility(evidence: Evidence, version: str, settings: Settings) -> str | Non
         return None
     c = hopeless[0]
     if not c.futile:
+        size = f"{c.n:,.0f} values" if c.by_values else f"n {c.n:,.0f}"
         return (
             f"futility: {c.limits.describe()} is likely failing and cannot be proven by the "
-            f"horizon at the share of traffic it has (n {c.n:,.0f}, P(holds) "
+            f"horizon at the share of traffic it has ({size}, P(holds) "
             f"{_p(c.probability)}; non-binding: nothing proven against it, the baseline kept)"
         )
     return (

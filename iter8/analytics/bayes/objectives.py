@@ -23,6 +23,7 @@ back as harmful (`decide`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,6 +72,7 @@ class Check:
     futile: bool = False  # cannot be proven to hold by the horizon (`sequential.futile`)
     z_holds: float | None = None  # the least z of "it holds" over the limits (futility's)
     stalled: bool = False  # futile at the traffic a likely-failing version keeps (`stalled`)
+    by_values: bool = False  # judged by a value without a sample size: `n` counts iterations
 
 
 def holds_mask(draws: np.ndarray, limits: Limits) -> np.ndarray:
@@ -118,14 +120,17 @@ def check(
     fails = [_log_e(belief, limit, side, False, tau, rho) for limit, side in sides]
     log_e_holds = min(holds) if holds else math.inf
     log_e_fails = max(fails) - math.log(len(fails)) if fails else -math.inf
-    if belief.kind == "value":  # the sample is the iterations; no requests, so no futility
+    if belief.kind == "value":  # the sample is the iterations; futility only by `stalled`
         k = float(belief.series.count) if belief.series else 0.0
         verdict: Verdict = "undecided"
         if evidence.proof(log_e_fails, k, alpha):
             verdict = "fails"
         elif k >= min_values and evidence.proof(log_e_holds, k, alpha):
             verdict = "holds"
-        return Check(limits, probability, log_e_holds, log_e_fails, verdict, k)
+        least = _value_z(belief, sides) if k >= min_values else None
+        return Check(
+            limits, probability, log_e_holds, log_e_fails, verdict, k, z_holds=least, by_values=True
+        )
     enough = belief.kind == "exact" or (belief.n > 0 and belief.n >= min_samples)
     zs = [_z_holds(belief, limit, side) for limit, side in sides]
     fraction = belief.n / n_max if n_max else None
@@ -150,7 +155,16 @@ def check(
     )
 
 
-def stalled(c: Check, planned: float, alpha: float) -> bool:
+def _value_z(belief: Belief, sides: Sequence[tuple[float, str]]) -> float | None:
+    """The least t of "it holds" of a value without a sample size, over its limits."""
+    series = belief.series
+    if series is None or not series.scale > 0:
+        return None
+    margins = [(v - series.mean) if side == "upper" else (series.mean - v) for v, side in sides]
+    return min(margins) / series.scale if margins else None
+
+
+def stalled(c: Check, planned: float, alpha: float, have: float | None = None) -> bool:
     """Whether the objective cannot be proven to hold by the horizon at `planned` requests,
     those the version will have if it keeps the share it has now: the futility boundary of
     `sequential.futile` with `planned` in place of I_max (lenient: the proof needs more, since
@@ -161,10 +175,12 @@ def stalled(c: Check, planned: float, alpha: float) -> bool:
     traffic). Non-binding, as futility: it never promotes and proves no harm (the outcome is
     `no-winner`, the baseline kept), so α is untouched; the β guarantee does not carry over
     (the share depends on the data), so its cost, compliant candidates given up, is measured
-    (bench canary-heavy-tail-under)."""
-    if c.verdict != "undecided" or c.z_holds is None or not planned > c.n > 0:
+    (bench canary-heavy-tail-under). `have`: the information so far, in the units of `planned`
+    (the requests `c.n`; for a value without a sample size, its series' weight)."""
+    have = c.n if have is None else have
+    if c.verdict != "undecided" or c.z_holds is None or not planned > have > 0:
         return False
-    return futile(c.z_holds, c.n / planned, (1 - OBJECTIVE_MIXTURE_SHARE) * alpha)
+    return futile(c.z_holds, have / planned, (1 - OBJECTIVE_MIXTURE_SHARE) * alpha)
 
 
 def _side_proven(log_e: float, z: float | None, fraction: float | None, alpha: float) -> bool:
