@@ -197,7 +197,7 @@ def test_carried_exposure_is_read_back_from_the_status() -> None:
 
 
 def test_a_likely_failing_canary_of_values_is_given_up_before_the_horizon() -> None:
-    """Futility on values (`_stalled_values`): harm is rarely provable from values alone, and
+    """Futility on values (`futility.stalled_on_values`): harm is rarely provable from values alone, and
     the 1.2%-error canary used to keep its Thompson share for all 20 iterations."""
     found = [run(BARE_SLIGHT, seed) for seed in range(40)]
     ended = [len(details) for _, details, _ in found]

@@ -22,7 +22,6 @@ The pieces live in `iter8.analytics.bayes`; this module wires them and renders t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -36,6 +35,7 @@ from iter8.analytics.bayes import (
     cumulative,
     decide,
     evidence,
+    futility,
     report,
     shared_values,
     srm,
@@ -45,7 +45,7 @@ from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.criteria import Criteria, criteria_of
 from iter8.analytics.bayes.draws import draw_all
 from iter8.analytics.bayes.inputs import gather
-from iter8.analytics.bayes.objectives import Check, check, stalled
+from iter8.analytics.bayes.objectives import Check, check
 from iter8.analytics.bayes.relative import check_relative
 from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
@@ -156,15 +156,15 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         for i, v in enumerate(names)
     }
     if n_star and per_iteration:
-        checks = _stalled(
+        checks = futility.stalled_on_requests(
             checks,
-            _at_floor(names[1:], feasible, checks, settings),
+            futility.likely_failing(names[1:], feasible, checks, settings),
             traffic.split_now(experiment, names),
             per_iteration * max(0, horizon - iteration),
             settings,
         )
     if uncounted:
-        checks = _stalled_values(
+        checks = futility.stalled_on_values(
             checks,
             [v for v in names[1:] if v in uncounted],
             feasible,
@@ -222,7 +222,9 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         lambda split, current, caps: evidence.hold(
             names, split, current, caps, covered, gathered.answered, settings.exploration_floor
         ),
-        _at_floor(live[1:], feasible, checks, settings) if settings.hold_likely_failing else {},
+        futility.likely_failing(live[1:], feasible, checks, settings)
+        if settings.hold_likely_failing
+        else {},
         # riding buys a proof in requests; values are proven in iterations, whatever the share
         ride=not facts.uncounted.issuperset(names[1:]),
     )
@@ -412,87 +414,6 @@ def _most_requests(
             ),
         )
     return bounds
-
-
-def _at_floor(
-    candidates: Sequence[str],
-    feasible: Mapping[str, float | None],
-    checks: Mapping[str, Sequence[Check]],
-    settings: Settings,
-) -> dict[str, str]:
-    """The likely-failing candidates (`allocation.likely_failing`), and why."""
-    result = {}
-    for v in candidates:
-        harm = max(
-            (
-                c.log_e_fails
-                for c in checks[v]
-                if c.log_e_fails == c.log_e_fails
-                and c.expected_events >= settings.likely_failing_events
-            ),
-            default=0.0,
-        )
-        if allocation.likely_failing(feasible.get(v), harm, settings.likely_failing):
-            result[v] = (
-                f"likely to fail an objective: P(feasible) {feasible[v]:.3f} < "
-                f"{settings.likely_failing:g}, harm e-value {report.number(math.exp(min(harm, 700)), 3)} > 1"
-            )
-    return result
-
-
-def _stalled(
-    checks: dict[str, list[Check]],
-    held: Mapping[str, str],
-    current: Mapping[str, int],
-    remaining: float,
-    settings: Settings,
-) -> dict[str, list[Check]]:
-    """`checks` with each objective of a likely-failing candidate marked `stalled` when it
-    cannot be proven by the horizon at the share it has now (`objectives.stalled`)."""
-    result = dict(checks)
-    for v in held:
-        planned = current.get(v, 0) / 100.0 * remaining
-        result[v] = [
-            replace(c, stalled=stalled(c, c.n + planned, settings.alpha))
-            if c.expected_events >= settings.likely_failing_events and not c.by_values
-            else c
-            for c in checks[v]
-        ]
-    return result
-
-
-def _stalled_values(
-    checks: dict[str, list[Check]],
-    candidates: Sequence[str],
-    feasible: Mapping[str, float | None],
-    beliefs: Mapping[str, Mapping[str, Belief]],
-    current: Mapping[str, int],
-    remaining: int,
-    settings: Settings,
-) -> dict[str, list[Check]]:
-    """`_stalled` for candidates judged by values alone (`evidence.uncounted`): a likely-failing
-    one (less than `likely_failing` likely feasible, an objective's harm e-value above 1) whose
-    objective cannot be proven by the horizon at the weight its share adds per iteration. Its
-    harm is rarely provable from values (a 1.2%-error canary against 1% ran all 20 iterations
-    on its Thompson share)."""
-    result = dict(checks)
-    for v in candidates:
-        harm = max((c.log_e_fails for c in checks[v]), default=0.0)
-        if not allocation.likely_failing(feasible.get(v), harm, settings.likely_failing):
-            continue
-        share = current.get(v, 0) / 100.0
-        marked = []
-        for c in checks[v]:
-            belief = beliefs.get(c.limits.key, {}).get(v)
-            if not c.by_values or belief is None or belief.series is None:
-                marked.append(c)
-                continue
-            weight = belief.series.weight
-            # a value since the start gains its share per iteration; any other value, one value
-            planned = weight + (share if belief.since_start else 1.0) * remaining
-            marked.append(replace(c, stalled=stalled(c, planned, settings.alpha, weight)))
-        result[v] = marked
-    return result
 
 
 def _limit_rate(checks: Mapping[str, Sequence[Check]]) -> float | None:
