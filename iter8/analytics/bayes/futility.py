@@ -28,15 +28,7 @@ def likely_failing(
     objectives are measured in requests (enough bad events expected at the limit)."""
     result = {}
     for v in candidates:
-        harm = max(
-            (
-                c.log_e_fails
-                for c in checks[v]
-                if c.log_e_fails == c.log_e_fails
-                and c.expected_events >= settings.likely_failing_events
-            ),
-            default=0.0,
-        )
+        harm = _harm(checks[v], settings.likely_failing_events)
         if allocation.likely_failing(feasible.get(v), harm, settings.likely_failing):
             result[v] = (
                 f"likely to fail an objective: P(feasible) {feasible[v]:.3f} < "
@@ -75,16 +67,14 @@ def stalled_on_values(
     remaining: int,
     settings: Settings,
 ) -> dict[str, list[Check]]:
-    """`stalled_on_requests` for candidates judged by values alone (`evidence.uncounted`): a likely-failing
-    one (less than `likely_failing` likely feasible, an objective's harm e-value above 1) whose
-    objective cannot be proven by the horizon at the weight its share adds per iteration. Its
-    harm is rarely provable from values (a 1.2%-error canary against 1% ran all 20 iterations
-    on its Thompson share)."""
+    """`stalled_on_requests` for candidates judged by values alone (`evidence.uncounted`): a
+    likely-failing one (less than `likely_failing` likely feasible, an objective's harm e-value
+    above 1) whose objective cannot be proven by the horizon at the weight its share adds per
+    iteration. Its harm is rarely provable from values (a 1.2%-error canary against 1% ran all
+    20 iterations on its Thompson share)."""
     result = dict(checks)
     for v in candidates:
-        harm = max(
-            (c.log_e_fails for c in checks[v] if c.log_e_fails == c.log_e_fails), default=0.0
-        )
+        harm = _harm(checks[v])
         if not allocation.likely_failing(feasible.get(v), harm, settings.likely_failing):
             continue
         share = current.get(v, 0) / 100.0
@@ -100,3 +90,16 @@ def stalled_on_values(
             marked.append(replace(c, stalled=stalled(c, planned, settings.alpha, weight)))
         result[v] = marked
     return result
+
+
+def _harm(checks: Sequence[Check], least_events: float = 0.0) -> float:
+    """The largest harm log e-value among the objectives with at least `least_events` bad
+    events expected at their limit (NaN, no evidence, is passed over); 0 for none."""
+    return max(
+        (
+            c.log_e_fails
+            for c in checks
+            if c.log_e_fails == c.log_e_fails and c.expected_events >= least_events
+        ),
+        default=0.0,
+    )
