@@ -11,8 +11,10 @@ over HTTP.
    status holding three earlier analyses. Median and p90 per call after a warm-up, and the
    median CPU time of a call (this thread's: what other sessions' load inflates far less).
 2. **fetch** — `fetch_all` against a local mock Prometheus on 127.0.0.1 that answers every query
-   after 20 ms: 4 fetches (2 versions × 2 metrics) and 9 (3 × 3). Fetches that overlap take a
-   little over 20 ms; one after the other, 80 and 180 ms.
+   after 20 ms (`bench/slow_prometheus.py`, in a process of its own as a Prometheus is: in this
+   one, its request handling took the GIL from the fetches it answered), 4 fetches (2 versions
+   × 2 metrics) and 9 (3 × 3). Fetches that overlap take a little over 20 ms; one after the
+   other, 80 and 180 ms. Also the CPU time of a call, this process's (all its threads).
 3. **cold** — `iter8 serve analyze` spawned on a SQLite store holding experiments whose second
    iteration is due, for each algorithm (`--algorithm`, default bayesian and iter8-v2, taking
    turns start by start), our modules compiled to bytecode first as in the container image
@@ -25,10 +27,13 @@ over HTTP.
    and the CloudEvents codec add; in wall time, and in CPU time (the worker's threads, all of
    them, against this thread's), which other sessions' load inflates far less.
 
-With parts 3 and 4, start by start, the floor: functions-framework alone serving a function
-that only reads the event and answers one (`bench/bare_function.py`), started as its own command
-starts a function, on the same events. Our figures beside it, as ratios and differences,
-are what this machine's speed and load do not decide.
+With parts 3 and 4, start by start, two floors: functions-framework alone serving a function
+that only reads the event and answers one (`bench/bare_function.py`), and the same with the
+libraries analyze cannot do without, loaded as analyze loads them and touched once per event
+(`bench/library_function.py`: numpy, scipy.special, pydantic, httpx), each started as
+functions-framework's own command starts a function, on the same events. Our figures beside
+them, as ratios and differences taken start by start, are what this machine's speed and load
+do not decide.
 
 The machine is shared: quote medians over several runs, and compare builds in interleaved runs.
 """
@@ -45,12 +50,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,8 @@ PARTS = ("iteration", "fetch", "cold", "http")
 PROMETHEUS_DELAY = 0.020  # seconds the mock Prometheus waits before each answer
 COLD_ALGORITHMS = ("bayesian", "iter8-v2")  # bayesian: the default, what most experiments use
 BARE = "functions-framework alone"  # bench/bare_function.py: the floor, in the same run
+LIBRARIES = "+ numpy, scipy, pydantic, httpx"  # bench/library_function.py: the libraries' floor
+FLOORS = {BARE: "bare_function", LIBRARIES: "library_function"}  # name: module of bench
 
 
 # ---- 1. one iteration in-process ----------------------------------------------------------
@@ -191,45 +196,14 @@ def _whole_iteration(
 # ---- 2. fetches against a slow backend ------------------------------------------------------
 
 
-def slow_prometheus(delay: float) -> ThreadingHTTPServer:
-    """A Prometheus `/api/v1/query` on 127.0.0.1 answering one sample after `delay` seconds."""
-    body = json.dumps(
-        {
-            "status": "success",
-            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1.7e9, "0.25"]}]},
-        }
-    ).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def do_GET(self) -> None:
-            time.sleep(delay)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def fetch_costs(calls: int) -> list[dict[str, Any]]:
+    from bench.slow_prometheus import spawned
     from iter8.api.experiment import VersionDetail
     from iter8.api.metric import Metric
     from iter8.metrics.registry import fetch_all
 
-    server = slow_prometheus(PROMETHEUS_DELAY)
-    url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/query"
     rows = []
-    try:
+    with spawned(PROMETHEUS_DELAY) as url:
         for versions, metric_count in ((2, 2), (3, 3)):
             metrics = [
                 Metric.from_wire(
@@ -254,16 +228,16 @@ def fetch_costs(calls: int) -> list[dict[str, Any]]:
                     raise RuntimeError(f"a fetch failed: {failed[0].message}")
 
             fetches = versions * metric_count
+            wall, cpu = clocked(one, calls, warmup=3, clock=time.process_time)
             rows.append(
                 {
                     "fetches": fetches,
                     "sequential_ms": fetches * PROMETHEUS_DELAY * MS,
-                    **stats(timed(one, calls, warmup=3)),
+                    **stats(wall),
+                    # this process's, all threads: the fetches' own (the backend is another's)
+                    "cpu_median_ms": statistics.median(cpu) * MS,
                 }
             )
-    finally:
-        server.shutdown()
-        server.server_close()
     return rows
 
 
@@ -333,12 +307,12 @@ def cold_and_http(
     """Per algorithm, per run: the cold-start figures and the warm HTTP and in-process
     latencies. The algorithms take turns, run by run, so that the machine's load falls on each
     alike."""
-    results: dict[str, list[dict[str, Any]]] = {algorithm: [] for algorithm in algorithms}
-    results[BARE] = []
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in [*algorithms, *FLOORS]}
     for _ in range(runs):
         for algorithm in algorithms:
             results[algorithm].append(one_start(per_run, algorithm))
-        results[BARE].append(bare_start(per_run))
+        for floor, module in FLOORS.items():
+            results[floor].append(bare_start(per_run, module))
     return results
 
 
@@ -407,16 +381,18 @@ def one_start(per_run: int, algorithm: str) -> dict[str, Any]:
     }
 
 
-def bare_start(per_run: int) -> dict[str, Any]:
-    """`bench/bare_function.py` started as functions-framework's own command starts a function,
-    the same figures as `one_start` (alive = its first 200), on the same `iteration.due` events:
-    the floor of any function served this way on this machine, in the same run."""
-    from bench import bare_function
+def bare_start(per_run: int, module: str) -> dict[str, Any]:
+    """`bench/<module>.py` (`bare_function`, `library_function`) started as functions-framework's
+    own command starts a function, the same figures as `one_start` (alive = its first 200), on
+    the same `iteration.due` events: the floor of any function served this way on this machine
+    (with those libraries), in the same run."""
+    import importlib
 
+    function = importlib.import_module(f"bench.{module}")
     refs = [_fake_ref(i) for i in range(per_run + 1)]
     port = _free_port()
     command = [sys.executable, "-m", "functions_framework", "--target", "reply",
-               "--source", bare_function.__file__, "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+               "--source", function.__file__, "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     spawned = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -425,7 +401,7 @@ def bare_start(per_run: int) -> dict[str, Any]:
         (worker,) = _children(process.pid)
         startup_cpu = _process_cpu_seconds(process.pid) + _process_cpu_seconds(worker)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        calls = [partial(bare_function.answer, *due_event(ref)) for ref in refs[1:]]
+        calls = [partial(function.answer, *due_event(ref)) for ref in refs[1:]]
         warm = _warm_and_local(connection, worker, refs[1:], calls)
         connection.close()
     finally:
@@ -561,17 +537,20 @@ def timed(call: Callable[[], object], calls: int, warmup: int = 10) -> list[floa
 
 
 def clocked(
-    call: Callable[[], object], calls: int, warmup: int = 10
+    call: Callable[[], object],
+    calls: int,
+    warmup: int = 10,
+    clock: Callable[[], float] = time.thread_time,
 ) -> tuple[list[float], list[float]]:
-    """Wall and CPU seconds of each call (CPU: this thread's, which other sessions' load
-    inflates far less than wall time)."""
+    """Wall and CPU seconds of each call (CPU: this thread's unless `clock` says otherwise,
+    which other sessions' load inflates far less than wall time)."""
     for _ in range(warmup):
         call()
     wall, cpu = [], []
     for _ in range(calls):
-        began, began_cpu = time.perf_counter(), time.thread_time()
+        began, began_cpu = time.perf_counter(), clock()
         call()
-        cpu.append(time.thread_time() - began_cpu)
+        cpu.append(clock() - began_cpu)
         wall.append(time.perf_counter() - began)
     return wall, cpu
 
@@ -600,68 +579,90 @@ def cold_table(algorithm: str, runs: list[dict[str, Any]]) -> Table:
                    "warm ms", "first ÷ warm", "first ÷ warm, CPU", "in-process ms",
                    "HTTP − in-process ms", "HTTP − in-process, CPU ms"):  # fmt: skip
         table.add_column(column)
-    for r in [*runs, _medians(runs)]:
+    for r in [*map(_paired, runs), _medians(runs)]:
         table.add_row(
             f"{r['ready_s']:.3f}",
             f"{r['first_200_s']:.3f}",
             f"{r['startup_cpu_s']:.3f}",
             f"{r['first_ms']:.1f}",
             f"{r['warm_ms']:.1f}",
-            f"{r['first_ms'] / r['warm_ms']:.2f}",
-            f"{r['first_cpu_ms'] / r['warm_cpu_ms']:.2f}",
+            f"{r['first_over_warm']:.2f}",
+            f"{r['first_over_warm_cpu']:.2f}",
             f"{r['in_process_ms']:.1f}",
-            f"{r['warm_ms'] - r['in_process_ms']:.1f}",
-            f"{r['warm_cpu_ms'] - r['in_process_cpu_ms']:.1f}",
+            f"{r['http_extra_ms']:.1f}",
+            f"{r['http_extra_cpu_ms']:.1f}",
         )
     return table
 
 
-def bare_table(runs: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"{BARE} (bench/bare_function.py), one row per start")
+def bare_table(floor: str, runs: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{floor} (bench/{FLOORS[floor]}.py), one row per start")
     for column in ("spawn → first 200 s", "CPU to the first 200 s", "first ms", "warm ms",
                    "in-process ms", "HTTP − in-process ms", "HTTP − in-process, CPU ms"):  # fmt: skip
         table.add_column(column)
-    for r in [*runs, _medians(runs)]:
+    for r in [*map(_paired, runs), _medians(runs)]:
         table.add_row(
             f"{r['first_200_s']:.3f}",
             f"{r['startup_cpu_s']:.3f}",
             f"{r['first_ms']:.1f}",
             f"{r['warm_ms']:.2f}",
             f"{r['in_process_ms']:.2f}",
-            f"{r['warm_ms'] - r['in_process_ms']:.2f}",
-            f"{r['warm_cpu_ms'] - r['in_process_cpu_ms']:.2f}",
+            f"{r['http_extra_ms']:.2f}",
+            f"{r['http_extra_cpu_ms']:.2f}",
         )
     return table
 
 
 def floor_table(cold: dict[str, list[dict[str, Any]]], algorithms: list[str]) -> Table:
-    """Each algorithm's medians beside the floor's, measured start by start in the same run:
-    what a machine's speed and load do to both cancels in the ratio."""
-    bare = _medians(cold[BARE])
-    table = Table(title=f"iter8 serve analyze against {BARE}, medians over the starts")
-    for column in ("algorithm", "spawn → first 200 s", "÷ floor", "HTTP − in-process ms",
-                   "− floor's, ms"):  # fmt: skip
+    """Each algorithm's figures beside the floors', measured start by start in the same run:
+    what a machine's speed and load do to both cancels in the ratio. Ratios and differences
+    are taken start by start (each of ours against the floor's started next to it), then
+    their median."""
+    table = Table(title="iter8 serve analyze against the floors, medians over the starts")
+    for column in ("", "spawn → first 200 s", f"÷ {BARE}", f"÷ {LIBRARIES}",
+                   "HTTP − in-process ms", f"− {BARE}'s, ms"):  # fmt: skip
         table.add_column(column)
-    table.add_row(BARE, f"{bare['first_200_s']:.3f}", "1.00",
-                  f"{bare['warm_ms'] - bare['in_process_ms']:.2f}", "0.00")  # fmt: skip
-    for algorithm in algorithms:
-        ours = _medians(cold[algorithm])
-        ours_http, bare_http = (
-            ours["warm_ms"] - ours["in_process_ms"],
-            bare["warm_ms"] - bare["in_process_ms"],
-        )
+    bare, libraries = cold[BARE], cold[LIBRARIES]
+    for name in [*FLOORS, *algorithms]:
+        runs = [_paired(r) for r in cold[name]]
         table.add_row(
-            algorithm,
-            f"{ours['first_200_s']:.3f}",
-            f"{ours['first_200_s'] / bare['first_200_s']:.2f}",
-            f"{ours_http:.2f}",
-            f"{ours_http - bare_http:+.2f}",
-        )
+            name,
+            f"{statistics.median(r['first_200_s'] for r in runs):.3f}",
+            f"{_paired_median(cold[name], bare, lambda a, b: a['first_200_s'] / b['first_200_s']):.2f}",
+            f"{_paired_median(cold[name], libraries, lambda a, b: a['first_200_s'] / b['first_200_s']):.2f}",
+            f"{statistics.median(r['http_extra_ms'] for r in runs):.2f}",
+            f"{_paired_median(cold[name], bare, lambda a, b: _paired(a)['http_extra_ms'] - _paired(b)['http_extra_ms']):+.2f}",
+        )  # fmt: skip
     return table
 
 
+def _paired(run: dict[str, Any]) -> dict[str, Any]:
+    """A start's figures with those derived from two of them measured side by side (the first
+    event against the warm ones, HTTP against in-process): taken within the start, so that the
+    load of the moment falls on both."""
+    derived = {
+        "http_extra_ms": run["warm_ms"] - run["in_process_ms"],
+        "http_extra_cpu_ms": run["warm_cpu_ms"] - run["in_process_cpu_ms"],
+    }
+    if "first_cpu_ms" in run:
+        derived["first_over_warm"] = run["first_ms"] / run["warm_ms"]
+        derived["first_over_warm_cpu"] = run["first_cpu_ms"] / run["warm_cpu_ms"]
+    return {**run, **derived}
+
+
 def _medians(runs: list[dict[str, Any]]) -> dict[str, float]:
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    """The median of each figure over the starts, derived ones included (each the median of
+    the starts' own, not a ratio or difference of medians)."""
+    paired = [_paired(run) for run in runs]
+    return {key: statistics.median(run[key] for run in paired) for key in paired[0]}
+
+
+def _paired_median(
+    ours: list[dict[str, Any]],
+    floor: list[dict[str, Any]],
+    figure: Callable[[dict[str, Any], dict[str, Any]], float],
+) -> float:
+    return statistics.median(figure(a, b) for a, b in zip(ours, floor, strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -704,13 +705,20 @@ def main(argv: list[str] | None = None) -> int:
     if "fetch" in parts:
         figures["fetch"] = fetch_costs(args.fetch_calls)
         table = Table(title=f"fetch_all, backend answering in {PROMETHEUS_DELAY * MS:.0f} ms")
-        for column in ("fetches", "median ms", "p90 ms", "one after the other, ms"):
+        for column in (
+            "fetches",
+            "median ms",
+            "p90 ms",
+            "CPU median ms",
+            "one after the other, ms",
+        ):
             table.add_column(column)
         for row in figures["fetch"]:
             table.add_row(
                 str(row["fetches"]),
                 f"{row['median_ms']:.1f}",
                 f"{row['p90_ms']:.1f}",
+                f"{row['cpu_median_ms']:.1f}",
                 f"{row['sequential_ms']:.0f}",
             )
         console.print(table)
@@ -721,8 +729,9 @@ def main(argv: list[str] | None = None) -> int:
         figures["cold"] = cold_and_http(args.cold_runs, args.per_run, algorithms)
         for algorithm in algorithms:
             console.print(cold_table(algorithm, figures["cold"][algorithm]))
-        console.print(bare_table(figures["cold"][BARE]))
-        console.print("last row: the median of each column over the runs")
+        for floor in FLOORS:
+            console.print(bare_table(floor, figures["cold"][floor]))
+        console.print("last row: the median of each column over the starts")
         console.print(floor_table(figures["cold"], algorithms))
     console.print(f"{figures['machine']}")
     if args.output:
