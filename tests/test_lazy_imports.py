@@ -22,10 +22,13 @@ HEAVY = (
 )
 
 
-def loaded_after(code: str) -> dict[str, bool]:
-    """Which of HEAVY are in `sys.modules` once `code` has run in a new interpreter."""
+RULES = ("iter8.validation.rules", "iter8.validation.tasks", "iter8.tasks.library")
+
+
+def loaded_after(code: str, modules: tuple[str, ...] = HEAVY) -> dict[str, bool]:
+    """Which of `modules` are in `sys.modules` once `code` has run in a new interpreter."""
     probe = (
-        f"{code}\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+        f"{code}\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in {modules!r}}}))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
@@ -74,6 +77,31 @@ def test_a_served_function_without_a_warm_up_loads_no_algorithm() -> None:
         "from functions.server import create_app\ncreate_app('route', 'functions/route/main.py')"
     )
     assert not loaded["scipy"] and not loaded["iter8.analytics.algorithms.bayesian"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["import functions.analyze.planning", "import iter8.cli.listing", "import iter8.cli.control"],
+)
+def test_parsing_experiments_loads_no_validation_rules_and_no_task(code: str) -> None:
+    """The tick's planning and the CLI's listing read experiments with `validation.loading`;
+    the whole rule set (the tasks' checks, the task library, YAML, the routers) was ~120 ms of
+    CPU in each of them while `iter8.validation` imported it with the package."""
+    loaded = loaded_after(code, RULES)
+    assert not any(loaded.values()), loaded
+
+
+def test_an_experiment_without_actions_is_validated_without_the_task_library() -> None:
+    loaded = loaded_after(
+        "from iter8.demo.experiment import mock_canary\n"
+        "from iter8.api.experiment import Experiment\n"
+        "from iter8.validation.rules import validate_experiment\n"
+        "experiment = Experiment.from_wire(mock_canary('e', 'svc', 3, 'bayesian', 'ns'))\n"
+        "assert validate_experiment(experiment, {}) is not None",
+        RULES,
+    )
+    assert loaded["iter8.validation.rules"]
+    assert not loaded["iter8.validation.tasks"] and not loaded["iter8.tasks.library"], loaded
 
 
 @pytest.mark.parametrize("name", ["sys", "../bayesian", "Bayesian", "bayesian.py", "", "algorithm"])

@@ -28,8 +28,8 @@ from iter8.api.metric import Metric
 from iter8.api.quantity import parse_quantity
 from iter8.api.references import MetricKey, is_well_formed, resolve
 from iter8.manifests import Document, ManifestError, read_documents
-from iter8.validation import load, metric_references
-from iter8.validation.criteria import check_reference
+from iter8.validation.criteria import check_reference, metric_references
+from iter8.validation.loading import load
 
 INVALID = 2
 M = TypeVar("M", Experiment, Metric)

@@ -15,9 +15,10 @@ from iter8.api.experiment import Experiment, MetricSnapshot
 from iter8.api.metric import Metric
 from iter8.api.references import MetricKey, is_well_formed, resolve
 from iter8.lifecycle.target import holder, may_acquire
-from iter8.validation import metric_references, validate_experiment
+from iter8.validation.criteria import metric_references
 from iter8.validation.loading import load_lenient
 from iter8.validation.problems import Problem
+from iter8.validation.rules import validate_experiment
 
 
 @dataclass(frozen=True)

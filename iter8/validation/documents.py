@@ -11,10 +11,11 @@ from iter8.api.experiment import Experiment
 from iter8.api.metric import Metric
 from iter8.api.references import MetricKey, is_well_formed, resolve
 from iter8.manifests import Document
-from iter8.validation import criteria, validate_experiment, validate_metric
+from iter8.validation import criteria
 from iter8.validation.loading import load_lenient
 from iter8.validation.metadata import check_metadata
 from iter8.validation.problems import Problem, printable
+from iter8.validation.rules import validate_experiment, validate_metric
 
 MetricLookup = Callable[[MetricKey], Metric | None]
 """Where to look for a metric the manifests do not define (e.g. a cluster)."""

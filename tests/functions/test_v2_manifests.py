@@ -17,7 +17,7 @@ from iter8.lifecycle.status import condition, is_true
 from iter8.manifests import parse_documents
 from iter8.store import EXPERIMENTS, METRICS
 from iter8.store.resources import KNATIVE_SERVICES
-from iter8.validation import validate_experiment
+from iter8.validation.rules import validate_experiment
 from tests.functions.harness import Clock, add_event, deliver, experiment
 from tests.functions.test_control import step
 
