@@ -43,7 +43,7 @@ from iter8.analytics.bayes import (
 )
 from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.criteria import Criteria, criteria_of
-from iter8.analytics.bayes.draws import draw_all
+from iter8.analytics.bayes.draws import draw_all, share
 from iter8.analytics.bayes.inputs import gather
 from iter8.analytics.bayes.objectives import Check, check
 from iter8.analytics.bayes.relative import check_relative
@@ -152,7 +152,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         ]
     masks = traffic.feasibility(names, criteria, draws, settings)
     feasible = {
-        v: (float(masks[i].mean()) if any(c.probability is not None for c in checks[v]) else None)
+        v: (share(masks[i]) if any(c.probability is not None for c in checks[v]) else None)
         for i, v in enumerate(names)
     }
     if n_star and per_iteration:

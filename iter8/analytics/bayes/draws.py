@@ -40,6 +40,12 @@ def draw(belief: Belief, rng: np.random.Generator, size: int) -> np.ndarray:
     return np.full(size, belief.value)
 
 
+def share(mask: np.ndarray) -> float:
+    """The mean of a mask over the draws (the share of draws it holds for), as `mask.mean()`
+    gives it to the last bit, without the ~10 µs of numpy's `mean` machinery per call."""
+    return float(mask.sum()) / mask.size
+
+
 def draw_all(
     beliefs: Sequence[tuple[str, str, Belief]], rng: np.random.Generator, size: int
 ) -> dict[str, dict[str, np.ndarray]]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from iter8.analytics.bayes.beliefs import Belief
+from iter8.analytics.bayes.draws import share
 from iter8.analytics.bayes.objectives import Check, Limits, Verdict
 from iter8.analytics.bayes.rewards import estimate
 from iter8.analytics.bayes.sequential import horizon_scale, log_e_normal
@@ -77,7 +78,7 @@ def check_relative(
     if candidate is None or baseline is None:
         return Check(limits, None, 0.0, 0.0, "unknown", 0.0)
     (c_belief, c_draws), (b_belief, b_draws) = candidate, baseline
-    probability = float(relative_mask(c_draws, b_draws, limits).mean())
+    probability = share(relative_mask(c_draws, b_draws, limits))
     c, b = estimate(c_belief, c_draws), estimate(b_belief, b_draws)
     holds, fails = [], []
     for ratio, sign in ((limits.upper, 1.0), (limits.lower, -1.0)):

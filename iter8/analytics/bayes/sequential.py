@@ -117,7 +117,7 @@ def _mean_of(*log_es: float) -> float:
 
 def _log_mean_exp(terms: np.ndarray) -> float:
     top = float(terms.max())
-    return top + math.log(float(np.exp(terms - top).mean()))
+    return top + math.log(float(np.exp(terms - top).sum()) / terms.size)  # = .mean(), cheaper
 
 
 def log_e_rate(

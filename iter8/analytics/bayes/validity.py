@@ -42,8 +42,10 @@ def _histogram_problem(histogram: Buckets) -> str | None:
         return f"histogram bucket edges must be finite and within ±{LARGEST:g}"
     if (uppers < lowers).any():
         return "a histogram bucket's upper edge is below its lower edge"
-    with np.errstate(invalid="ignore", over="ignore"):  # inf − inf is NaN, which fails below
-        total = float(counts.sum())
+    counted = f"histogram counts must be between 0 and {LARGEST:g}"
+    if not (np.abs(counts) <= LARGEST).all():  # NaN and ±inf fail it: the sum below is finite
+        return counted
+    total = float(counts.sum())
     if not (0 <= total <= LARGEST) or counts.min(initial=0.0) < 0:
-        return f"histogram counts must be between 0 and {LARGEST:g}"
+        return counted
     return None
