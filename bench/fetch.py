@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import jq
 
+from bench import slow_prometheus
 from iter8.api.experiment import VersionDetail
 from iter8.api.metric import Metric
 from iter8.metrics import jq_sandbox
@@ -56,29 +55,6 @@ def in_process() -> object:
     return jq.compile(TAGGED).input_value(DOCUMENT).first()
 
 
-def _server() -> ThreadingHTTPServer:
-    body = json.dumps(DOCUMENT).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # else delayed ACKs add 40 ms to each answer
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
@@ -97,7 +73,7 @@ def main() -> None:
         ),
     ]
     sandbox.close()
-    server = _server()
+    server = slow_prometheus.serve(0.0)  # answers DOCUMENT's sample at once
     metric = Metric.from_wire(
         {
             "metadata": {"name": "m", "namespace": "bench"},

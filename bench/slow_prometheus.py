@@ -31,10 +31,11 @@ def serve(delay: float) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+        disable_nagle_algorithm = True  # else delayed ACKs add 40 ms to each answer
 
         def do_GET(self) -> None:
-            time.sleep(delay)
+            if delay:
+                time.sleep(delay)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(BODY)))
