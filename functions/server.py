@@ -86,8 +86,17 @@ def _load(target: str, source: str) -> Flask:
         app.extensions[REHEARSE] = rehearse  # for the worker, once it has opened its store
     # one probe through the whole app: Flask compiles its URL map and the function configures
     # its logging on their first request, which would otherwise be the first event's
-    app.test_client().get("/healthz")
+    _probe(app, "/healthz")
     return app
+
+
+def _probe(app: Flask, path: str) -> None:
+    """GET `path` through the whole WSGI app, in this process. werkzeug's client, which Flask
+    has loaded already; Flask's own test client would load `flask.testing` and with it click's
+    runner and pdb (~5 ms of every start)."""
+    from werkzeug.test import Client
+
+    Client(app).get(path).close()
 
 
 class DeadlineSocket:
@@ -166,7 +175,7 @@ def _worker_opens_its_store(worker: Any) -> None:
     now rather than on the first event; a store that cannot be opened is logged here and
     answered 503 on `/readyz`, as before. Then the function's `rehearse()`, if it has one (the
     collector on: what a rehearsal leaves behind is garbage)."""
-    worker.wsgi.test_client().get("/readyz")
+    _probe(worker.wsgi, "/readyz")
     rehearse = worker.wsgi.extensions.get(REHEARSE)
     if rehearse is not None:
         rehearse()
