@@ -104,6 +104,18 @@ def test_an_experiment_without_actions_is_validated_without_the_task_library() -
     assert not loaded["iter8.validation.tasks"] and not loaded["iter8.tasks.library"], loaded
 
 
+def test_the_rehearsed_analyze_function_has_loaded_no_task() -> None:
+    """Its rehearsal admits and starts experiments without actions: neither the tasks' checks
+    nor a task module (an empty action discovers no task)."""
+    loaded = loaded_after(
+        "from functions.server import REHEARSE, create_app\n"
+        "app = create_app('analyze', 'functions/analyze/main.py')\n"
+        "app.extensions[REHEARSE]()",
+        ("iter8.validation.tasks", "iter8.tasks.library.run", "iter8.tasks.library.helm_upgrade"),
+    )
+    assert not any(loaded.values()), loaded
+
+
 @pytest.mark.parametrize("name", ["sys", "../bayesian", "Bayesian", "bayesian.py", "", "algorithm"])
 def test_a_name_that_is_not_an_algorithm_is_unknown(name: str) -> None:
     with pytest.raises(UnknownAlgorithm, match=r"known: bayesian, iter8-v2"):

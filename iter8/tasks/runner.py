@@ -67,7 +67,8 @@ def run_action(
     *,
     registry: Mapping[str, Task] | None = None,
 ) -> ActionResult:
-    registry = all_tasks() if registry is None else registry
+    if registry is None:  # an empty action (most experiments' `start`) loads no task module
+        registry = all_tasks() if tasks else {}
     outcomes: list[TaskOutcome] = []
     try:
         for index, spec in enumerate(tasks):
