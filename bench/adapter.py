@@ -98,7 +98,11 @@ class AlgorithmPolicy:
         )
         experiment = self.base.model_copy(update={"status": status})
         seed = self.seed * 1009 + completed
-        return self.algorithm.analyze(AnalysisInput(experiment, self.metrics, observed, seed))
+        # the simulated queries' `$elapsedTime` (`bench.world`): every interval lasts as long
+        elapsed = float((completed + 1) * self.scenario.interval)
+        return self.algorithm.analyze(
+            AnalysisInput(experiment, self.metrics, observed, seed, elapsed_seconds=elapsed)
+        )
 
     def _analysis(self) -> Analysis | None:
         if self.last is None:

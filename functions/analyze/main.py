@@ -48,7 +48,7 @@ from iter8.lifecycle import control, history, tick
 from iter8.lifecycle.schedule import is_due
 from iter8.lifecycle.status import parse_time, set_condition, timestamp
 from iter8.metrics.builtin_data import BuiltinHists
-from iter8.metrics.registry import fetch_all, providers
+from iter8.metrics.registry import fetch_all, providers, query_window
 from iter8.metrics.secrets import from_store
 from iter8.store import EXPERIMENTS
 from iter8.tasks import TaskContext, run_action
@@ -231,10 +231,11 @@ def _analyse(
     status = snapshot.status
     metrics = {m.name: Metric.from_wire(m.metric_obj) for m in status.metrics or [] if m.metric_obj}
     started = parse_time(status.start_time or status.init_time or timestamp(runtime.now()))
+    elapsed = (runtime.now() - started).total_seconds()
     observations = fetch_all(
         metrics.values(),
         experiment.versions,
-        elapsed_seconds=(runtime.now() - started).total_seconds(),
+        elapsed_seconds=elapsed,
         secrets=from_store(runtime.store),
         experiment_namespace=experiment.namespace,
         builtin=hists,
@@ -247,6 +248,7 @@ def _analyse(
         metrics=metrics,
         observations=observations,
         seed=_seed(runtime, snapshot.ref, iteration),
+        elapsed_seconds=query_window(elapsed),
     )
     return algorithm.analyze(given)
 

@@ -25,6 +25,8 @@ class AnalysisInput:
     metrics: Mapping[str, Metric]  # `namespace/name` → Metric, every metric the criteria name
     observations: Observations  # this iteration's fetch, per metric key and version
     seed: int = 0
+    # seconds since the experiment started, as the queries' `$elapsedTime` had it; None: unknown
+    elapsed_seconds: float | None = None
 
 
 class Decision(BaseModel):

@@ -114,7 +114,7 @@ def fetch_all(
     """
     keyed = [(metric.key, metric) for metric in metrics]
     names = sorted(versions, key=lambda v: v.name)
-    elapsed = max(1, int(elapsed_seconds))
+    elapsed = query_window(elapsed_seconds)
     found: dict[tuple[str, str], Observation] = {}
     local: list[tuple[MetricsProvider, Metric, str, VersionDetail, dict[str, str] | None]] = []
     remote: list[tuple[MetricsProvider, Metric, str, VersionDetail, dict[str, str] | None]] = []
@@ -157,6 +157,12 @@ def fetch_all(
         for (_, key, r), observation in zip(calls, results, strict=True):
             found[key, r.version.name] = observation
     return {key: {v.name: found[key, v.name] for v in versions} for key, _ in keyed}
+
+
+def query_window(elapsed_seconds: float) -> int:
+    """`$elapsedTime` in a query: whole seconds since the start, at least one (an empty window
+    has nothing in it)."""
+    return max(1, int(elapsed_seconds))
 
 
 def _secret(

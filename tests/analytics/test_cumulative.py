@@ -16,7 +16,8 @@ import pytest
 
 from bench.adapter import AlgorithmPolicy, experiment_for
 from bench.scenarios import SCENARIOS, Arm, Scenario
-from bench.world import ERRORS, World, metric_definitions
+from bench.world import ERRORS, World, metric_definitions, observations
+from iter8.analytics.algorithm import AnalysisInput
 from iter8.analytics.algorithms.bayesian import ALGORITHM
 from iter8.analytics.assessment import status_analysis
 from iter8.analytics.bayes import cumulative
@@ -212,3 +213,91 @@ def test_futility_on_values_spares_a_compliant_canary_near_its_limit() -> None:
     near = dataclasses.replace(BARE, arms=(Arm(), Arm(error=0.007)))
     actions = [run(near, seed)[0] for seed in range(50)]
     assert actions.count("promote") >= 45, actions
+
+
+def test_an_interval_counts_by_the_time_it_lasted() -> None:
+    """The first analysis follows init at once (its value rests on a few seconds), and a late
+    tick's interval is longer: counted by the time each lasted, the increments still give
+    back every interval's own mean; counted as one whole interval each, they do not."""
+    interval, share = 20.0, 0.3
+    lasted_seconds = np.array([2.0, 20.0, 20.0, 45.0, 20.0, 5.0])
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        own = rng.normal(5.0, 2.0, lasted_seconds.size)
+        weights = lasted_seconds * share
+        since_start = np.cumsum(weights * own) / np.cumsum(weights)
+        elapsed = np.cumsum(lasted_seconds)
+        for by_time in (True, False):
+            carried: dict[str, float] = {}
+            last, exposed, recovered = None, None, []
+            for i in range(lasted_seconds.size):
+                lasted = (
+                    cumulative.span(
+                        float(elapsed[i]),
+                        float(elapsed[i - 1]) if i else None,
+                        interval,
+                        first=not carried,
+                    )
+                    if by_time
+                    else 1.0
+                )
+                carried = cumulative.exposures(carried, {"v": share}, ["v"], lasted)
+                step = cumulative.increment(since_start[i], carried["v"], last, exposed)
+                assert step is not None
+                recovered.append(step[0])
+                last, exposed = since_start[i], carried["v"]
+            if by_time:
+                assert recovered == pytest.approx(own, rel=1e-9, abs=1e-9)
+            else:
+                assert recovered[1] != pytest.approx(own[1], rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "before", "interval", "first", "expected"),
+    [
+        (2.0, None, 20.0, True, 0.1),  # the first analysis, 2 s after the start
+        (62.0, 22.0, 20.0, False, 2.0),  # a tick that came an interval late
+        (22.0, 22.0, 20.0, False, 0.0),  # the same moment again: nothing added
+        (10.0, 22.0, 20.0, False, 0.0),  # a clock that went back
+        (None, 22.0, 20.0, False, 1.0),  # no time known: one whole interval
+        (42.0, None, 20.0, False, 1.0),  # after an analysis that recorded no time
+        (42.0, 22.0, None, False, 1.0),
+        (1e12, 0.0, 1.0, False, cumulative.MOST_INTERVALS),
+    ],
+)
+def test_span_of_an_interval(
+    elapsed: float | None,
+    before: float | None,
+    interval: float | None,
+    first: bool,
+    expected: float,
+) -> None:
+    assert cumulative.span(elapsed, before, interval, first) == pytest.approx(expected)
+
+
+def test_the_analysis_counts_its_first_interval_by_the_seconds_it_lasted() -> None:
+    """Through the algorithm: the first analysis 2 s after the start exposes each version for
+    a tenth of a 20-second interval; the next, 40 s later (a tick came late), for two more, as
+    the time carried in the status says."""
+    rng = np.random.default_rng(2)
+    world, names = World(BARE, rng), BARE.versions
+    base, metrics = experiment_for(BARE), metric_definitions(BARE)
+    status: dict[str, Any] = {"currentWeightDistribution": [
+        {"name": "v1", "value": 98}, {"name": "v2", "value": 2}
+    ]}  # fmt: skip
+    exposures = []
+    for completed, elapsed in enumerate((2.0, 42.0)):
+        world.serve([98, 2])
+        experiment = Experiment.from_wire(
+            {**base.to_wire(), "status": {**status, "completedIterations": completed}}
+        )
+        given = AnalysisInput(
+            experiment, metrics, observations(world.snapshot(), names), 1, elapsed
+        )
+        result = ALGORITHM.analyze(given)
+        state = result.details["state"]
+        exposures.append(state["exposure"])
+        assert state["elapsed"] == elapsed
+        status["analysis"] = status_analysis(result, "test", "2026-01-01T00:00:00Z")
+    assert exposures[0] == pytest.approx({"v1": 0.098, "v2": 0.002})
+    assert exposures[1] == pytest.approx({"v1": 2.058, "v2": 0.042})

@@ -75,7 +75,13 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     iteration = ((status.completed_iterations if status else None) or 0) + 1
     reward_keys = [k for k, _ in criteria.rewards]
     split = traffic.split_in_force(experiment, names)
-    exposure = cumulative.exposures(carried.exposure, split, names)
+    lasted = cumulative.span(
+        given.elapsed_seconds,
+        carried.elapsed,
+        _interval_seconds(experiment),
+        first=not carried.exposure,
+    )
+    exposure = cumulative.exposures(carried.exposure, split, names, lasted)
     gathered = gather(
         criteria.keys,
         names,
@@ -294,6 +300,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
             ramp=ramp,
             shared=alike,
             exposure=exposure,
+            elapsed=given.elapsed_seconds,
         ).to_wire(),
     }
     if stopped is not None:
@@ -312,6 +319,11 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         message=decision.reason,
         messages={"aggregatedMetrics": aggregated.messages.render()},
     )
+
+
+def _interval_seconds(experiment: Experiment) -> float | None:
+    duration = experiment.spec.duration
+    return float(duration.interval_seconds) if duration and duration.interval_seconds else None
 
 
 def _needs(names: Sequence[str], criteria: Criteria) -> dict[str, list[str]]:

@@ -13,7 +13,11 @@ requests, so the new requests' mean is
 
 a value of weight E_t − E_(t−1) for the weighted series (`bayes.iterations`). Where the total
 traffic is not steady, m_t stays unbiased while the version's level is steady (every x has the
-same expectation); only the weights are off. Values that are not cumulative (Iter8 v2's mock
+same expectation); only the weights are off. An interval is counted by the time it lasted, in
+intervals of the experiment (`span`), when the analysis knows the seconds since the start: the
+first analysis follows init at once, so its value rests on a few seconds of traffic, and a
+late tick's interval is longer than the others; counted as one whole interval each, the first
+value took the weight of a whole interval's requests, and m_2 = 2·x_2 − x_1 carried its noise. Values that are not cumulative (Iter8 v2's mock
 gauges, a windowed `rate(…[1m])`) must not be read so: an increment of independent values is
 mostly noise. So a metric is read as cumulative only when its Metric says so: the annotation
 `iter8.tools/cumulative: "true"` (or `"false"` to opt out), else `elapsedTime` in its query
@@ -43,14 +47,39 @@ def is_cumulative(metric: Metric | None) -> bool:
     return any(MARKER in text for text in texts)
 
 
+MOST_INTERVALS = 1e6  # one step's span at most, in intervals (an absurd clock is not data)
+
+
+def span(
+    elapsed: float | None, elapsed_before: float | None, interval: float | None, first: bool
+) -> float:
+    """How long the interval since the last analysis lasted, in intervals of the experiment:
+    the seconds since the start over `interval` at the first analysis (`first`), the seconds
+    since the last one after it. One whole interval when a time is unknown (and after an
+    analysis that recorded none: the exposures carried were counted so)."""
+    if elapsed is None or not interval or interval <= 0:
+        return 1.0
+    if first:
+        seconds = elapsed
+    elif elapsed_before is None:
+        return 1.0
+    else:
+        seconds = elapsed - elapsed_before
+    return min(max(seconds, 0.0) / interval, MOST_INTERVALS)
+
+
 def exposures(
-    carried: Mapping[str, float], split: Mapping[str, float] | None, versions: Sequence[str]
+    carried: Mapping[str, float],
+    split: Mapping[str, float] | None,
+    versions: Sequence[str],
+    lasted: float = 1.0,
 ) -> dict[str, float]:
-    """Each version's exposure after this interval: its shares of the traffic so far, in whole
-    iterations (an unknown split counts as an equal one)."""
+    """Each version's exposure after this interval: its shares of the traffic so far, each
+    times the interval it held for, in intervals (`lasted`: this one's, `span`); an unknown
+    split counts as an equal one."""
     equal = 1.0 / len(versions) if versions else 0.0
     return {
-        v: carried.get(v, 0.0) + (split.get(v, 0.0) if split is not None else equal)
+        v: carried.get(v, 0.0) + lasted * (split.get(v, 0.0) if split is not None else equal)
         for v in versions
     }
 

@@ -77,6 +77,7 @@ class Carried:
     exposure: dict[str, float] = field(
         default_factory=dict
     )  # version → shares so far (`cumulative`)
+    elapsed: float | None = None  # seconds since the start at this step, when known
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -96,6 +97,8 @@ class Carried:
             data["shared"] = self.shared
         if self.exposure:
             data["exposure"] = self.exposure
+        if self.elapsed is not None:
+            data["elapsed"] = self.elapsed
         return data
 
 
@@ -133,11 +136,13 @@ def previous(experiment: Experiment) -> Carried:
             for v, raw in _mapping(state.get("exposure")).items()
             if (e := _exposure(raw)) is not None
         },
+        elapsed=_exposure(state.get("elapsed")),
     )
 
 
 def _exposure(value: Any) -> float | None:
-    """An exposure read back: a finite, non-negative number of iterations, else none."""
+    """An exposure (or the seconds since the start) read back: a finite, non-negative number
+    below 10⁹, else none."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if 0 <= value < 1e9 else None
