@@ -301,3 +301,18 @@ def test_the_analysis_counts_its_first_interval_by_the_seconds_it_lasted() -> No
         status["analysis"] = status_analysis(result, "test", "2026-01-01T00:00:00Z")
     assert exposures[0] == pytest.approx({"v1": 0.098, "v2": 0.002})
     assert exposures[1] == pytest.approx({"v1": 2.058, "v2": 0.042})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(42.0, 42.0), (-1, None), ("5", None), (True, None), (math.inf, None)]
+)
+def test_the_time_carried_in_the_status_is_read_back_only_when_sane(
+    raw: object, expected: float | None
+) -> None:
+    """A status edited by hand (or by anyone) gives no time rather than a bad one: the next
+    interval then counts as one whole interval."""
+    details = {"algorithm": "bayesian", "state": {"elapsed": raw}}
+    exp = Experiment.from_wire(
+        {**experiment_for(BARE).to_wire(), "status": {"analysis": {"details": details}}}
+    )
+    assert previous(exp).elapsed == expected

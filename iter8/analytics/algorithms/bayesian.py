@@ -51,7 +51,7 @@ from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
 from iter8.analytics.bayes.state import ALGORITHM_NAME, Carried, previous
 from iter8.analytics.bayes.traffic import Draws
-from iter8.api.defaults import defaulted_view, max_iterations
+from iter8.api.defaults import defaulted_view, duration_with_defaults, max_iterations
 from iter8.api.experiment import Experiment
 
 
@@ -78,7 +78,7 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     lasted = cumulative.span(
         given.elapsed_seconds,
         carried.elapsed,
-        _interval_seconds(experiment),
+        duration_with_defaults(experiment).interval_seconds,
         first=not carried.exposure,
     )
     exposure = cumulative.exposures(carried.exposure, split, names, lasted)
@@ -319,11 +319,6 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         message=decision.reason,
         messages={"aggregatedMetrics": aggregated.messages.render()},
     )
-
-
-def _interval_seconds(experiment: Experiment) -> float | None:
-    duration = experiment.spec.duration
-    return float(duration.interval_seconds) if duration and duration.interval_seconds else None
 
 
 def _needs(names: Sequence[str], criteria: Criteria) -> dict[str, list[str]]:

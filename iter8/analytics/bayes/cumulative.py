@@ -17,11 +17,12 @@ same expectation); only the weights are off. An interval is counted by the time 
 intervals of the experiment (`span`), when the analysis knows the seconds since the start: the
 first analysis follows init at once, so its value rests on a few seconds of traffic, and a
 late tick's interval is longer than the others; counted as one whole interval each, the first
-value took the weight of a whole interval's requests, and m_2 = 2·x_2 − x_1 carried its noise. Values that are not cumulative (Iter8 v2's mock
-gauges, a windowed `rate(…[1m])`) must not be read so: an increment of independent values is
-mostly noise. So a metric is read as cumulative only when its Metric says so: the annotation
-`iter8.tools/cumulative: "true"` (or `"false"` to opt out), else `elapsedTime` in its query
-(params, body, URL).
+value took the weight of a whole interval's requests, and m_2 = 2·x_2 − x_1 carried its noise.
+
+Values that are not cumulative (Iter8 v2's mock gauges, a windowed `rate(…[1m])`) must not be
+read so: an increment of independent values is mostly noise. So a metric is read as cumulative
+only when its Metric says so: the annotation `iter8.tools/cumulative: "true"` (or `"false"` to
+opt out), else `elapsedTime` in its query (params, body, URL).
 """
 
 from __future__ import annotations

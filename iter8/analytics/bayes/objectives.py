@@ -31,6 +31,7 @@ import numpy as np
 
 from iter8.analytics.bayes import evidence, iterations
 from iter8.analytics.bayes.beliefs import Belief
+from iter8.analytics.bayes.draws import share
 from iter8.analytics.bayes.sequential import (
     futile,
     horizon_scale,
@@ -81,9 +82,9 @@ def holds_mask(draws: np.ndarray, limits: Limits) -> np.ndarray:
 
 
 def holds_share(draws: np.ndarray, limits: Limits) -> float:
-    """The share of posterior draws that meet the objective: the mean of `holds_mask`, counted
-    (the same number, without a float array and numpy's `mean` machinery: ~10 µs a call)."""
-    return np.count_nonzero(_holds(draws, limits)) / draws.size
+    """The share of posterior draws that meet the objective: the mean of `holds_mask`, without
+    its float array."""
+    return share(_holds(draws, limits))
 
 
 def _holds(draws: np.ndarray, limits: Limits) -> np.ndarray:
