@@ -233,6 +233,10 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         else {},
         # riding buys a proof in requests; values are proven in iterations, whatever the share
         ride=not facts.uncounted.issuperset(names[1:]),
+        # an A/B's equal split is for its reward test's power, which values do not need
+        by_requests=not evidence.judged_in_iterations(
+            [key for key, _ in criteria.rewards], names, gathered.beliefs
+        ),
     )
     basis = evidence.summary(names, needs, gathered.beliefs, shared)
     decision = decision.model_copy(update={"reason": evidence.stated(decision, basis)})

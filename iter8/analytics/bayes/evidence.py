@@ -70,6 +70,19 @@ def uncounted(
     return frozenset(v for v, held in mine.items() if held and all(b.kind == "value" for b in held))
 
 
+def judged_in_iterations(
+    keys: Collection[str], names: Sequence[str], beliefs: Mapping[str, Mapping[str, Belief]]
+) -> bool:
+    """Whether every version's every metric in `keys` is a value read as is (not since the
+    start): tested by its variation across iterations, so its proof takes the same iterations
+    at any share of the traffic."""
+    return bool(keys) and all(
+        (b := beliefs.get(key, {}).get(v)) is not None and b.kind == "value" and not b.since_start
+        for key in keys
+        for v in names
+    )
+
+
 def proof(log_e: float, n: float, alpha: float) -> bool:
     """An e-value proves at level α only with a sample behind it."""
     return n > 0 and log_e >= math.log(1 / alpha)

@@ -60,12 +60,15 @@ def weights(
     hold: Hold | None = None,
     at_floor: Mapping[str, str] | None = None,
     ride: bool = True,
+    by_requests: bool = True,
 ) -> tuple[np.ndarray, list[VersionWeight], dict[str, Any]]:
     """Thompson votes (= P(best)), and the split to apply (none for Conformance); `floor`: the
     percent every live version keeps (`allocation.floor`); `at_floor`: the versions that keep
     only it, and why (`allocation.likely_failing`); `hold` (`bayes.evidence.hold`)
     last, so a version without evidence keeps its share; `ride`: whether a Canary candidate
-    may ride the increment cap (`allocation.ridden`)."""
+    may ride the increment cap (`allocation.ridden`); `by_requests`: whether an A/B(/N) is
+    proven in requests, so splits by `vote_power` (the equal split a reward test's power needs;
+    values are proven in iterations at any share, so there the votes stand as they are)."""
     active = np.array([i == 0 or v not in eliminated for i, v in enumerate(names)])
     if settings.soft_constraints:
         soft = np.ones_like(masks)
@@ -100,7 +103,11 @@ def weights(
     if pattern == "Canary":  # the baseline is no reference there: no proof needs its requests
         floors[0] = min(floor, settings.exploration_floor)
     kept = np.array([i > 0 and v in (at_floor or {}) for i, v in enumerate(names)])
-    shaped = allocation.sharpened(votes, settings.vote_power) if pattern != "Canary" else votes
+    power = settings.vote_power if by_requests else 1.0
+    shaped = allocation.sharpened(votes, power) if pattern != "Canary" else votes
+    if pattern != "Canary" and by_requests:
+        shaped = allocation.trailing_cut(shaped, votes, settings.trailing_vote)
+        shaped = allocation.led(shaped, votes, settings.leader_ride)
     target = allocation.split(allocation.without(shaped, kept), active, floors)
     if pattern not in ("Canary", "Conformance"):
         target = allocation.with_baseline_floor(target, settings.baseline_floor)
