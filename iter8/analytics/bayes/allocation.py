@@ -100,10 +100,16 @@ def ridden(
     `threshold` likely (not likely failing), else the votes as they are."""
     chances = np.where(active, p_feasible, -1.0)
     chances[0] = -1.0
+    return _to_the_first(chances, threshold, votes)
+
+
+def _to_the_first(chances: np.ndarray, threshold: float, otherwise: np.ndarray) -> np.ndarray:
+    """Every vote to the candidate with the most `chances` when they reach `threshold`, else
+    `otherwise` (a baseline in the lead rides nothing)."""
     best = int(np.argmax(chances))
     if best == 0 or chances[best] < threshold:
-        return votes
-    result = np.zeros_like(votes)
+        return otherwise
+    result = np.zeros_like(otherwise)
     result[best] = 1.0
     return result
 
@@ -143,12 +149,7 @@ def led(shaped: np.ndarray, votes: np.ndarray, threshold: float) -> np.ndarray:
     increment cap (as a canary not likely failing does, `ridden`); else `shaped`. The equal
     split is for the reward test's power; once the leader is that likely best the test is near
     its boundary, and the baseline's half of the traffic bought little more of it."""
-    best = int(np.argmax(votes))
-    if best == 0 or votes[best] < threshold:
-        return shaped
-    result = np.zeros_like(shaped)
-    result[best] = 1.0
-    return result
+    return _to_the_first(votes, threshold, shaped)
 
 
 def without(votes: np.ndarray, held: np.ndarray) -> np.ndarray:
