@@ -314,7 +314,10 @@ def _evidence(experiment: Experiment, details: dict[str, Any]) -> list[str]:
             "or rolled back only on evidence).",
             *_table(["METRIC", *[n.upper() for n in names]], rows),
         ]
-    held = (details.get("weights") or {}).get("held") or {}
+    weights = details.get("weights") or {}
+    if isinstance(weights, dict) and isinstance(weights.get("basis"), str):
+        lines.append(f"Split: {weights['basis']}")
+    held = (weights.get("held") if isinstance(weights, dict) else None) or {}
     for version, why in held.items() if isinstance(held, dict) else []:
         lines.append(f"Held: {version}: {why}")
     more = details.get("moreNeeded") or {}

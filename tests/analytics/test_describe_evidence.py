@@ -44,3 +44,11 @@ def test_describe_says_a_version_without_data_is_held() -> None:
     text = described(experiment("Canary", status={"currentWeightDistribution": split}), observed)
     assert "Held: v2: no data: split held" in text
     assert "no data" in text.split("evidence each metric")[1]
+
+
+def test_describe_says_what_the_split_rests_on() -> None:
+    text = described(experiment("Canary"), data({"v1": (600, 0.004, 0.1), "v2": (600, 0.004, 0.1)}))
+    line = next(x for x in text.splitlines() if x.startswith("Split: "))
+    # a healthy candidate (0.4% errors against 1%) is likely feasible: it rides
+    assert line.startswith("Split: v2 rides the increment cap: P(feasible) 0.")
+    assert line.endswith(" ≥ 0.15")

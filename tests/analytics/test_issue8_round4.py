@@ -61,13 +61,12 @@ def test_a_canary_not_likely_failing_rides_the_increment_cap() -> None:
 
 
 def test_a_likely_failing_canary_keeps_its_thompson_share() -> None:
-    votes = np.array([0.9, 0.1])
-    kept = allocation.ridden(votes, np.array([1.0, 0.1]), np.array([True, True]), 0.15)
-    assert kept.tolist() == [0.9, 0.1]
-    ridden = allocation.ridden(votes, np.array([1.0, 0.2]), np.array([True, True]), 0.15)
-    assert ridden.tolist() == [0.0, 1.0]
-    out = allocation.ridden(votes, np.array([1.0, 0.9]), np.array([True, False]), 0.15)
-    assert out.tolist() == [0.9, 0.1]  # an eliminated candidate rides nothing
+    both = np.array([True, True])
+    assert allocation.ridden(np.array([1.0, 0.1]), both, 0.15) is None
+    assert allocation.ridden(np.array([1.0, 0.2]), both, 0.15) == 1
+    assert allocation.every_vote(1, 2).tolist() == [0.0, 1.0]
+    # an eliminated candidate rides nothing
+    assert allocation.ridden(np.array([1.0, 0.9]), np.array([True, False]), 0.15) is None
 
 
 def test_an_ab_splits_equally_until_a_decision() -> None:

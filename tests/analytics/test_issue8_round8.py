@@ -20,11 +20,11 @@ def test_the_thresholds_are_the_defaults() -> None:
 
 
 def test_a_leader_likely_best_takes_every_vote() -> None:
-    equal = np.array([0.5, 0.5])
-    assert allocation.led(equal, np.array([0.02, 0.98]), LEADER_RIDE).tolist() == [0.0, 1.0]
-    assert allocation.led(equal, np.array([0.05, 0.95]), LEADER_RIDE).tolist() == [0.5, 0.5]
+    assert allocation.leader(np.array([0.02, 0.98]), LEADER_RIDE) == 1
+    assert allocation.leader(np.array([0.01, 0.02, 0.97]), LEADER_RIDE) == 2
+    assert allocation.leader(np.array([0.05, 0.95]), LEADER_RIDE) is None
     # the baseline leading is no reason to leave the equal split: it is the test's reference
-    assert allocation.led(equal, np.array([0.99, 0.01]), LEADER_RIDE).tolist() == [0.5, 0.5]
+    assert allocation.leader(np.array([0.99, 0.01]), LEADER_RIDE) is None
 
 
 def test_a_trailing_candidate_keeps_its_vote_only_beside_another_candidate() -> None:
@@ -82,6 +82,25 @@ def test_a_leader_likely_best_rides_the_increment_cap() -> None:
             checked += 1
             assert after[1] == before[1] + 10, (before, after, details["pBest"])
     assert checked > 20
+
+
+def test_each_step_states_what_its_split_rests_on() -> None:
+    """`details.weights.basis`, which `describe` prints as "Split: …": the rule that shaped
+    the split, with the probability and threshold behind it."""
+    seen: dict[str, set[str]] = {}
+    for name in ("ab-slightly-better", "gauge-mock-worse", "abn-4-versions", "canary-identical"):
+        seen[name] = {d["weights"]["basis"].split(":")[0] for _, _, d in steps(name, 5)}
+    assert "an equal split" in seen["ab-slightly-better"]
+    assert "v2 rides the increment cap" in seen["ab-slightly-better"]
+    assert seen["gauge-mock-worse"] == {"Thompson sampling"}
+    assert any(b.startswith("an equal split") for b in seen["abn-4-versions"])
+    assert "v2 rides the increment cap" in seen["canary-identical"]
+    basis = next(
+        d["weights"]["basis"]
+        for _, _, d in steps("abn-4-versions", 5)
+        if "only that share" in d["weights"]["basis"]
+    )
+    assert "under 0.1 likely best" in basis
 
 
 def test_an_abn_candidate_far_behind_keeps_only_its_vote() -> None:

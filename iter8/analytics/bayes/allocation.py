@@ -2,8 +2,8 @@
 version to back (probability matching), from the same joint draws that give P(best). Canary: a
 candidate not likely failing gets every vote (`ridden`); A/B(/N): the votes tempered
 (`sharpened`), by default to an equal split where the reward is counted in requests, then every
-vote to a candidate likely best (`led`) and, beside another candidate, a trailing one back to
-its vote (`trailing_cut`).
+vote to a candidate likely best (`leader`) and, beside another candidate, a trailing one back
+to its vote (`trailing_cut`).
 
 Then, in order: an exploration floor for every version still in the race (eliminated ones get
 0), each candidate capped by `maxCandidateWeight` and by `maxCandidateWeightIncrement` over the
@@ -93,24 +93,31 @@ def likely_failing(p_feasible: float | None, log_e_harm: float, threshold: float
     return p_feasible is not None and p_feasible < threshold and log_e_harm > 0.0
 
 
-def ridden(
-    votes: np.ndarray, p_feasible: np.ndarray, active: np.ndarray, threshold: float
-) -> np.ndarray:
-    """Canary: every vote to the live candidate most likely feasible when it is at least
-    `threshold` likely (not likely failing), else the votes as they are."""
+def ridden(p_feasible: np.ndarray, active: np.ndarray, threshold: float) -> int | None:
+    """Canary: the live candidate most likely feasible, when it is at least `threshold` likely
+    (not likely failing); it gets every vote (`every_vote`), so it rides the increment cap."""
     chances = np.where(active, p_feasible, -1.0)
     chances[0] = -1.0
-    return _to_the_first(chances, threshold, votes)
+    return _first(chances, threshold)
 
 
-def _to_the_first(chances: np.ndarray, threshold: float, otherwise: np.ndarray) -> np.ndarray:
-    """Every vote to the candidate with the most `chances` when they reach `threshold`, else
-    `otherwise` (a baseline in the lead rides nothing)."""
+def leader(votes: np.ndarray, threshold: float) -> int | None:
+    """A/B(/N): the candidate at least `threshold` likely best; it gets every vote, so it rides
+    the increment cap, as a canary not likely failing does. The equal split is for the reward
+    test's power; once the leader is that likely best the test is near its boundary, and the
+    baseline's half of the traffic bought little more of it."""
+    return _first(votes, threshold)
+
+
+def _first(chances: np.ndarray, threshold: float) -> int | None:
+    """The version with the most `chances` when they reach `threshold`; never the baseline."""
     best = int(np.argmax(chances))
-    if best == 0 or chances[best] < threshold:
-        return otherwise
-    result = np.zeros_like(otherwise)
-    result[best] = 1.0
+    return None if best == 0 or chances[best] < threshold else best
+
+
+def every_vote(index: int, size: int) -> np.ndarray:
+    result = np.zeros(size)
+    result[index] = 1.0
     return result
 
 
@@ -142,14 +149,6 @@ def trailing_cut(shaped: np.ndarray, votes: np.ndarray, threshold: float) -> np.
     rest = float(shaped[~trailing].sum())
     result[~trailing] = shaped[~trailing] * ((1.0 - result.sum()) / rest) if rest > 0 else 0.0
     return result
-
-
-def led(shaped: np.ndarray, votes: np.ndarray, threshold: float) -> np.ndarray:
-    """A/B(/N): every vote to a candidate at least `threshold` likely best, so it rides the
-    increment cap (as a canary not likely failing does, `ridden`); else `shaped`. The equal
-    split is for the reward test's power; once the leader is that likely best the test is near
-    its boundary, and the baseline's half of the traffic bought little more of it."""
-    return _to_the_first(votes, threshold, shaped)
 
 
 def without(votes: np.ndarray, held: np.ndarray) -> np.ndarray:

@@ -83,8 +83,6 @@ def weights(
     pattern = experiment.spec.strategy.testing_pattern
     if pattern in ("Canary", "Conformance") or rewards is None:
         votes = allocation.canary_votes(feasible, active, rng)
-        if pattern == "Canary" and ride:
-            votes = allocation.ridden(votes, masks.mean(axis=1), active, settings.canary_ride)
     else:
         votes = allocation.reward_votes(rewards, feasible, active, rng)
     if pattern == "Conformance":
@@ -103,11 +101,11 @@ def weights(
     if pattern == "Canary":  # the baseline is no reference there: no proof needs its requests
         floors[0] = min(floor, settings.exploration_floor)
     kept = np.array([i > 0 and v in (at_floor or {}) for i, v in enumerate(names)])
-    power = settings.vote_power if by_requests else 1.0
-    shaped = allocation.sharpened(votes, power) if pattern != "Canary" else votes
-    if pattern != "Canary" and by_requests:
-        shaped = allocation.trailing_cut(shaped, votes, settings.trailing_vote)
-        shaped = allocation.led(shaped, votes, settings.leader_ride)
+    if pattern == "Canary":
+        shaped, basis = _canary_shape(names, votes, masks.mean(axis=1), active, settings, ride)
+        votes = shaped  # a candidate that rides is the one to back: its P(best) is reported 1
+    else:
+        shaped, basis = _reward_shape(names, votes, settings, by_requests)
     target = allocation.split(allocation.without(shaped, kept), active, floors)
     if pattern not in ("Canary", "Conformance"):
         target = allocation.with_baseline_floor(target, settings.baseline_floor)
@@ -121,12 +119,61 @@ def weights(
         "explorationFloor": report.number(floor, 4),
         "held": held,
         "atFloor": dict(at_floor or {}),
+        "basis": basis,
     }
     return (
         votes,
         [VersionWeight(name=n, value=w) for n, w in zip(names, rounded, strict=True)],
         details,
     )
+
+
+def _canary_shape(
+    names: Sequence[str],
+    votes: np.ndarray,
+    p_feasible: np.ndarray,
+    active: np.ndarray,
+    settings: Settings,
+    ride: bool,
+) -> tuple[np.ndarray, str]:
+    """The votes a Canary splits by, and why (`allocation.ridden`)."""
+    if not ride:
+        return votes, "Thompson sampling: values are proven in iterations, whatever the share"
+    rider = allocation.ridden(p_feasible, active, settings.canary_ride)
+    if rider is None:
+        return votes, f"Thompson sampling: no candidate is {settings.canary_ride:g} likely feasible"
+    return allocation.every_vote(rider, len(names)), (
+        f"{names[rider]} rides the increment cap: P(feasible) "
+        f"{report.number(float(p_feasible[rider]), 3)} ≥ {settings.canary_ride:g}"
+    )
+
+
+def _reward_shape(
+    names: Sequence[str], votes: np.ndarray, settings: Settings, by_requests: bool
+) -> tuple[np.ndarray, str]:
+    """The votes an A/B(/N) or Pareto splits by, and why (`allocation.sharpened`, `leader`,
+    `trailing_cut`)."""
+    if not by_requests:
+        return votes, "Thompson sampling: the reward is values, proven in iterations"
+    rider = allocation.leader(votes, settings.leader_ride)
+    if rider is not None:
+        return allocation.every_vote(rider, len(names)), (
+            f"{names[rider]} rides the increment cap: P(best) "
+            f"{report.number(float(votes[rider]), 3)} ≥ {settings.leader_ride:g}"
+        )
+    shaped = allocation.sharpened(votes, settings.vote_power)
+    basis = (
+        "an equal split: the reward test's power"
+        if settings.vote_power == 0
+        else (f"Thompson sampling, votes to the power {settings.vote_power:g}")
+    )
+    cut = allocation.trailing_cut(shaped, votes, settings.trailing_vote)
+    trailing = [v for i, v in enumerate(names) if cut[i] < shaped[i] and i > 0]
+    if trailing:
+        basis += (
+            f"; {', '.join(trailing)} under {settings.trailing_vote:g} likely best: only that share"
+        )
+    return cut, basis
 
 
 def reward_draws(
