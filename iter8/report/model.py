@@ -253,7 +253,11 @@ def _notes(details: Mapping[str, Any]) -> list[str]:
     notes = []
     if details.get("outcome") == "no-data":
         notes.append("Ended for lack of data: a version had no evidence for too many iterations.")
-    held = (details.get("weights") or {}).get("held") or {}
+    weights = details.get("weights") or {}
+    weights = weights if isinstance(weights, dict) else {}
+    if isinstance(weights.get("basis"), str):
+        notes.append(f"Split: {weights['basis']}")
+    held = weights.get("held") or {}
     notes += [f"Held {v}: {why}" for v, why in held.items()] if isinstance(held, dict) else []
     more = details.get("moreNeeded") or {}
     if isinstance(more, dict):

@@ -154,3 +154,9 @@ def test_from_the_api_server(
     code, page = report("--kubeconfig", kube_config, f"{kube_namespace}/exp", "-o", "-")
     assert code == 0
     assert sections(page)[2:5] == ["plot-split", "plot-metric-default-latency", "plot-evidence"]
+
+
+def test_the_page_says_what_the_last_split_rested_on(final: Experiment) -> None:
+    notes = [n for n in build(final).notes if n.startswith("Split: ")]
+    assert len(notes) == 1, build(final).notes
+    assert "Split: " in html(final, "now")
