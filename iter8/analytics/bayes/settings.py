@@ -61,7 +61,7 @@ class Settings:
     # at any share, so there Thompson's votes stand: bench gauge-mock-worse 3,821 -> 835
     # inferior requests a run, gauge-mock-better 12,365 -> 11,657, 300 runs), except for a
     # candidate at least this likely best (P(best)), which rides the increment cap
-    # (`allocation.led`): ab-slightly-better 17,022 -> 14,794 inferior requests a run, 89.7%
+    # (`allocation.leader`): ab-slightly-better 17,022 -> 14,794 inferior requests a run, 89.7%
     # -> 88.7% correct; at 0.9 or 0.95, 13,600-14,000 and 88.0% (300 runs each)
     leader_ride: float = 0.97
     # A/B/N, two or more candidates live: one whose P(best) is under this keeps only that share
