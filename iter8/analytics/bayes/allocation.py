@@ -109,6 +109,22 @@ def leader(votes: np.ndarray, threshold: float) -> int | None:
     return _first(votes, threshold)
 
 
+def dominance(
+    rewards: np.ndarray, feasible: np.ndarray, active: np.ndarray, tolerance: float
+) -> np.ndarray:
+    """Pareto: per version, the share of draws in which it is feasible and dominates the
+    baseline as promotion asks (`decide`): better on at least one reward, worse on none by
+    more than `tolerance` of the baseline's value (`rewards`: rewards × versions × draws,
+    higher is better; `feasible`: versions × draws). The baseline and eliminated versions get
+    0. Thompson's vote is no such probability: a draw's vote is split over the whole front, so
+    a dominating candidate gets about half of it."""
+    base = rewards[:, :1, :]
+    kept = np.all(rewards >= base - tolerance * np.abs(base), axis=0)
+    chances = (kept & np.any(rewards > base, axis=0) & (feasible > 0)).mean(axis=1)
+    chances[0] = 0.0
+    return np.where(active, chances, 0.0)
+
+
 def _first(chances: np.ndarray, threshold: float) -> int | None:
     """The version with the most `chances` when they reach `threshold`; never the baseline."""
     best = int(np.argmax(chances))

@@ -105,7 +105,15 @@ def weights(
         shaped, basis = _canary_shape(names, votes, masks.mean(axis=1), active, settings, ride)
         votes = shaped  # a candidate that rides is the one to back: its P(best) is reported 1
     else:
-        shaped, basis = _reward_shape(names, votes, settings, by_requests)
+        lead = (
+            (
+                "P(dominates)",
+                allocation.dominance(rewards, feasible, active, settings.pareto_tolerance),
+            )
+            if pattern == "Pareto" and rewards is not None
+            else ("P(best)", votes)
+        )
+        shaped, basis = _reward_shape(names, votes, settings, by_requests, lead)
     target = allocation.split(allocation.without(shaped, kept), active, floors)
     if pattern not in ("Canary", "Conformance"):
         target = allocation.with_baseline_floor(target, settings.baseline_floor)
@@ -149,17 +157,23 @@ def _canary_shape(
 
 
 def _reward_shape(
-    names: Sequence[str], votes: np.ndarray, settings: Settings, by_requests: bool
+    names: Sequence[str],
+    votes: np.ndarray,
+    settings: Settings,
+    by_requests: bool,
+    lead: tuple[str, np.ndarray],
 ) -> tuple[np.ndarray, str]:
     """The votes an A/B(/N) or Pareto splits by, and why (`allocation.sharpened`, `leader`,
-    `trailing_cut`)."""
+    `trailing_cut`); `lead`: what a leader's ride rests on, by name (P(best), or for Pareto
+    `allocation.dominance`)."""
     if not by_requests:
         return votes, "Thompson sampling: the reward is values, proven in iterations"
-    rider = allocation.leader(votes, settings.leader_ride)
+    chance, chances = lead
+    rider = allocation.leader(chances, settings.leader_ride)
     if rider is not None:
         return allocation.every_vote(rider, len(names)), (
-            f"{names[rider]} rides the increment cap: P(best) "
-            f"{report.number(float(votes[rider]), 3)} ≥ {settings.leader_ride:g}"
+            f"{names[rider]} rides the increment cap: {chance} "
+            f"{report.number(float(chances[rider]), 3)} ≥ {settings.leader_ride:g}"
         )
     shaped = allocation.sharpened(votes, settings.vote_power)
     basis = (
