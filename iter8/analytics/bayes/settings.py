@@ -55,16 +55,17 @@ class Settings:
     # the fixed design's allocation, so the reward boundary reaches its horizon information and
     # needs less of α (`sequential.MIXTURE_SHARE`): bench ab-no-difference 97.7% -> 98.9%
     # correct with ab-slightly-better 86.9% -> 87.1% (1,000 runs), for more baseline requests
-    # where the candidate is better (ab-slightly-better 12.6k -> 17.1k)
+    # where the candidate is better (ab-slightly-better 12.6k -> 17.1k). Only where the reward
+    # is counted in requests: a reward of values is proven in iterations at any share, so there
+    # Thompson's votes stand (bench gauge-mock-worse 3,821 -> 835 inferior requests a run,
+    # gauge-mock-better 12,365 -> 11,657, 300 runs)
     vote_power: float = 0.0
-    # (only where the reward is counted in requests: a reward of values is proven in iterations
-    # at any share, so there Thompson's votes stand: bench gauge-mock-worse 3,821 -> 835
-    # inferior requests a run, gauge-mock-better 12,365 -> 11,657, 300 runs), except for a
-    # candidate at least this likely best (P(best)), which rides the increment cap
-    # (`allocation.leader`): ab-slightly-better 17,022 -> 14,794 inferior requests a run, 89.7%
-    # -> 88.7% correct; at 0.9 or 0.95, 13,600-14,000 and 88.0% (300 runs each). Pareto: the
-    # probability of dominating the baseline (`allocation.dominance`): pareto 13,709 -> 11,557
-    # inferior requests a run, median 11 -> 10 iterations, 99.5% correct (1,000 runs)
+    # A/B(/N): a candidate at least this likely best (P(best)) leaves the equal split and rides
+    # the increment cap (`allocation.leader`): ab-slightly-better 17,022 -> 14,794 inferior
+    # requests a run, 89.7% -> 88.7% correct; at 0.9 or 0.95, 13,600-14,000 and 88.0% (300
+    # runs each). Pareto: the probability of dominating the baseline (`allocation.dominance`):
+    # pareto 13,709 -> 11,557 inferior requests a run, median 11 -> 10 iterations, 99.5%
+    # correct (1,000 runs)
     leader_ride: float = 0.97
     # A/B/N, two or more candidates live: one whose P(best) is under this keeps only that share
     # (`allocation.trailing_cut`)

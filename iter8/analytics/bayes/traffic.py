@@ -179,7 +179,7 @@ def _reward_shape(
     basis = (
         "an equal split: the reward test's power"
         if settings.vote_power == 0
-        else (f"Thompson sampling, votes to the power {settings.vote_power:g}")
+        else f"Thompson sampling, votes to the power {settings.vote_power:g}"
     )
     cut = allocation.trailing_cut(shaped, votes, settings.trailing_vote)
     trailing = [v for i, v in enumerate(names) if cut[i] < shaped[i] and i > 0]
