@@ -7,6 +7,7 @@ schema stays untouched.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -89,8 +90,25 @@ class Settings:
     no_data_rollback: bool = True  # `no-data` ends as rollback (else as no-winner)
 
 
+# What an annotation may set, where a value outside would break the analysis or bound nothing:
+# an Experiment's author controls annotations, so `draws: 1e9` would take the analyze function's
+# memory, and a NaN threshold compares false with everything (a ride that never stops)
+BOUNDS: dict[str, tuple[float, float]] = {
+    "alpha": (1e-6, 0.5),
+    "draws": (100, 100_000),
+    "min_values": (1, 1_000),
+    "history": (0, 1_000),
+    "no_data_iterations": (1, 10_000),
+    "likely_failing": (0.0, 1.0),
+    "canary_ride": (0.0, 1.0),
+    "leader_ride": (0.0, 1.0),
+    "trailing_vote": (0.0, 1.0),
+}
+
+
 def settings_from_annotations(annotations: dict[str, str] | None, base: Settings) -> Settings:
-    """`base` with every `iter8.tools/bayesian.<field>` annotation applied; bad values ignored."""
+    """`base` with every `iter8.tools/bayesian.<field>` annotation applied; bad values (not a
+    number, not finite, outside `BOUNDS`) ignored."""
     if not annotations:
         return base
     changes: dict[str, Any] = {}
@@ -101,10 +119,11 @@ def settings_from_annotations(annotations: dict[str, str] | None, base: Settings
         try:
             if field.type in ("bool", bool):
                 changes[field.name] = text.strip().lower() in ("1", "true", "yes")
-            elif field.type in ("int", int):
-                changes[field.name] = int(text)
-            else:
-                changes[field.name] = float(text)
+                continue
+            value = int(text) if field.type in ("int", int) else float(text)
         except ValueError:
             continue
+        low, high = BOUNDS.get(field.name, (-math.inf, math.inf))
+        if math.isfinite(value) and low <= value <= high:
+            changes[field.name] = value
     return replace(base, **changes)
