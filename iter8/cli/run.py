@@ -95,7 +95,7 @@ def run(
     _stop_on_sigterm()
     with EmbeddedStack(store, options) as stack, _live_report(store, report_port) as live:
         try:
-            refs = create(store, documents)
+            refs = create(store, documents, lambda line: click.echo(f"iter8: {line}", err=True))
             if live is not None:
                 live.show(refs)
             final = wait(

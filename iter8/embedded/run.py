@@ -22,9 +22,14 @@ class RunError(Exception):
     """The run cannot start: the message says what to change."""
 
 
-def create(store: Store, documents: Sequence[Document]) -> list[ExperimentRef]:
+def create(
+    store: Store, documents: Sequence[Document], report: Callable[[str], None] = lambda _: None
+) -> list[ExperimentRef]:
     """Everything else first (namespaces, metrics, secrets, routed objects), then experiments,
-    so that init finds what they refer to."""
+    so that init finds what they refer to. An experiment the store holds already with the very
+    same spec is continued, not refused: a run that was stopped (Ctrl-C, a reboot) left it in
+    the store mid-way, and the same command picks it up where it stood (the tick asks for
+    whatever is due or stalled)."""
     others = [d.data for d in documents if d.kind not in (None, "Experiment")]
     experiments = [d.data for d in documents if d.kind == "Experiment"]
     if not experiments:
@@ -40,14 +45,33 @@ def create(store: Store, documents: Sequence[Document]) -> list[ExperimentRef]:
         try:
             stored = store.create(EXPERIMENTS, body)
         except AlreadyExists:
-            meta = body["metadata"]
-            raise RunError(
-                f"experiment {meta['namespace']}/{meta.get('name')} exists already: "
-                "delete it, or give the new one another name"
-            ) from None
+            stored = _continued(store, body, report)
         meta = stored["metadata"]
         refs.append(ExperimentRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]))
     return refs
+
+
+def _continued(store: Store, body: dict[str, Any], report: Callable[[str], None]) -> dict[str, Any]:
+    """The stored experiment of `body`'s name, if it has `body`'s spec; else why not."""
+    meta = body["metadata"]
+    name = f"{meta['namespace']}/{meta.get('name')}"
+    try:
+        stored = store.get(EXPERIMENTS, meta["namespace"], meta.get("name", ""))
+    except NotFound:  # deleted between the two calls: a conflict the user must look at
+        raise RunError(f"experiment {name} exists already and could not be read") from None
+    if stored.get("spec") != body.get("spec"):
+        raise RunError(
+            f"experiment {name} exists already with another spec: delete it, or give the new "
+            "one another name (the same manifest continues it)"
+        )
+    status = stored.get("status") or {}
+    where = (
+        "completed"
+        if status.get("stage") == "Completed"
+        else f"at iteration {status.get('completedIterations') or 0}"
+    )
+    report(f"{name}: in the store already, {where}: continuing it")
+    return stored
 
 
 def wait(

@@ -1,0 +1,88 @@
+"""A stopped `iter8 run` is continued by the same command: the experiment stays in its store
+file mid-way, and running the same manifest on the same store picks it up where it stood. A
+different manifest under the same name is refused, and the stored experiment is untouched."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from iter8.embedded.run import RunError, create
+from iter8.manifests import read_documents
+from iter8.store import EXPERIMENTS, NotFound
+from iter8.store.sqlite import SqliteStore
+
+REPO = Path(__file__).resolve().parents[2]
+ITER8 = Path(sys.executable).parent / "iter8"
+
+
+def slower_canary(tmp_path: Path, seconds: int, name: str = "canary.yaml") -> Path:
+    """examples/canary.yaml with longer intervals: time to stop it between two iterations."""
+    documents = list(yaml.safe_load_all((REPO / "examples" / "canary.yaml").read_text()))
+    for doc in documents:
+        if doc and doc.get("kind") == "Experiment":
+            doc["spec"]["duration"]["intervalSeconds"] = seconds
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def stored_status(store_path: Path) -> dict:  # type: ignore[type-arg]
+    store = SqliteStore(store_path)
+    try:
+        return store.get(EXPERIMENTS, "default", "checkout-canary").get("status") or {}
+    except NotFound:  # the run has not created it yet
+        return {}
+    finally:
+        store.close()
+
+
+def test_the_same_command_continues_a_stopped_run(tmp_path: Path) -> None:
+    manifest, store = slower_canary(tmp_path, 3), tmp_path / "run.db"
+    command = [str(ITER8), "run", str(manifest), "--store", str(store), "--seed", "3"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not store.exists() or not stored_status(store).get("completedIterations"):
+            assert first.poll() is None, first.stderr.read() if first.stderr else ""
+            assert time.monotonic() < deadline, "no iteration within 60 s"
+            time.sleep(0.2)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    stopped = stored_status(store)
+    assert stopped.get("stage") != "Completed", "finished before it was stopped: nothing to test"
+
+    again = subprocess.run(
+        [*command, "--output", "json", "--timeout", "120"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "in the store already, at iteration" in again.stderr
+    final = stored_status(store)
+    assert final["stage"] == "Completed"
+    assert final["versionRecommendedForPromotion"] == "checkout-v2"
+    assert final["completedIterations"] >= stopped["completedIterations"]
+
+
+def test_another_spec_under_the_same_name_is_refused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "run.db")
+    try:
+        created = create(store, read_documents(slower_canary(tmp_path, 3)))
+        again = create(store, read_documents(slower_canary(tmp_path, 3, "same.yaml")))
+        assert again == created  # the same experiment, continued: its uid kept
+        with pytest.raises(RunError, match="another spec"):
+            create(store, read_documents(slower_canary(tmp_path, 5, "changed.yaml")))
+        kept = store.get(EXPERIMENTS, "default", "checkout-canary")
+        assert kept["spec"]["duration"]["intervalSeconds"] == 3
+        assert kept["metadata"]["uid"] == created[0].uid
+    finally:
+        store.close()
