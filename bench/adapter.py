@@ -4,6 +4,7 @@ analysis (with the algorithm's `details`), and each step sees only this iteratio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bench.policy import Step
@@ -28,8 +29,10 @@ from iter8.api.experiment import (
 )
 
 
-def experiment_for(scenario: Scenario) -> Experiment:
-    """The Experiment a user would write for the scenario; Iter8's default weights apply."""
+def experiment_for(scenario: Scenario, annotations: Mapping[str, str] | None = None) -> Experiment:
+    """The Experiment a user would write for the scenario; Iter8's default weights apply;
+    `annotations` on it as a user would set them (an algorithm's settings, e.g.
+    `iter8.tools/bayesian.alpha`)."""
     names = scenario.versions
     criteria: dict[str, Any] = {} if scenario.bare else {"requestCount": REQUESTS}
     criteria["objectives"] = [  # (a backend of bare values has no request count)
@@ -44,7 +47,11 @@ def experiment_for(scenario: Scenario) -> Experiment:
     if scenario.interval_seconds is not None:
         duration["intervalSeconds"] = scenario.interval_seconds
     manifest = {
-        "metadata": {"name": scenario.name, "namespace": "bench"},
+        "metadata": {
+            "name": scenario.name,
+            "namespace": "bench",
+            "annotations": dict(annotations or {}),
+        },
         "spec": {
             "target": "bench/app",
             "strategy": {"testingPattern": scenario.pattern},
@@ -60,12 +67,18 @@ def experiment_for(scenario: Scenario) -> Experiment:
 
 
 class AlgorithmPolicy:
-    def __init__(self, algorithm: Algorithm, scenario: Scenario, seed: int) -> None:
+    def __init__(
+        self,
+        algorithm: Algorithm,
+        scenario: Scenario,
+        seed: int,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
         self.algorithm = algorithm
         self.scenario = scenario
         self.seed = seed
         self.names = scenario.versions
-        self.base = experiment_for(scenario)
+        self.base = experiment_for(scenario, annotations)
         self.metrics = metric_definitions(scenario)
         self.weights: list[int] = []
         self.last: AnalysisResult | None = None

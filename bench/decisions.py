@@ -21,9 +21,11 @@ from bench.scenarios import SCENARIOS, Scenario, fixed_horizon_iterations
 
 ALGORITHMS = ("bayesian", "iter8-v2", "flagger", "fixed-horizon")
 CHUNK = 125  # runs per task
+# annotations on every simulated Experiment (an Iter8 algorithm's settings), as (key, value)
+Annotations = tuple[tuple[str, str], ...]
 
 
-def applies(algorithm: str, scenario: Scenario) -> bool:
+def applies(algorithm: str, scenario: Scenario, annotations: Annotations = ()) -> bool:
     """Flagger analyses a single canary and has no reward (so no Pareto); Iter8 v2 has no
     Pareto pattern; the fixed-horizon test needs a sample size for each reward; an Iter8
     algorithm runs where it accepts the Experiment (a pattern it refuses is n/a)."""
@@ -33,21 +35,25 @@ def applies(algorithm: str, scenario: Scenario) -> bool:
         return False
     if algorithm == "fixed-horizon":
         return scenario.pattern == "Canary" or "engagement" not in scenario.rewards
-    return accepts(algorithm, scenario)
+    return accepts(algorithm, scenario, annotations)
 
 
 @cache
-def accepts(algorithm: str, scenario: Scenario) -> bool:
+def accepts(algorithm: str, scenario: Scenario, annotations: Annotations = ()) -> bool:
     """Does the algorithm take this Experiment at all? Tried on the first step (no data): an
     Experiment it cannot validate, or an error it raises, means it refuses the scenario."""
     try:
-        policy_factory(algorithm, scenario)(0).start()
+        policy_factory(algorithm, scenario, annotations)(0).start()
     except ValueError:  # pydantic's ValidationError is one
         return False
     return True
 
 
-def policy_factory(algorithm: str, scenario: Scenario) -> Callable[[int], Policy]:
+def policy_factory(
+    algorithm: str, scenario: Scenario, annotations: Annotations = ()
+) -> Callable[[int], Policy]:
+    """`annotations` reach the Iter8 algorithms only (Flagger's rule and the fixed design have
+    no settings)."""
     if algorithm == "flagger":
         return lambda seed: Flagger(scenario)
     if algorithm == "fixed-horizon":
@@ -55,7 +61,7 @@ def policy_factory(algorithm: str, scenario: Scenario) -> Callable[[int], Policy
     from iter8.analytics.registry import get_algorithm  # lazily: each worker imports once
 
     chosen = get_algorithm(algorithm)
-    return lambda seed: AlgorithmPolicy(chosen, scenario, seed)
+    return lambda seed: AlgorithmPolicy(chosen, scenario, seed, dict(annotations))
 
 
 def available(algorithms: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -72,6 +78,7 @@ class Task:
     algorithm: str
     scenario: str
     seeds: tuple[int, ...]
+    annotations: Annotations = ()
 
     def cost(self) -> float:
         scenario = _scenario(self.scenario)
@@ -89,18 +96,22 @@ def seed_of(base: int, scenario_index: int, run_index: int) -> int:
 
 
 def tasks(
-    algorithms: Sequence[str], scenarios: Sequence[Scenario], runs: int, base_seed: int
+    algorithms: Sequence[str],
+    scenarios: Sequence[Scenario],
+    runs: int,
+    base_seed: int,
+    annotations: Annotations = (),
 ) -> list[Task]:
     result = []
     for algorithm in algorithms:
         for scenario in scenarios:
-            if not applies(algorithm, scenario):
+            if not applies(algorithm, scenario, annotations):
                 continue
             index = SCENARIOS.index(scenario)
             seeds = [seed_of(base_seed, index, i) for i in range(runs)]
             for start in range(0, runs, CHUNK):
                 chunk = tuple(seeds[start : start + CHUNK])
-                result.append(Task(algorithm, scenario.name, chunk))
+                result.append(Task(algorithm, scenario.name, chunk, annotations))
     return sorted(result, key=Task.cost, reverse=True)
 
 
@@ -110,7 +121,7 @@ def _scenario(name: str) -> Scenario:
 
 def execute(task: Task) -> tuple[Task, list[Record]]:
     scenario = _scenario(task.scenario)
-    factory = policy_factory(task.algorithm, scenario)
+    factory = policy_factory(task.algorithm, scenario, task.annotations)
     return task, [run(scenario, factory, seed) for seed in task.seeds]
 
 

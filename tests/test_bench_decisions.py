@@ -406,3 +406,27 @@ def test_a_bayesian_only_run_is_completed_with_the_anchors_of_the_same_seeds() -
     assert document["reused"] == ["fixed-horizon", "flagger", "iter8-v2"]
     with pytest.raises(ValueError, match="seed"):
         merged({**fresh, "seed": 2}, earlier)
+
+
+def test_annotations_reach_the_algorithm_as_a_users_would() -> None:
+    """`--annotate` sets an algorithm's settings on every simulated Experiment: a canary that
+    may ride the cap only when certain (canary_ride 1) serves the slightly failing candidate
+    fewer requests over the same seeds; Flagger's rule has no settings and is the same."""
+    chosen = scenario("canary-errors-slight")
+    strict = (("iter8.tools/bayesian.canary_ride", "1"),)
+    assert experiment_for(chosen, dict(strict)).metadata.annotations == dict(strict)
+
+    def served(algorithm: str, annotations: tuple[tuple[str, str], ...]) -> float:
+        make = policy_factory(algorithm, chosen, annotations)
+        return sum(run(chosen, make, seed).inferior_requests for seed in range(12))
+
+    assert served("bayesian", strict) < served("bayesian", ())
+    assert served("flagger", strict) == served("flagger", ())
+    [task] = tasks(["bayesian"], [chosen], 3, 1, strict)
+    assert task.annotations == strict
+
+
+def test_a_malformed_annotation_is_a_usage_error() -> None:
+    result = CliRunner().invoke(bench, ["decisions", "--runs", "1", "--annotate", "alpha"])
+    assert result.exit_code == 2
+    assert "'alpha' is not KEY=VALUE" in result.output

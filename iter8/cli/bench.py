@@ -49,6 +49,14 @@ def bench() -> None:
     default=None,
     help="Write the tables as Markdown here.",
 )
+@click.option(
+    "--annotate",
+    "annotations",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set this annotation on every simulated Experiment, as a user would: an Iter8 "
+    "algorithm's settings (e.g. iter8.tools/bayesian.alpha=0.01). Repeatable.",
+)
 def decisions(
     runs: int,
     seed: int,
@@ -57,6 +65,7 @@ def decisions(
     algorithms: tuple[str, ...],
     output: str | None,
     markdown: str | None,
+    annotations: tuple[str, ...],
 ) -> None:
     """Simulate experiments with known truth; compare every algorithm's decisions."""
     from bench.decisions import ALGORITHMS, available, run_all, tasks
@@ -73,7 +82,8 @@ def decisions(
     console = _console()
     for name in missing:
         console.print(f"[yellow]{name}: not available in this build, its column stays empty[/]")
-    work = tasks(wanted, chosen, runs, seed)
+    annotated = _annotations(annotations)
+    work = tasks(wanted, chosen, runs, seed, annotated)
     started = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("simulating", total=len(work))
@@ -84,7 +94,16 @@ def decisions(
     console.print(_decision_table(cells, chosen, wanted, runs))
     console.print(_target_table(found))
     console.print(f"{runs} runs per cell, seed {seed}, {workers} workers, {elapsed:.0f} s")
-    meta = {"runs": runs, "seed": seed, "workers": workers, "seconds": round(elapsed, 1)}
+    for key, value in annotated:
+        console.print(f"annotation {key}={value} on every Experiment")
+    meta: dict[str, Any] = {
+        "runs": runs,
+        "seed": seed,
+        "workers": workers,
+        "seconds": round(elapsed, 1),
+    }
+    if annotated:
+        meta["annotations"] = dict(annotated)
     document = to_json(cells, chosen, found, {**meta, **_machine()})
     for path, text in (
         (output, json.dumps(document, indent=1) + "\n"),
@@ -93,6 +112,17 @@ def decisions(
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text)
+
+
+def _annotations(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`KEY=VALUE` pairs, in order; a malformed one is a usage error naming it."""
+    pairs = []
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--annotate")
+        pairs.append((key.strip(), value))
+    return tuple(pairs)
 
 
 @bench.command()
