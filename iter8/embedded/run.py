@@ -65,12 +65,11 @@ def _continued(store: Store, body: dict[str, Any], report: Callable[[str], None]
             "one another name (the same manifest continues it)"
         )
     status = stored.get("status") or {}
-    where = (
-        "completed"
-        if status.get("stage") == "Completed"
-        else f"at iteration {status.get('completedIterations') or 0}"
-    )
-    report(f"{name}: in the store already, {where}: continuing it")
+    if status.get("stage") == "Completed":
+        report(f"{name}: in the store already, completed")
+    else:
+        done = status.get("completedIterations") or 0
+        report(f"{name}: in the store already, at iteration {done}: continuing it")
     return stored
 
 

@@ -86,3 +86,16 @@ def test_another_spec_under_the_same_name_is_refused(tmp_path: Path) -> None:
         assert kept["metadata"]["uid"] == created[0].uid
     finally:
         store.close()
+
+
+def test_a_completed_experiment_is_reported_as_it_ended(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "run.db")
+    try:
+        [ref] = create(store, read_documents(slower_canary(tmp_path, 3)))
+        completed = {"status": {"stage": "Completed"}}
+        store.patch(EXPERIMENTS, ref.namespace, ref.name, completed, subresource="status")
+        lines: list[str] = []
+        assert create(store, read_documents(slower_canary(tmp_path, 3)), lines.append) == [ref]
+        assert lines == ["default/checkout-canary: in the store already, completed"]
+    finally:
+        store.close()
