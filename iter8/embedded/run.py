@@ -60,9 +60,10 @@ def _continued(store: Store, body: dict[str, Any], report: Callable[[str], None]
     except NotFound:  # deleted between the two calls: a conflict the user must look at
         raise RunError(f"experiment {name} exists already and could not be read") from None
     if stored.get("spec") != body.get("spec"):
+        where = first_difference(stored.get("spec"), body.get("spec"), "spec")
         raise RunError(
-            f"experiment {name} exists already with another spec: delete it, or give the new "
-            "one another name (the same manifest continues it)"
+            f"experiment {name} exists already with another spec ({where} differs): delete it, "
+            "or give the new one another name (the same manifest continues it)"
         )
     status = stored.get("status") or {}
     if status.get("stage") == "Completed":
@@ -71,6 +72,20 @@ def _continued(store: Store, body: dict[str, Any], report: Callable[[str], None]
         done = status.get("completedIterations") or 0
         report(f"{name}: in the store already, at iteration {done}: continuing it")
     return stored
+
+
+def first_difference(old: Any, new: Any, path: str) -> str:
+    """The first field where two parsed manifests differ, as a dotted path (`spec.duration`,
+    `spec.criteria.objectives[1]`), so that a refusal names what changed."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            if old.get(key) != new.get(key):
+                return first_difference(old.get(key), new.get(key), f"{path}.{key}")
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            if a != b:
+                return first_difference(a, b, f"{path}[{index}]")
+    return path
 
 
 def wait(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iter8.embedded.run import RunError, create
+from iter8.embedded.run import RunError, create, first_difference
 from iter8.manifests import read_documents
 from iter8.store import EXPERIMENTS, NotFound
 from iter8.store.sqlite import SqliteStore
@@ -79,7 +79,9 @@ def test_another_spec_under_the_same_name_is_refused(tmp_path: Path) -> None:
         created = create(store, read_documents(slower_canary(tmp_path, 3)))
         again = create(store, read_documents(slower_canary(tmp_path, 3, "same.yaml")))
         assert again == created  # the same experiment, continued: its uid kept
-        with pytest.raises(RunError, match="another spec"):
+        with pytest.raises(
+            RunError, match=r"another spec \(spec\.duration\.intervalSeconds differs\)"
+        ):
             create(store, read_documents(slower_canary(tmp_path, 5, "changed.yaml")))
         kept = store.get(EXPERIMENTS, "default", "checkout-canary")
         assert kept["spec"]["duration"]["intervalSeconds"] == 3
@@ -99,3 +101,11 @@ def test_a_completed_experiment_is_reported_as_it_ended(tmp_path: Path) -> None:
         assert lines == ["default/checkout-canary: in the store already, completed"]
     finally:
         store.close()
+
+
+def test_a_refusal_names_the_first_field_that_changed() -> None:
+    old = {"criteria": {"objectives": [{"metric": "a"}, {"metric": "b", "upperLimit": 1}]}}
+    new = {"criteria": {"objectives": [{"metric": "a"}, {"metric": "b", "upperLimit": 2}]}}
+    assert first_difference(old, new, "spec") == "spec.criteria.objectives[1].upperLimit"
+    assert first_difference({"a": [1]}, {"a": [1, 2]}, "spec") == "spec.a"  # lengths differ
+    assert first_difference({"a": 1}, {"b": 1}, "spec") == "spec.a"  # a key gone
