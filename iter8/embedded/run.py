@@ -29,49 +29,76 @@ def create(
     so that init finds what they refer to. An experiment the store holds already with the very
     same spec is continued, not refused: a run that was stopped (Ctrl-C, a reboot) left it in
     the store mid-way, and the same command picks it up where it stood (the tick asks for
-    whatever is due or stalled)."""
+    whatever is due or stalled). One held with another spec is refused before anything is
+    written, so a refused file changes nothing in the store."""
     others = [d.data for d in documents if d.kind not in (None, "Experiment")]
-    experiments = [d.data for d in documents if d.kind == "Experiment"]
-    if not experiments:
+    bodies = [_body(d.data) for d in documents if d.kind == "Experiment"]
+    if not bodies:
         raise RunError("the file holds no Experiment")
+    found = [_held(store, body) for body in bodies]
     namespaces = [d for d in others if d.get("kind") == "Namespace"]
     rest = [d for d in others if d.get("kind") != "Namespace"]
     apply_documents(store, namespaces + rest, DEFAULT_NAMESPACE)
     refs = []
-    for data in experiments:
-        body: dict[str, Any] = {**data, "metadata": {**data.get("metadata", {})}}
-        body["metadata"].setdefault("namespace", DEFAULT_NAMESPACE)
-        body.pop("status", None)
-        try:
-            stored = store.create(EXPERIMENTS, body)
-        except AlreadyExists:
-            stored = _continued(store, body, report)
+    for body, stored in zip(bodies, found, strict=True):
+        if stored is None:
+            stored = _created(store, body, report)
+        else:
+            _report_continued(stored, report)
         meta = stored["metadata"]
         refs.append(ExperimentRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]))
     return refs
 
 
-def _continued(store: Store, body: dict[str, Any], report: Callable[[str], None]) -> dict[str, Any]:
-    """The stored experiment of `body`'s name, if it has `body`'s spec; else why not."""
+def _body(data: dict[str, Any]) -> dict[str, Any]:
+    """The experiment as it is created: in the default namespace unless it names one, no status."""
+    body: dict[str, Any] = {**data, "metadata": {**data.get("metadata", {})}}
+    body["metadata"].setdefault("namespace", DEFAULT_NAMESPACE)
+    body.pop("status", None)
+    return body
+
+
+def _name(body: dict[str, Any]) -> str:
     meta = body["metadata"]
-    name = f"{meta['namespace']}/{meta.get('name')}"
+    return f"{meta['namespace']}/{meta.get('name')}"
+
+
+def _held(store: Store, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored experiment of `body`'s name when it has `body`'s spec, None when there is
+    none; another spec is refused, naming the first field that differs."""
+    meta = body["metadata"]
     try:
         stored = store.get(EXPERIMENTS, meta["namespace"], meta.get("name", ""))
-    except NotFound:  # deleted between the two calls: a conflict the user must look at
-        raise RunError(f"experiment {name} exists already and could not be read") from None
+    except NotFound:
+        return None
     if stored.get("spec") != body.get("spec"):
         where = first_difference(stored.get("spec"), body.get("spec"), "spec")
         raise RunError(
-            f"experiment {name} exists already with another spec ({where} differs): delete it, "
-            "or give the new one another name (the same manifest continues it)"
+            f"experiment {_name(body)} exists already with another spec ({where} differs): "
+            "delete it, or give the new one another name (the same manifest continues it)"
         )
-    status = stored.get("status") or {}
+    return stored
+
+
+def _created(store: Store, body: dict[str, Any], report: Callable[[str], None]) -> dict[str, Any]:
+    try:
+        return store.create(EXPERIMENTS, body)
+    except AlreadyExists:  # created by someone else since `_held` looked: the same rules
+        pass
+    stored = _held(store, body)
+    if stored is None:
+        raise RunError(f"experiment {_name(body)} was created and deleted meanwhile: run again")
+    _report_continued(stored, report)
+    return stored
+
+
+def _report_continued(stored: dict[str, Any], report: Callable[[str], None]) -> None:
+    name, status = _name(stored), stored.get("status") or {}
     if status.get("stage") == "Completed":
         report(f"{name}: in the store already, completed")
     else:
         done = status.get("completedIterations") or 0
         report(f"{name}: in the store already, at iteration {done}: continuing it")
-    return stored
 
 
 def first_difference(old: Any, new: Any, path: str) -> str:

@@ -15,19 +15,24 @@ import yaml
 
 from iter8.embedded.run import RunError, create, first_difference
 from iter8.manifests import read_documents
-from iter8.store import EXPERIMENTS, NotFound
+from iter8.store import EXPERIMENTS, METRICS, NotFound
 from iter8.store.sqlite import SqliteStore
 
 REPO = Path(__file__).resolve().parents[2]
 ITER8 = Path(sys.executable).parent / "iter8"
 
 
-def slower_canary(tmp_path: Path, seconds: int, name: str = "canary.yaml") -> Path:
-    """examples/canary.yaml with longer intervals: time to stop it between two iterations."""
+def slower_canary(
+    tmp_path: Path, seconds: int, name: str = "canary.yaml", mark: str | None = None
+) -> Path:
+    """examples/canary.yaml with longer intervals: time to stop it between two iterations;
+    `mark`: an annotation's value on each of its Metrics."""
     documents = list(yaml.safe_load_all((REPO / "examples" / "canary.yaml").read_text()))
     for doc in documents:
         if doc and doc.get("kind") == "Experiment":
             doc["spec"]["duration"]["intervalSeconds"] = seconds
+        if doc and doc.get("kind") == "Metric" and mark is not None:
+            doc["metadata"].setdefault("annotations", {})["test/mark"] = mark
     path = tmp_path / name
     path.write_text(yaml.safe_dump_all(documents))
     return path
@@ -82,10 +87,12 @@ def test_another_spec_under_the_same_name_is_refused(tmp_path: Path) -> None:
         with pytest.raises(
             RunError, match=r"another spec \(spec\.duration\.intervalSeconds differs\)"
         ):
-            create(store, read_documents(slower_canary(tmp_path, 5, "changed.yaml")))
+            create(store, read_documents(slower_canary(tmp_path, 5, "changed.yaml", "new")))
         kept = store.get(EXPERIMENTS, "default", "checkout-canary")
         assert kept["spec"]["duration"]["intervalSeconds"] == 3
         assert kept["metadata"]["uid"] == created[0].uid
+        metrics, _ = store.list(METRICS, "default")  # a refused file wrote nothing
+        assert metrics and not any("test/mark" in str(m["metadata"]) for m in metrics)
     finally:
         store.close()
 
