@@ -6,6 +6,7 @@ import atexit
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -91,20 +92,33 @@ def run(
         namespace=namespace,
         report=lambda line: click.echo(f"iter8: {line}", err=True),
     )
+    _stop_on_sigterm()  # before the first line: a caller may stop the run once it sees one
     click.echo(f"iter8: logs of the functions and the events in {options.log_dir}", err=True)
-    _stop_on_sigterm()
-    with EmbeddedStack(store, options) as stack, _live_report(store, report_port) as live:
-        try:
-            refs = create(store, documents, lambda line: click.echo(f"iter8: {line}", err=True))
-            if live is not None:
-                live.show(refs)
-            final = wait(
-                store, refs, lambda line: click.echo(line, err=True), timeout, health=stack.check
-            )
-        except (RunError, TaskFailed) as error:
-            _fail(f"{file}: {getattr(error, 'message', error)}", INVALID)
-        except (TimeoutError, FunctionFailed) as error:
-            _fail(f"{file}: {error}", FAILED)
+    hint = _how_to_continue(file, store_path, kubeconfig)
+    try:
+        with EmbeddedStack(store, options) as stack, _live_report(store, report_port) as live:
+            try:
+                refs = create(store, documents, lambda line: click.echo(f"iter8: {line}", err=True))
+                if live is not None:
+                    live.show(refs)
+                final = wait(
+                    store,
+                    refs,
+                    lambda line: click.echo(line, err=True),
+                    timeout,
+                    health=stack.check,
+                )
+            except (RunError, TaskFailed) as error:
+                _fail(f"{file}: {getattr(error, 'message', error)}", INVALID)
+            except (TimeoutError, FunctionFailed) as error:
+                _fail(f"{file}: {error}\n{hint}", FAILED)
+    except KeyboardInterrupt:
+        click.echo(hint, err=True)
+        raise
+    except SystemExit as stopped:
+        if stopped.code == TERMINATED:
+            click.echo(hint, err=True)
+        raise
     if output == "json":
         documents_out = [e.to_wire() for e in final]
         click.echo(
@@ -147,6 +161,20 @@ def _live_report(store: Store, port: int | None) -> AbstractContextManager[LiveR
         _fail(f"--report-port {port}: {error.strerror}", INVALID)
     click.echo(f"iter8: live report at {live.url}", err=True)
     return live
+
+
+def _how_to_continue(file: str, store_path: str | None, kubeconfig: str | None) -> str:
+    """What a stopped run leaves, and the command that continues it (`embedded.run.create`)."""
+    if kubeconfig:
+        again = f"iter8 run {shlex.quote(file)} --kubeconfig {shlex.quote(kubeconfig)}"
+    elif store_path:
+        again = f"iter8 run {shlex.quote(file)} --store {shlex.quote(store_path)}"
+    else:
+        return (
+            "iter8: the experiment was in a temporary store, gone with this run; with "
+            "--store FILE, the same command continues a stopped run"
+        )
+    return f"iter8: stopped mid-way; `{again}` continues it where it stands"
 
 
 def _stop_on_sigterm() -> None:

@@ -60,7 +60,8 @@ def test_the_same_command_continues_a_stopped_run(tmp_path: Path) -> None:
             time.sleep(0.2)
     finally:
         first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=60)
+        _, said = first.communicate(timeout=60)
+    assert f"--store {store}` continues it where it stands" in said  # how to go on
     stopped = stored_status(store)
     assert stopped.get("stage") != "Completed", "finished before it was stopped: nothing to test"
 
@@ -116,3 +117,16 @@ def test_a_refusal_names_the_first_field_that_changed() -> None:
     assert first_difference(old, new, "spec") == "spec.criteria.objectives[1].upperLimit"
     assert first_difference({"a": [1]}, {"a": [1, 2]}, "spec") == "spec.a"  # lengths differ
     assert first_difference({"a": 1}, {"b": 1}, "spec") == "spec.a"  # a key gone
+
+
+def test_a_stopped_run_without_a_store_file_says_how_to_keep_one(tmp_path: Path) -> None:
+    command = [str(ITER8), "run", str(slower_canary(tmp_path, 3)), "--seed", "3"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert run.stderr is not None
+    for line in run.stderr:  # the stack is up once its log directory is announced
+        if "logs of the functions" in line:
+            break
+    run.send_signal(signal.SIGTERM)
+    _, said = run.communicate(timeout=60)
+    assert run.returncode == 143
+    assert "temporary store, gone with this run; with --store FILE" in said
