@@ -98,7 +98,7 @@ def run(
     try:
         with EmbeddedStack(store, options) as stack, _live_report(store, report_port) as live:
             try:
-                refs = create(store, documents, lambda line: click.echo(f"iter8: {line}", err=True))
+                refs = create(store, documents, options.report)
                 if live is not None:
                     live.show(refs)
                 final = wait(
