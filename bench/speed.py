@@ -114,13 +114,12 @@ def metric_definitions(shape: Shape) -> dict[str, Metric]:
     }
 
 
-def observations(shape: Shape, iteration: int, rng: np.random.Generator) -> Observations:
-    """Cumulative data after `iteration` intervals of 2,000 requests split evenly."""
+def observations(shape: Shape, served: list[int], rng: np.random.Generator) -> Observations:
+    """Cumulative data: `served[v]` requests to version v so far."""
     latency = Latency(p95=180.0)
-    n = 2000 * iteration // shape.versions
     result: Observations = {f"{NS}/request-count": {}}
     for v in range(shape.versions):
-        name = f"v{v + 1}"
+        name, n = f"v{v + 1}", served[v]
         result[f"{NS}/request-count"][name] = Observation(value=n)
         counts = rng.multinomial(n, latency.bucket_probabilities)
         histogram = Histogram(
@@ -133,7 +132,7 @@ def observations(shape: Shape, iteration: int, rng: np.random.Generator) -> Obse
             key = f"{NS}/{metric}"
             if kind == "rate":
                 rate = 0.1 if metric == shape.reward else 0.005
-                value = rng.binomial(n, rate) / n
+                value = rng.binomial(n, rate) / n if n else 0.0
                 result.setdefault(key, {})[name] = Observation(value=value)
             elif kind == "mean":
                 result.setdefault(key, {})[name] = Observation(value=95.0, histogram=histogram)
@@ -143,15 +142,22 @@ def observations(shape: Shape, iteration: int, rng: np.random.Generator) -> Obse
 
 
 def _inputs(algorithm: Algorithm, shape: Shape, seed: int) -> AnalysisInput:
-    """The fourth step of an experiment: status from three earlier steps."""
+    """The fourth step of an experiment: status from three earlier steps, 2,000 requests an
+    interval split as the steps said (evenly in the first): a split the data do not follow
+    is a sample-ratio mismatch, which skips part of a step."""
     base, metrics = experiment(shape), metric_definitions(shape)
     rng = np.random.default_rng(seed)
     exp, previous = base, None
+    served = [0] * shape.versions
+    split = [100 / shape.versions] * shape.versions
     for iteration in range(1, 5):
-        given = AnalysisInput(exp, metrics, observations(shape, iteration, rng), seed + iteration)
+        served = [n + round(20 * w) for n, w in zip(served, split, strict=True)]
+        given = AnalysisInput(exp, metrics, observations(shape, served, rng), seed + iteration)
         if iteration == 4:
             return given
         previous = algorithm.analyze(given)
+        by_name = {w.name: w.value for w in previous.weights}
+        split = [by_name.get(f"v{v + 1}", 0) for v in range(shape.versions)] if by_name else split
         status = ExperimentStatus(
             completed_iterations=iteration,
             current_weight_distribution=[
