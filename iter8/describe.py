@@ -323,7 +323,7 @@ def _evidence(experiment: Experiment, details: dict[str, Any]) -> list[str]:
     more = details.get("moreNeeded") or {}
     if isinstance(more, dict) and more:
         lines.append(
-            "To settle (rough, normal approximation): "
+            "To settle (rough: the tests re-run with today's estimates held): "
             + "; ".join(f"{v} {text}" for v, text in more.items())
         )
     missing = details.get("missingData") or {}

@@ -31,7 +31,7 @@ def test_describe_names_the_evidence_and_what_would_settle_it() -> None:
     text = described(experiment("Canary"), data({"v1": (600, 0.004, 0.1), "v2": (600, 0.004, 0.1)}))
     assert "rate with its count (n 600)" in text
     assert "histogram (n 60" in text
-    assert "To settle (rough, normal approximation):" in text
+    assert "To settle (rough: the tests re-run with today's estimates held):" in text
     assert "v2 ≈ " in text and "more requests" in text
 
 

@@ -22,7 +22,7 @@ The pieces live in `iter8.analytics.bayes`; this module wires them and renders t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -45,7 +45,7 @@ from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.criteria import Criteria, criteria_of
 from iter8.analytics.bayes.draws import draw_all, share
 from iter8.analytics.bayes.inputs import gather
-from iter8.analytics.bayes.objectives import Check, check
+from iter8.analytics.bayes.objectives import Check, Limits, Verdict, check, verdict
 from iter8.analytics.bayes.relative import check_relative
 from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
@@ -312,7 +312,9 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     if decision.action == "continue":
         # only for a version with evidence of its own: more of the totals settles nothing
         own = {v: c for v, c in checks.items() if covered[v] in ("complete", "partial")}
-        details["moreNeeded"] = report.more_needed(gathered.beliefs, own, settings.alpha)
+        details["moreNeeded"] = report.more_needed(
+            gathered.beliefs, own, _judge(settings, n_star, n_max, uncounted)
+        )
     return AnalysisResult(
         aggregated_metrics=assessment.aggregated_metrics_data(aggregated),
         version_assessments=_assessments(names, checks),
@@ -323,6 +325,30 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         message=decision.reason,
         messages={"aggregatedMetrics": aggregated.messages.render()},
     )
+
+
+def _judge(
+    settings: Settings,
+    n_star: float | None,
+    n_max: Mapping[str, float | None],
+    uncounted: frozenset[str],
+) -> Callable[[str, Limits], Callable[[Belief], Verdict]]:
+    """A version's objective, judged on any belief as this step judges it (for `moreNeeded`)."""
+
+    def of(version: str, limits: Limits) -> Callable[[Belief], Verdict]:
+        min_values = settings.min_values if version in uncounted else 1
+        return lambda belief: verdict(
+            belief,
+            limits,
+            settings.alpha,
+            settings.tau,
+            settings.min_samples,
+            n_star,
+            n_max[version],
+            min_values,
+        )
+
+    return of
 
 
 def _needs(names: Sequence[str], criteria: Criteria) -> dict[str, list[str]]:

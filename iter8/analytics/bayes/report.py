@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from iter8.analytics.bayes import projection
 from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.draws import summaries
-from iter8.analytics.bayes.objectives import Check
+from iter8.analytics.bayes.objectives import Check, Limits
 from iter8.analytics.bayes.rewards import Comparison
 from iter8.analytics.bayes.srm import SrmResult
 
@@ -111,65 +112,26 @@ def srm(result: SrmResult) -> dict[str, Any]:
 def more_needed(
     beliefs: Mapping[str, Mapping[str, Belief]],
     per_version: Mapping[str, Sequence[Check]],
-    alpha: float,
+    judge: Callable[[str, Limits], projection.Judge],
 ) -> dict[str, str]:
-    """Per version with an objective not yet settled, roughly how much more it takes: the
-    normal approximation: log-evidence grows by δ²/2σ² per request (σ per request, per
-    iteration for a value without a sample size; δ the distance between the estimate and the
-    nearest limit) and must reach ln(1/α) plus what the mixture costs (the gap between that and
-    the e-value seen now). A rough, stated guide, not a promise."""
+    """Per version with an objective not yet settled, roughly how much more settles them all
+    (`bayes.projection`; `judge`: the verdict of a version's objective on a belief, as the
+    step judges it)."""
     result: dict[str, str] = {}
     for version, items in per_version.items():
-        worst: tuple[float, str] | None = None
-        for c in items:
-            belief = beliefs.get(c.limits.key, {}).get(version)
-            if c.verdict in ("holds", "fails") or c.limits.relative or belief is None:
-                continue
-            guess = _needed(belief, c, alpha)
-            if guess is not None and (worst is None or guess[0] > worst[0]):
-                worst = guess
-        if worst is not None:
-            amount, unit = worst
+        open_ = [
+            (belief, judge(version, c.limits))
+            for c in items
+            if c.verdict not in ("holds", "fails")
+            and not c.limits.relative
+            and (belief := beliefs.get(c.limits.key, {}).get(version)) is not None
+        ]
+        guess = projection.more_to_settle(open_)
+        if guess is not None:
+            amount, unit = guess
             result[version] = (
                 f"≈ {amount:,.0f} more {unit}"
                 if math.isfinite(amount)
                 else (f"more {unit} than can be estimated (the estimate sits on the limit)")
             )
     return result
-
-
-def _needed(belief: Belief, check: Check, alpha: float) -> tuple[float, str] | None:
-    limits = [x for x in (check.limits.upper, check.limits.lower) if x is not None]
-    if not limits or not belief.evidence:
-        return None
-    if belief.kind == "value":
-        if belief.series is None:
-            return None
-        # a value since the start: its weights are shares of an iteration's traffic
-        have, unit, sd, value = (
-            belief.series.weight,
-            "iterations of all the traffic" if belief.since_start else "iterations",
-            belief.series.sd,
-            belief.value,
-        )
-    elif belief.kind == "rate":
-        p = min(max(belief.value, 1e-6), 1 - 1e-6)
-        have, unit, sd, value = belief.n, "requests", math.sqrt(p * (1 - p)), belief.value
-    elif belief.kind in ("mean", "percentile"):
-        have, unit, sd, value = belief.n, "requests", belief.unit_sd, belief.value
-    else:
-        return None
-    if belief.kind == "percentile":  # the share of requests beyond the limit, as a rate
-        share = float(belief.counts[belief.uppers > limits[0]].sum() / max(belief.counts.sum(), 1))
-        target = 1 - belief.quantile if check.limits.upper is not None else belief.quantile
-        sd, value, limits = math.sqrt(max(share * (1 - share), 1e-6)), share, [target]
-    distance = min(abs(value - limit) for limit in limits)
-    if distance <= 0 or sd <= 0:
-        return math.inf, unit
-    per_unit = distance * distance / (2 * sd * sd)  # log-evidence gained per request (or value)
-    # the mixture's price so far: what the data would give a test knowing the effect, less what
-    # the e-value shows (the price grows slowly with n; this keeps today's)
-    shown = max(check.log_e_holds, check.log_e_fails)
-    price = max(have * per_unit - shown, 0.0) if math.isfinite(shown) else 0.0
-    needed = (math.log(1 / alpha) + price) / per_unit
-    return max(needed - have, 0.0), unit
