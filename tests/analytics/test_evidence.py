@@ -198,6 +198,39 @@ def test_mock_ab_with_a_three_times_better_candidate_is_not_rolled_back() -> Non
     assert share(found, "correct") >= 0.8
 
 
+@pytest.mark.parametrize("pattern", ["Canary", "A/B"])
+def test_a_baseline_missing_a_metric_holds_back_only_where_it_is_the_reference(
+    pattern: str,
+) -> None:
+    """Rule 2: the baseline's latency query failed, every candidate query answered. In an A/B
+    the baseline is the reference and keeps its share; in a Canary with absolute limits its
+    gap says nothing about the candidate, whose own evidence earns it the ramp."""
+    status = {
+        "currentWeightDistribution": [{"name": "v1", "value": 88}, {"name": "v2", "value": 12}]
+    }
+    observed = data({"v1": (4000, 0.004, 0.10), "v2": (600, 0.003, 0.10)})
+    del observed[LATENCY]["v1"]
+    result = analyze(experiment(pattern, status=status), observed)
+    held = result.details["weights"]["held"]
+    if pattern == "A/B":
+        assert split(result) == {"v1": 88, "v2": 12}
+        assert "the baseline keeps its share" in held["v1"]
+    else:
+        assert split(result)["v2"] > 12
+        assert held == {}
+
+
+def test_hold_relaxes_a_partial_baseline_only_when_it_is_no_reference() -> None:
+    names, current, caps = ["v1", "v2"], {"v1": 88, "v2": 12}, [100, 22]
+    covered: dict[str, evidence.Coverage] = {"v1": "partial", "v2": "complete"}
+    assert evidence.hold(names, [78, 22], current, caps, covered, True, 2.0)[0] == [88, 12]
+    relaxed = evidence.hold(names, [78, 22], current, caps, covered, True, 2.0, reference=False)
+    assert relaxed == ([78, 22], {})
+    blank: dict[str, evidence.Coverage] = {"v1": "none", "v2": "complete"}
+    kept = evidence.hold(names, [78, 22], current, caps, blank, True, 2.0, reference=False)
+    assert kept[0] == [88, 12]  # no evidence at all is no data (rules 2, 3), in any pattern
+
+
 def test_a_rate_is_never_paired_with_another_moments_count() -> None:
     """Iteration 2's error rate arrives, its count does not: iteration 1's pair is kept."""
     exp = experiment("Canary")

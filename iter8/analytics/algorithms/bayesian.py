@@ -226,7 +226,14 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
         rng,
         floor,
         lambda split, current, caps: evidence.hold(
-            names, split, current, caps, covered, gathered.answered, settings.exploration_floor
+            names,
+            split,
+            current,
+            caps,
+            covered,
+            gathered.answered,
+            settings.exploration_floor,
+            reference=pattern != "Canary" or bool(criteria.relative),
         ),
         futility.likely_failing(live[1:], feasible, checks, settings)
         if settings.hold_likely_failing

@@ -5,7 +5,11 @@
 2. A version with no evidence at all (nothing measured on any metric its criteria judge it by)
    keeps its split: neither ramped nor cut (`hold`). One with evidence on some metrics but not
    all may lose traffic on what is known, never gain (the unknown metric may be the bad one). A
-   baseline without complete evidence never loses traffic. The one exception lets a candidate be
+   baseline without complete evidence never loses traffic where it is the reference the
+   candidates are judged against (A/B, A/B/N, Pareto, objectives relative to it); in a Canary
+   judged by absolute limits alone, a baseline with evidence on some metrics gives up what a
+   candidate's own complete evidence earns it (the baseline's gap says nothing about the
+   candidate). The one exception lets a candidate be
    measured at all: below the exploration floor it may get the floor, when the metrics backend is
    seen answering this iteration (some version got a fresh measurement). When nothing answers
    (every query failing, a refused connection, no load generator) nothing moves.
@@ -140,9 +144,14 @@ def hold(
     covered: Mapping[str, Coverage],
     measurable: bool,
     floor: float,
+    reference: bool = True,
 ) -> tuple[list[int], dict[str, str]]:
     """The computed split with rule 2 applied: integers summing to 100, and why each version
-    that was held back is. The caller's split (floors, caps, rounding) is taken as it is."""
+    that was held back is. The caller's split (floors, caps, rounding) is taken as it is.
+    `reference`: whether the candidates are judged against the baseline (not in a Canary with
+    absolute limits alone, where a baseline's partial evidence holds nothing back)."""
+    if not reference and covered.get(names[0]) == "partial":
+        covered = {**covered, names[0]: "complete"}
     for allow in (True, False) if measurable else (False,):
         low, high, why = _bounds(names, current, caps, covered, allow, floor)
         if not why:
