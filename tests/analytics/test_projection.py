@@ -18,7 +18,7 @@ import pytest
 from iter8.analytics.bayes import projection
 from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.iterations import Series
-from iter8.analytics.bayes.objectives import Limits, Verdict, verdict
+from iter8.analytics.bayes.objectives import Limits, Verdict, check
 from iter8.analytics.bayes.settings import Settings
 
 SETTINGS = Settings()
@@ -27,8 +27,9 @@ N_STAR, N_MAX = 10_000.0, 20_000.0  # a horizon: both the mixtures and the bound
 
 def judge_of(limits: Limits, min_values: int = 1) -> Callable[[Belief], Verdict]:
     def judge(belief: Belief) -> Verdict:
-        return verdict(
+        return check(
             belief,
+            np.zeros(1),  # the verdict does not read the draws
             limits,
             SETTINGS.alpha,
             SETTINGS.tau,
@@ -36,7 +37,7 @@ def judge_of(limits: Limits, min_values: int = 1) -> Callable[[Belief], Verdict]
             N_STAR,
             N_MAX,
             min_values,
-        )
+        ).verdict
 
     return judge
 

@@ -45,7 +45,7 @@ from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.criteria import Criteria, criteria_of
 from iter8.analytics.bayes.draws import draw_all, share
 from iter8.analytics.bayes.inputs import gather
-from iter8.analytics.bayes.objectives import Check, Limits, Verdict, check, verdict
+from iter8.analytics.bayes.objectives import Check, Limits, Verdict, check
 from iter8.analytics.bayes.relative import check_relative
 from iter8.analytics.bayes.rewards import Comparison, compare
 from iter8.analytics.bayes.settings import Settings, settings_from_annotations
@@ -334,6 +334,10 @@ def analyze(given: AnalysisInput, base: Settings | None = None) -> AnalysisResul
     )
 
 
+# a check's verdict does not read the posterior draws (they give its probability only)
+_ANY_DRAW = np.zeros(1)
+
+
 def _judge(
     settings: Settings,
     n_star: float | None,
@@ -344,15 +348,18 @@ def _judge(
 
     def of(version: str, limits: Limits) -> Callable[[Belief], Verdict]:
         min_values = settings.min_values if version in uncounted else 1
-        return lambda belief: verdict(
-            belief,
-            limits,
-            settings.alpha,
-            settings.tau,
-            settings.min_samples,
-            n_star,
-            n_max[version],
-            min_values,
+        return lambda belief: (
+            check(
+                belief,
+                _ANY_DRAW,
+                limits,
+                settings.alpha,
+                settings.tau,
+                settings.min_samples,
+                n_star,
+                n_max[version],
+                min_values,
+            ).verdict
         )
 
     return of

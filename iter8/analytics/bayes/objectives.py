@@ -124,114 +124,48 @@ def check(
     version expected at the horizon, which tunes one of the mixtures; `n_max`: the most a
     version can have by then, all the traffic, the horizon boundary's I_max; `sequential`;
     `min_values`: the values a value without a sample size needs before it is proven to hold)."""
+    rho = horizon_scale(alpha, n_star)
     if belief is None or draws is None:
         return Check(limits, None, 0.0, 0.0, "unknown", 0.0)
     probability = holds_share(draws, limits)
-    tests = _tests(belief, limits, tau, horizon_scale(alpha, n_star))
-    verdict = _verdict(belief, tests, alpha, min_samples, n_max, min_values)
+    sides = [(v, s) for v, s in ((limits.upper, "upper"), (limits.lower, "lower")) if v is not None]
+    holds = [_log_e(belief, limit, side, True, tau, rho) for limit, side in sides]
+    fails = [_log_e(belief, limit, side, False, tau, rho) for limit, side in sides]
+    log_e_holds = min(holds) if holds else math.inf
+    log_e_fails = max(fails) - math.log(len(fails)) if fails else -math.inf
     if belief.kind == "value":  # the sample is the iterations; futility only by `stalled`
         k = float(belief.series.count) if belief.series else 0.0
-        least = _value_z(belief, tests.sides) if k >= min_values else None
+        verdict: Verdict = "undecided"
+        if evidence.proof(log_e_fails, k, alpha):
+            verdict = "fails"
+        elif k >= min_values and evidence.proof(log_e_holds, k, alpha):
+            verdict = "holds"
+        least = _value_z(belief, sides) if k >= min_values else None
         return Check(
-            limits,
-            probability,
-            tests.log_e_holds,
-            tests.log_e_fails,
-            verdict,
-            k,
-            z_holds=least,
-            by_values=True,
+            limits, probability, log_e_holds, log_e_fails, verdict, k, z_holds=least, by_values=True
         )
+    enough = belief.kind == "exact" or (belief.n > 0 and belief.n >= min_samples)
+    zs = [_z_holds(belief, limit, side) for limit, side in sides]
     fraction = belief.n / n_max if n_max else None
+    verdict = "undecided"
+    if enough and log_e_fails >= math.log(1 / alpha):
+        verdict = "fails"
+    elif enough and all(
+        _side_proven(e, z, fraction, alpha) for e, z in zip(holds, zs, strict=True)
+    ):
+        verdict = "holds"
     events = belief.n * _limit_rate(belief, limits)
     level = (1 - OBJECTIVE_MIXTURE_SHARE) * alpha
     hopeless = (
         verdict == "undecided"
-        and _enough(belief, min_samples)
-        and any(z is not None and futile(z, fraction, level) for z in tests.zs)
+        and enough
+        and any(z is not None and futile(z, fraction, level) for z in zs)
     )
-    known = [z for z in tests.zs if z is not None]
+    known = [z for z in zs if z is not None]
     least = min(known) if known else None
     return Check(
-        limits,
-        probability,
-        tests.log_e_holds,
-        tests.log_e_fails,
-        verdict,
-        belief.n,
-        events,
-        hopeless,
-        least,
+        limits, probability, log_e_holds, log_e_fails, verdict, belief.n, events, hopeless, least
     )
-
-
-def verdict(
-    belief: Belief,
-    limits: Limits,
-    alpha: float,
-    tau: float,
-    min_samples: float,
-    n_star: float | None = None,
-    n_max: float | None = None,
-    min_values: int = 1,
-) -> Verdict:
-    """`check`'s verdict alone (no posterior draws): what `bayes.projection` asks of data it
-    scales up."""
-    tests = _tests(belief, limits, tau, horizon_scale(alpha, n_star))
-    return _verdict(belief, tests, alpha, min_samples, n_max, min_values)
-
-
-@dataclass(frozen=True)
-class _Tests:
-    sides: list[tuple[float, str]]  # (limit, "upper" or "lower")
-    holds: list[float]  # log E that each side holds
-    zs: list[float | None]  # the z of "it holds" on each side (rates, percentiles, means)
-    log_e_holds: float  # both sides must hold
-    log_e_fails: float  # either side may fail, at α/2 each
-
-
-def _tests(belief: Belief, limits: Limits, tau: float, rho: float | None) -> _Tests:
-    sides = [(v, s) for v, s in ((limits.upper, "upper"), (limits.lower, "lower")) if v is not None]
-    holds = [_log_e(belief, limit, side, True, tau, rho) for limit, side in sides]
-    fails = [_log_e(belief, limit, side, False, tau, rho) for limit, side in sides]
-    zs = [] if belief.kind == "value" else [_z_holds(belief, limit, side) for limit, side in sides]
-    return _Tests(
-        sides,
-        holds,
-        zs,
-        min(holds) if holds else math.inf,
-        max(fails) - math.log(len(fails)) if fails else -math.inf,
-    )
-
-
-def _enough(belief: Belief, min_samples: float) -> bool:
-    return belief.kind == "exact" or (belief.n > 0 and belief.n >= min_samples)
-
-
-def _verdict(
-    belief: Belief,
-    tests: _Tests,
-    alpha: float,
-    min_samples: float,
-    n_max: float | None,
-    min_values: int,
-) -> Verdict:
-    if belief.kind == "value":  # proven in iterations, after `min_values` of them
-        k = float(belief.series.count) if belief.series else 0.0
-        if evidence.proof(tests.log_e_fails, k, alpha):
-            return "fails"
-        if k >= min_values and evidence.proof(tests.log_e_holds, k, alpha):
-            return "holds"
-        return "undecided"
-    if not _enough(belief, min_samples):
-        return "undecided"
-    if tests.log_e_fails >= math.log(1 / alpha):
-        return "fails"
-    fraction = belief.n / n_max if n_max else None
-    proven = (
-        _side_proven(e, z, fraction, alpha) for e, z in zip(tests.holds, tests.zs, strict=True)
-    )
-    return "holds" if all(proven) else "undecided"
 
 
 def _value_z(belief: Belief, sides: Sequence[tuple[float, str]]) -> float | None:

@@ -1,6 +1,6 @@
 """How much more would settle an open objective: `describe`'s "to settle".
 
-The objective's own tests (`objectives.verdict`: the mixtures, the horizon boundary, the
+The objective's own tests (`objectives.check`'s verdict: the mixtures, the horizon boundary, the
 minimum sample) are run again on the version's data scaled up with the estimate held where it
 is, and the answer is the least growth at which they prove it holds or fails. So the guide
 pays what the tests really pay: the mixture's price, which grows with n, the Bernoulli tests'
@@ -19,9 +19,9 @@ from iter8.analytics.bayes.beliefs import Belief
 from iter8.analytics.bayes.iterations import Series
 from iter8.analytics.bayes.objectives import Verdict
 
-Judge = Callable[[Belief], Verdict]  # an objective's verdict on a belief (`objectives.verdict`)
+Judge = Callable[[Belief], Verdict]  # an objective's verdict on a belief (`objectives.check`)
 MOST = 2.0**20  # growth beyond this many times the data so far: "more than can be estimated"
-STEPS = 5  # halvings of the bracket once found: within 2^(1/32) (2%) of the least amount
+STEPS = 4  # halvings of the bracket once found: within 2^(1/16) (4%) of the least amount
 
 
 def units(belief: Belief) -> tuple[float, str] | None:
