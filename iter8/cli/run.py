@@ -11,7 +11,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from iter8.cli.validate import metric_lookup, problem_lines
-from iter8.embedded.run import RunError, create, succeeded, wait
+from iter8.embedded.run import RunError, create, release_claims, succeeded, wait
 from iter8.embedded.stack import EmbeddedStack, StackOptions
+from iter8.embedded.store_lock import StoreBusy, hold
 from iter8.embedded.supervisor import FunctionFailed
 from iter8.manifests import ManifestError, read_documents
 from iter8.store import Store
@@ -84,6 +85,12 @@ def run(
         _fail(str(error), INVALID)
     if problems:
         _fail("\n".join(problems), INVALID)
+    exclusive = ExitStack()
+    if store_path and not kubeconfig:  # one run at a time drives a store file
+        try:
+            exclusive.enter_context(hold(Path(store_path)))
+        except StoreBusy as busy:
+            _fail(str(busy), INVALID)
     options = StackOptions(
         store=spec,
         kubeconfig=kubeconfig,
@@ -95,8 +102,14 @@ def run(
     _stop_on_sigterm()  # before the first line: a caller may stop the run once it sees one
     click.echo(f"iter8: logs of the functions and the events in {options.log_dir}", err=True)
     hint = _how_to_continue(file, store_path, kubeconfig)
+    if store_path and not kubeconfig:  # held: whatever claims the store holds, no run is at
+        release_claims(store, options.report)  # work on them (`embedded.store_lock`)
     try:
-        with EmbeddedStack(store, options) as stack, _live_report(store, report_port) as live:
+        with (
+            exclusive,
+            EmbeddedStack(store, options) as stack,
+            _live_report(store, report_port) as live,
+        ):
             try:
                 refs = create(store, documents, options.report)
                 if live is not None:

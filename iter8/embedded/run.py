@@ -12,7 +12,7 @@ from iter8.embedded.progress import Progress
 from iter8.events import ExperimentRef
 from iter8.lifecycle.status import is_completed, is_true
 from iter8.manifests import Document
-from iter8.store import EXPERIMENTS, AlreadyExists, NotFound, Store
+from iter8.store import EXPERIMENTS, AlreadyExists, Conflict, NotFound, Store
 from iter8.tasks.objects import apply_documents
 
 DEFAULT_NAMESPACE = "default"
@@ -99,6 +99,28 @@ def _report_continued(stored: dict[str, Any], report: Callable[[str], None]) -> 
     else:
         done = status.get("completedIterations") or 0
         report(f"{name}: in the store already, at iteration {done}: continuing it")
+
+
+def release_claims(store: Store, report: Callable[[str], None] = lambda _: None) -> None:
+    """Clear the claims of phases at work (`status.inProgress`, `lifecycle.tick`) that a stopped
+    run left in the store, which the tick would otherwise wait out (two minutes each). Only for
+    a caller holding the store's run lock (`embedded.store_lock`): then no phase of any other
+    run can be at work on it. A hand-off (analyze → route) is left: nothing waits on it long."""
+    experiments, _ = store.list(EXPERIMENTS)
+    for stored in experiments:
+        status = stored.get("status") or {}
+        claim = status.get("inProgress")
+        if not isinstance(claim, dict) or claim.get("phase") != claim.get("by"):
+            continue
+        cleared = {**stored, "status": {k: v for k, v in status.items() if k != "inProgress"}}
+        try:
+            store.replace_status(EXPERIMENTS, cleared)
+        except (Conflict, NotFound):  # changed or gone since it was read: nothing left to clear
+            continue
+        report(
+            f"{_name(stored)}: a stopped run left {claim.get('phase')} at work on iteration "
+            f"{claim.get('iteration', 0)}: cleared, to be asked again"
+        )
 
 
 def first_difference(old: Any, new: Any, path: str) -> str:

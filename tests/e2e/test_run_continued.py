@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -48,16 +49,27 @@ def stored_status(store_path: Path) -> dict:  # type: ignore[type-arg]
         store.close()
 
 
-def test_the_same_command_continues_a_stopped_run(tmp_path: Path) -> None:
+def started(tmp_path: Path) -> tuple[Path, list[str], subprocess.Popen[str]]:
+    """A slower canary run on a store file: the store, the command, the running process."""
     manifest, store = slower_canary(tmp_path, 3), tmp_path / "run.db"
     command = [str(ITER8), "run", str(manifest), "--store", str(store), "--seed", "3"]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return store, command, run
+
+
+def until_an_iteration(run: subprocess.Popen[str], store: Path) -> None:
+    """Wait until the run has completed an iteration (its store file says so)."""
+    deadline = time.monotonic() + 60
+    while not store.exists() or not stored_status(store).get("completedIterations"):
+        assert run.poll() is None, run.stderr.read() if run.stderr else ""
+        assert time.monotonic() < deadline, "no iteration within 60 s"
+        time.sleep(0.2)
+
+
+def test_the_same_command_continues_a_stopped_run(tmp_path: Path) -> None:
+    store, command, first = started(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not store.exists() or not stored_status(store).get("completedIterations"):
-            assert first.poll() is None, first.stderr.read() if first.stderr else ""
-            assert time.monotonic() < deadline, "no iteration within 60 s"
-            time.sleep(0.2)
+        until_an_iteration(first, store)
     finally:
         first.send_signal(signal.SIGTERM)
         _, said = first.communicate(timeout=60)
@@ -130,3 +142,51 @@ def test_a_stopped_run_without_a_store_file_says_how_to_keep_one(tmp_path: Path)
     _, said = run.communicate(timeout=60)
     assert run.returncode == 143
     assert "temporary store, gone with this run; with --store FILE" in said
+
+
+def test_a_second_run_on_a_driven_store_is_refused_naming_the_first(tmp_path: Path) -> None:
+    """Two runs on one store would drive its experiments twice (every notification twice)."""
+    store, command, first = started(tmp_path)
+    try:
+        until_an_iteration(first, store)
+        before = stored_status(store)
+        second = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert f"another iter8 run (pid {first.pid}) is driving" in second.stderr
+        assert "continuing it" not in second.stderr
+        assert stored_status(store).get("initTime") == before.get("initTime")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    again = subprocess.run(
+        [*command, "--timeout", "120"], capture_output=True, text=True, timeout=180
+    )  # the first one gone, its lock went with it
+    assert again.returncode == 0, again.stderr
+    assert stored_status(store)["stage"] == "Completed"
+
+
+def test_a_claim_left_by_a_killed_run_is_cleared_not_waited_out(tmp_path: Path) -> None:
+    """A run killed while a phase was at work leaves its claim (`status.inProgress`); the tick
+    would wait it out for two minutes. Under the store's run lock nobody else can be at work,
+    so the next run clears it at once."""
+    manifest, store_path = slower_canary(tmp_path, 1), tmp_path / "run.db"
+    store = SqliteStore(store_path)
+    try:
+        [ref] = create(store, read_documents(manifest))
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        claim = {"phase": "init", "by": "init", "iteration": 0, "since": now}
+        patch = {"status": {"inProgress": claim}}
+        store.patch(EXPERIMENTS, ref.namespace, ref.name, patch, subresource="status")
+    finally:
+        store.close()
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(ITER8), "run", str(manifest), "--store", str(store_path), "--timeout", "90"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "a stopped run left init at work on iteration 0: cleared" in done.stderr
+    assert time.monotonic() - started < 60  # not the claim's two minutes
+    assert stored_status(store_path)["stage"] == "Completed"
