@@ -99,12 +99,12 @@ def run(
         namespace=namespace,
         report=lambda line: click.echo(f"iter8: {line}", err=True),
     )
-    _stop_on_sigterm()  # before the first line: a caller may stop the run once it sees one
-    click.echo(f"iter8: logs of the functions and the events in {options.log_dir}", err=True)
     hint = _how_to_continue(file, store_path, kubeconfig)
-    if store_path and not kubeconfig:  # held: whatever claims the store holds, no run is at
-        release_claims(store, options.report)  # work on them (`embedded.store_lock`)
-    try:
+    _stop_on_sigterm()  # before the first line: a caller may stop the run once it sees one
+    try:  # from the first line on, a stop says how to go on
+        click.echo(f"iter8: logs of the functions and the events in {options.log_dir}", err=True)
+        if store_path and not kubeconfig:  # held: whatever claims the store holds, no run is
+            release_claims(store, options.report)  # at work on them (`embedded.store_lock`)
         with (
             exclusive,
             EmbeddedStack(store, options) as stack,
